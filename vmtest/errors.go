@@ -1,0 +1,124 @@
+package vmtest
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// SetupCommand is the command that installs what vmtest needs on a Debian
+// machine, run from the root of the schedkit module.
+const SetupCommand = "scripts/setup"
+
+// ErrUnavailable is wrapped by every error that means the host lacks something
+// vmtest needs (qemu, busybox, apt, a kernel package). Main skips VM tests on
+// such errors unless CI=true.
+var ErrUnavailable = errors.New("vmtest unavailable on this host")
+
+// SetupError reports a missing prerequisite and what to do about it.
+type SetupError struct {
+	Missing string // what is missing, e.g. "qemu-system-x86_64"
+	Fix     string // what to run or set
+	Err     error  // the underlying error, if any
+}
+
+func (e *SetupError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "vmtest: %s", e.Missing)
+	if e.Err != nil {
+		fmt.Fprintf(&b, ": %v", e.Err)
+	}
+	if e.Fix != "" {
+		fmt.Fprintf(&b, " (fix: %s)", e.Fix)
+	}
+	return b.String()
+}
+
+func (e *SetupError) Unwrap() []error {
+	if e.Err == nil {
+		return []error{ErrUnavailable}
+	}
+	return []error{ErrUnavailable, e.Err}
+}
+
+// FailureKind classifies why a VM run failed.
+type FailureKind int
+
+const (
+	// FailExit: the payload exited with a non-zero status.
+	FailExit FailureKind = iota + 1
+	// FailPanic: the kernel panicked.
+	FailPanic
+	// FailOops: the kernel reported an oops.
+	FailOops
+	// FailBug: the kernel reported a BUG (including soft lockups).
+	FailBug
+	// FailSchedExtDisabled: a sched_ext scheduler was disabled with an
+	// error reason that the guest had not announced with
+	// ExpectSchedExtDisable.
+	FailSchedExtDisabled
+	// FailTimeout: the run did not finish within VM.Timeout.
+	FailTimeout
+	// FailNoStatus: qemu exited before the payload's exit status arrived
+	// (qemu error, guest reboot, init killed).
+	FailNoStatus
+)
+
+var failureNames = map[FailureKind]string{
+	FailExit:             "payload failed",
+	FailPanic:            "kernel panic",
+	FailOops:             "kernel oops",
+	FailBug:              "kernel BUG",
+	FailSchedExtDisabled: "unexpected sched_ext disable",
+	FailTimeout:          "timeout",
+	FailNoStatus:         "no exit status",
+}
+
+func (k FailureKind) String() string {
+	if s, ok := failureNames[k]; ok {
+		return s
+	}
+	return fmt.Sprintf("FailureKind(%d)", int(k))
+}
+
+// RunError reports a VM run that failed. Console holds the last lines of the
+// kernel console, which usually say why.
+type RunError struct {
+	Kernel   string        // Kernel.Name
+	Kind     FailureKind   // what went wrong
+	ExitCode int           // payload exit status, for FailExit
+	Line     string        // the console line that triggered a kernel failure
+	Timeout  time.Duration // for FailTimeout
+	Detail   string        // qemu's own error output, for FailNoStatus
+	Console  []string      // last console lines
+}
+
+func (e *RunError) Error() string {
+	switch e.Kind {
+	case FailExit:
+		return fmt.Sprintf("vmtest: kernel %s: payload exited with status %d", e.Kernel, e.ExitCode)
+	case FailTimeout:
+		return fmt.Sprintf("vmtest: kernel %s: timed out after %v", e.Kernel, e.Timeout)
+	case FailNoStatus:
+		msg := fmt.Sprintf("vmtest: kernel %s: qemu exited before the payload reported its exit status", e.Kernel)
+		if d := strings.TrimSpace(e.Detail); d != "" {
+			msg += ": " + d
+		}
+		return msg
+	default:
+		return fmt.Sprintf("vmtest: kernel %s: %v: %s", e.Kernel, e.Kind, e.Line)
+	}
+}
+
+// ConsoleTail formats the console lines kept in e for a failure report.
+func (e *RunError) ConsoleTail() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "last %d console lines (kernel %s):\n", len(e.Console), e.Kernel)
+	for _, l := range e.Console {
+		b.WriteString("  | ")
+		b.WriteString(l)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}

@@ -1,0 +1,435 @@
+package vmtest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Topology is the guest's CPU and memory shape. Zero fields take defaults:
+// one socket, two cores, one thread, no NUMA nodes.
+type Topology struct {
+	Sockets int // CPU packages
+	Cores   int // cores per socket
+	Threads int // SMT threads per core
+	Nodes   int // NUMA nodes; sockets are spread evenly over them (0: no NUMA)
+}
+
+// CPUs returns the number of vCPUs of t, with defaults applied.
+func (t Topology) CPUs() int {
+	t = t.withDefaults()
+	return t.Sockets * t.Cores * t.Threads
+}
+
+func (t Topology) withDefaults() Topology {
+	if t.Sockets == 0 {
+		t.Sockets = 1
+	}
+	if t.Cores == 0 {
+		t.Cores = 2
+	}
+	if t.Threads == 0 {
+		t.Threads = 1
+	}
+	return t
+}
+
+func (t Topology) String() string {
+	t = t.withDefaults()
+	s := fmt.Sprintf("%d vCPUs (%d sockets x %d cores x %d threads)", t.CPUs(), t.Sockets, t.Cores, t.Threads)
+	if t.Nodes > 0 {
+		s += fmt.Sprintf(", %d NUMA nodes", t.Nodes)
+	}
+	return s
+}
+
+func (t Topology) validate() error {
+	if t.Sockets < 0 || t.Cores < 0 || t.Threads < 0 || t.Nodes < 0 {
+		return fmt.Errorf("vmtest: topology %+v: counts must not be negative", t)
+	}
+	t = t.withDefaults()
+	if t.CPUs() > 255 {
+		return fmt.Errorf("vmtest: topology %+v: %d vCPUs is more than 255", t, t.CPUs())
+	}
+	if t.Nodes > 0 && t.Nodes > t.CPUs() {
+		return fmt.Errorf("vmtest: topology %+v: more NUMA nodes than vCPUs", t)
+	}
+	return nil
+}
+
+// Accel is a qemu accelerator.
+type Accel string
+
+const (
+	// AccelAuto uses KVM when it works on this host, else TCG.
+	AccelAuto Accel = ""
+	// AccelKVM uses hardware virtualisation.
+	AccelKVM Accel = "kvm"
+	// AccelTCG uses qemu's software emulation: slower, works everywhere.
+	AccelTCG Accel = "tcg"
+)
+
+// EnvAccel forces an accelerator ("kvm" or "tcg") for every VM.
+const EnvAccel = "SCHEDKIT_VMTEST_ACCEL"
+
+// VM describes a virtual machine to boot. The zero value of every field but
+// Kernel is usable.
+type VM struct {
+	Kernel    Kernel
+	Topology  Topology
+	MemoryMiB int           // guest memory; default 1024
+	Cmdline   []string      // extra kernel command line arguments
+	Accel     Accel         // default: SCHEDKIT_VMTEST_ACCEL, else AccelAuto
+	Timeout   time.Duration // limit for boot, payload and power-off; default 5 minutes
+
+	// Console receives the kernel console (the first serial port) line by
+	// line as it arrives. Nil discards it; the last lines are kept for
+	// failure reports either way.
+	Console io.Writer
+}
+
+// Command is the program a VM runs as its payload.
+type Command struct {
+	Path   string   // executable on the host, copied into the guest
+	Args   []string // arguments, not including the program name
+	Env    []string // extra environment, KEY=VALUE
+	Dir    string   // guest working directory; default /tmp
+	Files  []File   // extra files for the guest
+	Stdout io.Writer
+	// Argv, when set, runs a command that is already in the guest (such as
+	// a busybox applet: []string{"sh", "-c", "..."}) instead of Path.
+	Argv []string
+}
+
+// Result describes a finished run.
+type Result struct {
+	Kernel   Kernel
+	Accel    Accel
+	Boot     time.Duration // from starting qemu to the payload starting
+	Duration time.Duration // from starting qemu to qemu exiting
+	ExitCode int           // the payload's exit status
+}
+
+// consoleTail is how many console lines a failure report keeps.
+const consoleTail = 60
+
+// Run boots the VM, runs cmd in it and waits for the guest to power off. It
+// returns a *RunError when the payload fails, the kernel panics, oopses or
+// reports a BUG or an unexpected sched_ext disable, or the run times out;
+// and an error wrapping ErrUnavailable when a prerequisite is missing. The
+// Result is valid whenever qemu ran.
+func (vm *VM) Run(ctx context.Context, cmd *Command) (*Result, error) {
+	if err := vm.Topology.validate(); err != nil {
+		return nil, err
+	}
+	if cmd.Path == "" && len(cmd.Argv) == 0 {
+		return nil, errors.New("vmtest: command has neither Path nor Argv")
+	}
+	qemu, err := exec.LookPath("qemu-system-x86_64")
+	if err != nil {
+		return nil, &SetupError{Missing: "qemu-system-x86_64 not found", Fix: "run " + SetupCommand + " (installs qemu-system-x86)"}
+	}
+	image, err := vm.Kernel.Vmlinuz(ctx)
+	if err != nil {
+		return nil, err
+	}
+	busybox, err := findBusybox()
+	if err != nil {
+		return nil, err
+	}
+	accel, err := vm.accel(ctx, qemu)
+	if err != nil {
+		return nil, err
+	}
+
+	nonce := make([]byte, 12)
+	rand.Read(nonce)
+	ic := initConfig{
+		nonce: "vmtest-" + hex.EncodeToString(nonce),
+		dir:   cmd.Dir,
+		env: append([]string{
+			EnvGuestKernel + "=" + vm.Kernel.Name,
+			EnvGuestRelease + "=" + vm.Kernel.Release,
+		}, cmd.Env...),
+	}
+	if ic.dir == "" {
+		ic.dir = "/tmp"
+	}
+	ir := initramfs{busybox: busybox, files: cmd.Files}
+	if cmd.Path != "" {
+		ir.payload = cmd.Path
+		ic.argv = append([]string{guestPayload}, cmd.Args...)
+		if ir.libs, err = sharedLibraries(cmd.Path); err != nil {
+			return nil, err
+		}
+	} else {
+		ic.argv = cmd.Argv
+	}
+	ir.init = ic.script()
+
+	initrd, err := os.CreateTemp("", "vmtest-initramfs-*.cpio")
+	if err != nil {
+		return nil, fmt.Errorf("vmtest: initramfs: %w", err)
+	}
+	defer os.Remove(initrd.Name())
+	bw := bufio.NewWriterSize(initrd, 1<<20)
+	if err := ir.write(bw); err != nil {
+		initrd.Close()
+		return nil, err
+	}
+	if err := bw.Flush(); err != nil {
+		initrd.Close()
+		return nil, fmt.Errorf("vmtest: initramfs: %w", err)
+	}
+	if err := initrd.Close(); err != nil {
+		return nil, fmt.Errorf("vmtest: initramfs: %w", err)
+	}
+
+	timeout := vm.Timeout
+	if timeout <= 0 {
+		timeout = 5 * time.Minute
+	}
+	spec := runSpec{
+		qemu: qemu, image: image, initrd: initrd.Name(), accel: accel,
+		nonce: ic.nonce, timeout: timeout, stdout: cmd.Stdout,
+	}
+	res, err := vm.boot(ctx, spec)
+	if errors.Is(err, errKVMFailed) && vm.Accel == AccelAuto && os.Getenv(EnvAccel) == "" {
+		// KVM opened and passed the probe but cannot run this kernel
+		// (typical of nested virtualisation): use TCG from now on.
+		markKVMBroken()
+		spec.accel = AccelTCG
+		res, err = vm.boot(ctx, spec)
+	}
+	return res, err
+}
+
+type runSpec struct {
+	qemu, image, initrd string
+	accel               Accel
+	nonce               string
+	timeout             time.Duration
+	stdout              io.Writer
+}
+
+// qemuArgs returns qemu's command line. The console goes to fd 3 and the
+// payload's output to fd 4 (the first and second serial ports).
+func (vm *VM) qemuArgs(image, initrd string, accel Accel, tcg string) []string {
+	t := vm.Topology.withDefaults()
+	mem := vm.MemoryMiB
+	if mem <= 0 {
+		mem = 1024
+	}
+	cpu := "max"
+	if accel == AccelKVM {
+		cpu = "host"
+	}
+	accelArg := string(accel)
+	if accel == AccelTCG {
+		accelArg = tcg
+	}
+	cmdline := append([]string{
+		"console=ttyS0", "panic=-1", "printk.devkmsg=on", "mitigations=off",
+	}, vm.Cmdline...)
+	args := []string{
+		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+		"-accel", accelArg, "-cpu", cpu,
+		"-smp", fmt.Sprintf("cpus=%d,sockets=%d,cores=%d,threads=%d", t.CPUs(), t.Sockets, t.Cores, t.Threads),
+		"-kernel", image, "-initrd", initrd,
+		"-append", strings.Join(cmdline, " "),
+		"-chardev", "file,id=console,path=/dev/fd/3", "-serial", "chardev:console",
+		"-chardev", "file,id=payload,path=/dev/fd/4", "-serial", "chardev:payload",
+	}
+	if t.Nodes == 0 {
+		return append(args, "-m", strconv.Itoa(mem))
+	}
+	// NUMA: split memory and CPUs evenly over the nodes, whole sockets per
+	// node when the counts allow it (CPU ids are socket-major in qemu).
+	mem -= mem % t.Nodes
+	args = append(args, "-m", strconv.Itoa(mem))
+	cpus := t.CPUs()
+	for n := range t.Nodes {
+		first, last := n*cpus/t.Nodes, (n+1)*cpus/t.Nodes-1
+		args = append(args,
+			"-object", fmt.Sprintf("memory-backend-ram,id=mem%d,size=%dM", n, mem/t.Nodes),
+			"-numa", fmt.Sprintf("node,nodeid=%d,memdev=mem%d,cpus=%d-%d", n, n, first, last))
+	}
+	return args
+}
+
+// boot runs qemu and watches both serial ports until the guest powers off.
+func (vm *VM) boot(ctx context.Context, s runSpec) (*Result, error) {
+	res := &Result{Kernel: vm.Kernel, Accel: s.accel}
+	conR, conW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		conR.Close()
+		conW.Close()
+		return nil, err
+	}
+	qemuOut := &qemuOutput{kvmFailed: make(chan struct{})}
+	cmd := exec.Command(s.qemu, vm.qemuArgs(s.image, s.initrd, s.accel, tcgOptions(s.qemu))...)
+	cmd.ExtraFiles = []*os.File{conW, outW}
+	cmd.Stdout = qemuOut
+	cmd.Stderr = qemuOut
+	start := time.Now()
+	err = cmd.Start()
+	conW.Close()
+	outW.Close()
+	if err != nil {
+		conR.Close()
+		outR.Close()
+		return nil, fmt.Errorf("vmtest: start qemu: %w", err)
+	}
+
+	mon := newMonitor(s.nonce)
+	// Failures beyond the buffer are dropped: the first one decides.
+	events := make(chan monitorEvent, 16)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		mon.watchConsole(conR, vm.Console, events)
+	}()
+	go func() {
+		defer wg.Done()
+		mon.watchPayload(outR, s.stdout, events)
+	}()
+	exited := make(chan error, 1)
+	go func() {
+		wg.Wait() // both pipes closed: qemu is gone
+		exited <- cmd.Wait()
+	}()
+
+	timer := time.NewTimer(s.timeout)
+	defer timer.Stop()
+	var (
+		failure  *RunError
+		grace    <-chan time.Time
+		canceled error
+		waitErr  error
+	)
+	kill := func() { cmd.Process.Kill() }
+loop:
+	for {
+		select {
+		case ev := <-events:
+			// A kernel failure: give the kernel a moment to print the
+			// rest of its report, then stop the machine.
+			if failure == nil {
+				failure = &RunError{Kind: ev.failure, Line: ev.line}
+				grace = time.After(3 * time.Second)
+			}
+		case <-grace:
+			kill()
+		case <-qemuOut.kvmFailed:
+			qemuOut.kvmFailed = nil
+			kill()
+		case <-timer.C:
+			if failure == nil {
+				failure = &RunError{Kind: FailTimeout, Timeout: s.timeout}
+			}
+			kill()
+		case <-ctx.Done():
+			canceled = ctx.Err()
+			kill()
+		case waitErr = <-exited:
+			break loop
+		}
+	}
+	// The watchers have returned, so every event they sent is buffered.
+	for len(events) > 0 {
+		if ev := <-events; failure == nil {
+			failure = &RunError{Kind: ev.failure, Line: ev.line}
+		}
+	}
+	res.Duration = time.Since(start)
+	if started, ok := mon.started(); ok {
+		res.Boot = started.Sub(start)
+	}
+	if canceled != nil {
+		return res, fmt.Errorf("vmtest: kernel %s: %w", vm.Kernel.Name, canceled)
+	}
+	if qemuOut.failedKVM() {
+		return res, fmt.Errorf("vmtest: kernel %s: %w: %s", vm.Kernel.Name, errKVMFailed, lastLine(qemuOut.String()))
+	}
+	if failure == nil {
+		switch code, ok := mon.exitCode(); {
+		case !ok:
+			detail := lastLines(qemuOut.String(), 10)
+			if waitErr != nil {
+				detail = strings.TrimSpace(detail + " (" + waitErr.Error() + ")")
+			}
+			failure = &RunError{Kind: FailNoStatus, Detail: detail}
+		case code != 0:
+			failure = &RunError{Kind: FailExit, ExitCode: code}
+		}
+	}
+	if code, ok := mon.exitCode(); ok {
+		res.ExitCode = code
+	}
+	if failure != nil {
+		failure.Kernel = vm.Kernel.Name
+		failure.Console = mon.tail()
+		return res, failure
+	}
+	return res, nil
+}
+
+// errKVMFailed reports that qemu stopped the guest with a KVM error.
+var errKVMFailed = errors.New("KVM cannot run this guest")
+
+// qemuOutput collects qemu's own output and notices KVM failures, after
+// which qemu pauses the guest instead of exiting.
+type qemuOutput struct {
+	mu        sync.Mutex
+	buf       bytes.Buffer
+	kvmFailed chan struct{} // closed on the first KVM failure
+	failed    bool
+}
+
+func (q *qemuOutput) Write(p []byte) (int, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.buf.Write(p)
+	if !q.failed && (bytes.Contains(q.buf.Bytes(), []byte("KVM internal error")) ||
+		bytes.Contains(q.buf.Bytes(), []byte("emulation failure"))) {
+		q.failed = true
+		close(q.kvmFailed)
+	}
+	return len(p), nil
+}
+
+func (q *qemuOutput) String() string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.buf.String()
+}
+
+func (q *qemuOutput) failedKVM() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.failed
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
