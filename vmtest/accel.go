@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -68,10 +70,40 @@ var kvmProbe struct {
 	broken bool // a real guest failed under KVM
 }
 
-func markKVMBroken() {
+// markKVMBroken remembers, for this process and in the cache directory for
+// later ones on the same host kernel and qemu, that KVM cannot boot guests.
+func markKVMBroken(qemu string) {
 	kvmProbe.mu.Lock()
 	kvmProbe.broken = true
 	kvmProbe.mu.Unlock()
+	if name, key, ok := kvmVerdictFile(qemu); ok {
+		os.MkdirAll(filepath.Dir(name), 0o755)
+		os.WriteFile(name, []byte(key), 0o644)
+	}
+}
+
+// kvmVerdictFile names the file that records a KVM failure and the key
+// (host kernel and qemu version) under which the record holds.
+func kvmVerdictFile(qemu string) (name, key string, ok bool) {
+	cache, err := CacheDir()
+	if err != nil {
+		return "", "", false
+	}
+	rel, err := os.ReadFile("/proc/sys/kernel/osrelease")
+	if err != nil {
+		return "", "", false
+	}
+	key = fmt.Sprintf("host %s qemu %d\n", strings.TrimSpace(string(rel)), qemuMajor(qemu))
+	return filepath.Join(cache, "kvm-broken"), key, true
+}
+
+func knownKVMBroken(qemu string) bool {
+	name, key, ok := kvmVerdictFile(qemu)
+	if !ok {
+		return false
+	}
+	b, err := os.ReadFile(name)
+	return err == nil && string(b) == key
 }
 
 // kvmWorks reports whether qemu can run a guest under KVM here. An existing
@@ -84,7 +116,7 @@ func markKVMBroken() {
 // and pauses); VM.Run notices that and falls back to TCG.
 func kvmWorks(ctx context.Context, qemu string) bool {
 	kvmProbe.once.Do(func() {
-		kvmProbe.ok = probeKVM(ctx, qemu)
+		kvmProbe.ok = !knownKVMBroken(qemu) && probeKVM(ctx, qemu)
 	})
 	kvmProbe.mu.Lock()
 	defer kvmProbe.mu.Unlock()

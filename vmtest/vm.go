@@ -92,6 +92,11 @@ type VM struct {
 	Cmdline   []string      // extra kernel command line arguments
 	Accel     Accel         // default: SCHEDKIT_VMTEST_ACCEL, else AccelAuto
 	Timeout   time.Duration // limit for boot, payload and power-off; default 5 minutes
+	// CPU is qemu's -cpu model. The default, "host" under KVM and
+	// "max,vendor=GenuineIntel" under TCG, gives every pinned kernel the
+	// SMT topology asked for (TCG's plain "max" looks like an old AMD part
+	// without topoext, on which 6.16 sees one thread per core).
+	CPU string
 
 	// Console receives the kernel console (the first serial port) line by
 	// line as it arrives. Nil discards it; the last lines are kept for
@@ -208,7 +213,7 @@ func (vm *VM) Run(ctx context.Context, cmd *Command) (*Result, error) {
 	if errors.Is(err, errKVMFailed) && vm.Accel == AccelAuto && os.Getenv(EnvAccel) == "" {
 		// KVM opened and passed the probe but cannot run this kernel
 		// (typical of nested virtualisation): use TCG from now on.
-		markKVMBroken()
+		markKVMBroken(qemu)
 		spec.accel = AccelTCG
 		res, err = vm.boot(ctx, spec)
 	}
@@ -231,9 +236,13 @@ func (vm *VM) qemuArgs(image, initrd string, accel Accel, tcg string) []string {
 	if mem <= 0 {
 		mem = 1024
 	}
-	cpu := "max"
-	if accel == AccelKVM {
+	cpu := vm.CPU
+	switch {
+	case cpu != "":
+	case accel == AccelKVM:
 		cpu = "host"
+	default:
+		cpu = "max,vendor=GenuineIntel"
 	}
 	accelArg := string(accel)
 	if accel == AccelTCG {
