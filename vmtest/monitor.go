@@ -18,8 +18,8 @@ type monitor struct {
 	nonce string
 
 	mu       sync.Mutex
-	lines    []string // ring of the last consoleTail console lines
-	next     int      // ring position of the next line
+	lines    []string  // ring of the last consoleTail console lines
+	next     int       // ring position of the next line
 	start    time.Time // when the payload started
 	code     int       // payload exit status
 	haveCode bool
