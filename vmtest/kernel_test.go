@@ -60,7 +60,7 @@ func TestExtractDebMember(t *testing.T) {
 	root := t.TempDir()
 	pkg := filepath.Join(root, "pkg")
 	for name, body := range map[string]string{
-		"DEBIAN/control": "Package: fake-kernel\nVersion: 1.0\nArchitecture: all\nMaintainer: schedkit <test@example.invalid>\nDescription: test\n",
+		"DEBIAN/control":                "Package: fake-kernel\nVersion: 1.0\nArchitecture: all\nMaintainer: schedkit <test@example.invalid>\nDescription: test\n",
 		"usr/lib/modules/9.9.9/vmlinuz": "KERNEL IMAGE",
 		"boot/config-9.9.9":             "CONFIG_SCHED_CLASS_EXT=y\n",
 	} {
