@@ -94,14 +94,16 @@ func (k Kernel) String() string {
 }
 
 // CacheDir returns the directory where vmtest keeps downloaded kernels:
-// $SCHEDKIT_CACHE, else the schedkit folder of os.UserCacheDir.
+// $SCHEDKIT_CACHE, else the schedkit folder of os.UserCacheDir, else (no
+// $HOME, as in some CI environments) a schedkit-cache folder in the
+// temporary directory.
 func CacheDir() (string, error) {
 	if d := os.Getenv(EnvCache); d != "" {
 		return d, nil
 	}
 	d, err := os.UserCacheDir()
 	if err != nil {
-		return "", fmt.Errorf("vmtest: no cache directory (set %s): %w", EnvCache, err)
+		return filepath.Join(os.TempDir(), "schedkit-cache"), nil
 	}
 	return filepath.Join(d, "schedkit"), nil
 }
