@@ -70,10 +70,12 @@
 // serial port and the payload's output on the second, so kernel messages
 // never interleave with test output:
 //
-//	host: go test ──► test binary ──► qemu ──► guest kernel ──► /init ──► test binary (payload)
-//	                      ▲   ▲                   │ ttyS0: console          │ ttyS1: output, exit status
-//	                      │   └── monitor: panic, oops, BUG, sched_ext ◄┘                        │
-//	                      └────────────────────────── test output ◄───────────────────────────┘
+//	host                                  guest (qemu)
+//	go test -> test binary --initramfs-->  kernel --> /init --> test binary
+//	              ^   ^                      | ttyS0             | ttyS1
+//	              |   +-- monitor <----------+ console           | output,
+//	              |       (panic, oops, BUG, sched_ext)          | exit status
+//	              +----------------------------------------------+
 //
 // For lower-level use (a scheduler binary as payload, a shell command, a
 // custom shape per run), see VM.Run.
