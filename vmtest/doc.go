@@ -49,7 +49,8 @@
 // Kernels are downloaded once into the cache directory (CacheDir) and only
 // their vmlinuz is kept. KVM is used where it actually works; elsewhere,
 // nested virtualisation included, qemu's TCG emulation boots a kernel to its
-// payload in about 5-10 s.
+// payload in about 8-10 s on an idle 2-core host (BenchmarkBoot measures
+// it), and up to about 15 s for 8 vCPUs while other VMs run.
 //
 // # Environment
 //
