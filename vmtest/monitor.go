@@ -145,7 +145,7 @@ func (m *monitor) console(line string, tee io.Writer, events chan<- monitorEvent
 }
 
 // watchPayload copies the payload's output to w until r is closed.
-func (m *monitor) watchPayload(r io.ReadCloser, w io.Writer, events chan<- monitorEvent) {
+func (m *monitor) watchPayload(r io.ReadCloser, w io.Writer) {
 	defer r.Close()
 	if w == nil {
 		w = io.Discard

@@ -45,7 +45,7 @@ func feed(t *testing.T, nonce, console, payload string) (events []monitorEvent, 
 	ch := make(chan monitorEvent, 16)
 	m.watchConsole(io.NopCloser(strings.NewReader(console)), nil, ch)
 	var b strings.Builder
-	m.watchPayload(io.NopCloser(strings.NewReader(payload)), &b, ch)
+	m.watchPayload(io.NopCloser(strings.NewReader(payload)), &b)
 	close(ch)
 	for ev := range ch {
 		events = append(events, ev)
@@ -117,7 +117,7 @@ func FuzzMonitor(f *testing.F) {
 		ch := make(chan monitorEvent, 16)
 		m.watchConsole(io.NopCloser(strings.NewReader(console)), io.Discard, ch)
 		var b strings.Builder
-		m.watchPayload(io.NopCloser(strings.NewReader(payload)), &b, ch)
+		m.watchPayload(io.NopCloser(strings.NewReader(payload)), &b)
 		for _, line := range strings.SplitAfter(b.String(), "\n") {
 			if newMonitor("n1").status(strings.TrimRight(line, "\r\n")) {
 				t.Errorf("status line %q copied to the payload output", line)

@@ -316,7 +316,7 @@ func (vm *VM) boot(ctx context.Context, s runSpec) (*Result, error) {
 	}()
 	go func() {
 		defer wg.Done()
-		mon.watchPayload(outR, s.stdout, events)
+		mon.watchPayload(outR, s.stdout)
 	}()
 	exited := make(chan error, 1)
 	go func() {
