@@ -1,0 +1,349 @@
+package attachtest
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/schedkit/schedkit/internal/workload"
+	"github.com/schedkit/schedkit/scx"
+	"github.com/schedkit/schedkit/vmtest"
+)
+
+var (
+	fifoSched = scx.Objects{Base: loadFifo, V2: loadFifoV2}
+	failSched = scx.Objects{Base: loadFail, V2: loadFailV2}
+)
+
+// Modes of fail.bpf.c.
+const (
+	modeError uint32 = 1
+	modeStall uint32 = 2
+)
+
+// envChild makes the test binary a loader that attaches the fifo scheduler
+// and waits to be killed (TestSIGKILLDetaches).
+const envChild = "ATTACHTEST_LOADER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(envChild) == "1" {
+		os.Exit(loaderChild())
+	}
+	vmtest.Main(m, &vmtest.Config{Topology: vmtest.Topology{Cores: 2}})
+}
+
+func loaderChild() int {
+	spec, err := scx.Open(fifoSched, scx.Config{Name: "sk_child"})
+	if err != nil {
+		os.Stderr.WriteString(err.Error() + "\n")
+		return 1
+	}
+	sched, err := spec.Load(nil)
+	if err != nil {
+		os.Stderr.WriteString(err.Error() + "\n")
+		return 1
+	}
+	if err := sched.Attach(); err != nil {
+		os.Stderr.WriteString(err.Error() + "\n")
+		return 1
+	}
+	os.Stdout.WriteString("attached\n")
+	time.Sleep(time.Hour)
+	return 0
+}
+
+func probe(t *testing.T) *scx.Kernel {
+	t.Helper()
+	k, err := scx.Probe(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func status(t *testing.T, k *scx.Kernel) scx.Status {
+	t.Helper()
+	st, err := k.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// waitStatus polls until cond holds or timeout passes, and returns the
+// last status and whether cond held.
+func waitStatus(t *testing.T, k *scx.Kernel, timeout time.Duration, cond func(scx.Status) bool) (scx.Status, bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		st := status(t, k)
+		if cond(st) {
+			return st, true
+		}
+		if time.Now().After(deadline) {
+			return st, false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func load(t *testing.T, objs scx.Objects, cfg scx.Config) *scx.Scheduler {
+	t.Helper()
+	spec, err := scx.Open(objs, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sched, err := spec.Load(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sched.Close() })
+	return sched
+}
+
+// TestLifecycle attaches, runs a workload, reads the counters, detaches,
+// and logs how long each step took on this kernel.
+func TestLifecycle(t *testing.T) {
+	start := time.Now()
+	k := probe(t)
+	probed := time.Now()
+	spec, err := scx.Open(fifoSched, scx.Config{Name: "sk_fifo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opened := time.Now()
+	sched, err := spec.Load(&scx.LoadOptions{Kernel: k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sched.Close()
+	loaded := time.Now()
+	if err := sched.Attach(); err != nil {
+		t.Fatal(err)
+	}
+	attached := time.Now()
+	t.Logf("kernel %s (%s kfuncs): probe %v, open %v, load %v, attach %v",
+		k.Release, k.Gen, probed.Sub(start).Round(time.Millisecond), opened.Sub(probed).Round(time.Millisecond),
+		loaded.Sub(opened).Round(time.Millisecond), attached.Sub(loaded).Round(time.Millisecond))
+
+	if st := status(t, k); st.State != scx.StateEnabled || st.Ops != "sk_fifo" {
+		t.Fatalf("after attach: %v; want enabled, ops sk_fifo", st)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var info *scx.ExitInfo
+	go func() {
+		var err error
+		info, err = sched.Run(ctx, nil)
+		done <- err
+	}()
+	rep, err := workload.Run(context.Background(), workload.Config{Spinners: 4, SpinWork: 20, PingPongPairs: 1, RoundTrips: 200, Deadline: 60 * time.Second})
+	if err != nil {
+		t.Fatalf("workload: %v\n%s", err, rep)
+	}
+	st, err := sched.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := st.Get("enqueued"); n == 0 {
+		t.Errorf("stats after the workload: %v; want enqueued > 0", st)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if info.Kind != "unreg" || info.IsError() || info.ShouldRestart() {
+		t.Errorf("exit after cancel: %v (kind %q); want unreg, no error", info, info.Kind)
+	}
+	if st := status(t, k); st.State != scx.StateDisabled {
+		t.Errorf("after Run returned: %v; want disabled", st)
+	}
+}
+
+func TestErrorExit(t *testing.T) {
+	k := probe(t)
+	sched := load(t, failSched, scx.Config{Name: "sk_error", Constants: map[string]any{"mode": modeError}})
+	vmtest.ExpectSchedExtDisable(t, `"sk_error" disabled \(scx_bpf_error\)`)
+	err := sched.Attach()
+	var info *scx.ExitInfo
+	if err == nil {
+		// The first enqueue may come after attach returned.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		info, err = sched.Run(ctx, nil)
+	} else {
+		var ee *scx.ExitError
+		if !errors.As(err, &ee) {
+			t.Fatalf("Attach: %v; want nil or an *ExitError", err)
+		}
+		info = ee.Info
+	}
+	var ee *scx.ExitError
+	if !errors.As(err, &ee) {
+		t.Fatalf("error exit: err = %v; want *scx.ExitError", err)
+	}
+	if !info.IsError() || info.Kind != "error_bpf" {
+		t.Errorf("kind %q (error %v); want error_bpf", info.Kind, info.IsError())
+	}
+	if info.Message != "boom 42 from enqueue" {
+		t.Errorf("message %q; want %q", info.Message, "boom 42 from enqueue")
+	}
+	if !strings.Contains(info.Dump, "schedkit-dump-marker mode=1") {
+		t.Errorf("dump lacks the marker from ops.dump:\n%s", info.Dump)
+	}
+	if errors.Is(err, scx.ErrRestart) {
+		t.Errorf("error exit matches ErrRestart")
+	}
+	t.Logf("report:\n%s", firstLines(info.Report(), 8))
+	if st, ok := waitStatus(t, k, 2*time.Second, func(s scx.Status) bool { return s.State == scx.StateDisabled }); !ok {
+		t.Errorf("after the error exit: %v; want disabled", st)
+	}
+}
+
+func TestStallExit(t *testing.T) {
+	k := probe(t)
+	sched := load(t, failSched, scx.Config{Name: "sk_stall", Timeout: 3 * time.Second, Constants: map[string]any{"mode": modeStall}})
+	vmtest.ExpectSchedExtDisable(t, `"sk_stall" disabled \(runnable task stall\)`)
+	start := time.Now()
+	if err := sched.Attach(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	info, err := sched.Run(ctx, nil)
+	if ctx.Err() != nil {
+		t.Fatalf("watchdog did not eject the scheduler within 60s")
+	}
+	t.Logf("ejected after %v: %v", time.Since(start).Round(time.Millisecond), info)
+	var ee *scx.ExitError
+	if !errors.As(err, &ee) || info.Kind != "error_stall" {
+		t.Fatalf("stall exit: %v, kind %q; want *ExitError of kind error_stall", err, info.Kind)
+	}
+	if info.Reason != "runnable task stall" || !strings.Contains(info.Message, "failed to run for") {
+		t.Errorf("reason %q, message %q", info.Reason, info.Message)
+	}
+	if st := status(t, k); st.State != scx.StateDisabled {
+		t.Errorf("after the stall: %v; want disabled", st)
+	}
+	// The guest is healthy: a workload runs to completion on the fair class.
+	if _, err := workload.Run(context.Background(), workload.Config{Spinners: 2, SpinWork: 10, PingPongPairs: 1, RoundTrips: 100, Deadline: 30 * time.Second}); err != nil {
+		t.Fatalf("workload after the stall: %v", err)
+	}
+}
+
+func TestAttachWhileBusy(t *testing.T) {
+	k := probe(t)
+	first := load(t, fifoSched, scx.Config{Name: "sk_first"})
+	if err := first.Attach(); err != nil {
+		t.Fatal(err)
+	}
+	second := load(t, fifoSched, scx.Config{Name: "sk_second"})
+	err := second.Attach()
+	var busy *scx.BusyError
+	if !errors.As(err, &busy) || !errors.Is(err, scx.ErrBusy) || busy.Ops != "sk_first" {
+		t.Fatalf("second Attach: %v; want a *BusyError naming sk_first", err)
+	}
+	if !strings.Contains(err.Error(), `"sk_first"`) {
+		t.Errorf("error %q does not name sk_first", err)
+	}
+	if st := status(t, k); st.Ops != "sk_first" {
+		t.Errorf("after the refused attach: %v; want sk_first still attached", st)
+	}
+	if err := first.Detach(); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Attach(); err != nil {
+		t.Fatalf("attach after the first detached: %v", err)
+	}
+	if err := second.Detach(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSIGKILLDetaches(t *testing.T) {
+	k := probe(t)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), envChild+"=1")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	n, _ := out.Read(buf)
+	if !strings.Contains(string(buf[:n]), "attached") {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("loader did not attach: %q", buf[:n])
+	}
+	if st := status(t, k); st.State != scx.StateEnabled || st.Ops != "sk_child" {
+		t.Fatalf("with the loader running: %v; want enabled sk_child", st)
+	}
+	killed := time.Now()
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	st, ok := waitStatus(t, k, 2*time.Second, func(s scx.Status) bool { return s.State == scx.StateDisabled })
+	if !ok {
+		t.Fatalf("2s after SIGKILL: %v; want disabled", st)
+	}
+	t.Logf("disabled %v after SIGKILL", time.Since(killed).Round(time.Millisecond))
+	again := load(t, fifoSched, scx.Config{Name: "sk_again"})
+	if err := again.Attach(); err != nil {
+		t.Fatalf("attach after SIGKILL: %v", err)
+	}
+	if err := again.Detach(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestKfuncAmbiguity pins the cilium/ebpf behaviour that forces one object
+// per kfunc generation: on a kernel whose BTF has foo, foo___v2 and
+// foo___v2_impl (Debian 7.3), a program that calls the base name fails to
+// load with "multiple matching types". If this test fails because the base
+// object loads, cilium/ebpf has fixed its lookup and compat.bpf.h could go
+// back to one object with bpf_ksym_exists().
+func TestKfuncAmbiguity(t *testing.T) {
+	k := probe(t)
+	if k.Gen != scx.KfuncV2 {
+		t.Skipf("kernel %s uses base kfunc names; the ambiguity needs ___v2 and ___v2_impl variants", k.Release)
+	}
+	spec, err := loadFifo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	coll, err := ebpf.NewCollection(spec)
+	if err == nil {
+		coll.Close()
+		t.Fatal("the base-generation object loaded on a v2 kernel: cilium/ebpf resolves ambiguous kfuncs now; revisit compat.bpf.h")
+	}
+	if !strings.Contains(err.Error(), "multiple matching types") {
+		t.Fatalf("base object on a v2 kernel: %v; want the 'multiple matching types' error", err)
+	}
+	// The loader picks the V2 object on the same kernel.
+	sched := load(t, fifoSched, scx.Config{Name: "sk_v2"})
+	if sched.Kernel().Gen != scx.KfuncV2 {
+		t.Errorf("loader picked %s", sched.Kernel().Gen)
+	}
+}
+
+func firstLines(s string, n int) string {
+	lines := strings.SplitN(s, "\n", n+1)
+	if len(lines) > n {
+		lines = append(lines[:n], "...")
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,25 @@
+//go:build ignore
+
+/* SPDX-License-Identifier: MIT OR GPL-2.0-only */
+/* fifo - a healthy minimal scheduler: every task on the global DSQ. */
+#include <schedkit/scx.bpf.h>
+
+struct fifo_stats {
+	u64 enqueued;
+};
+SK_STATS_DEFINE(struct fifo_stats);
+
+SK_OPS(void, fifo_enqueue, struct task_struct *p, u64 enq_flags)
+{
+	sk_stat_inc(enqueued);
+	sk_dsq_insert(p, SK_DSQ_GLOBAL, sk_slice(), enq_flags);
+}
+
+SK_OPS(void, fifo_exit, struct scx_exit_info *ei)
+{
+	sk_exit_record(ei);
+}
+
+SK_SCHEDULER(fifo_ops,
+	.enqueue = (void *)fifo_enqueue,
+	.exit    = (void *)fifo_exit);

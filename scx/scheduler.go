@@ -1,0 +1,255 @@
+package scx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+)
+
+// ErrBusy is wrapped by the *BusyError of an attach that found another
+// sched_ext scheduler in charge.
+var ErrBusy = errors.New("another sched_ext scheduler is attached")
+
+// BusyError names the scheduler that prevented an attach.
+type BusyError struct {
+	Ops   string // root/ops of the attached scheduler, "" if the kernel did not say
+	State State
+}
+
+func (e *BusyError) Error() string {
+	name := e.Ops
+	if name == "" {
+		name = "(unnamed)"
+	}
+	return fmt.Sprintf("%v: %q (state %s): stop it before attaching another", ErrBusy, name, e.State)
+}
+
+func (e *BusyError) Unwrap() error { return ErrBusy }
+
+// Scheduler is a loaded scheduler. Attach hands it the CPUs, Run watches it
+// until it stops, and Close detaches it and frees its kernel objects. A
+// process that dies without Close detaches too: the kernel drops the
+// struct_ops link with the last file descriptor, and every task returns to
+// the fair class.
+type Scheduler struct {
+	name   string
+	kernel *Kernel
+	coll   *ebpf.Collection
+	ops    *ebpf.Map
+
+	exitVar    *ebpf.Variable
+	exitLayout *exitLayout
+	exitConsts *exitConsts
+	exitBuf    []byte
+
+	stats *statsReader // nil when the object has no sk_stats
+
+	mu   sync.Mutex
+	link link.Link
+}
+
+func newScheduler(name string, k *Kernel, spec *ebpf.CollectionSpec, coll *ebpf.Collection) (*Scheduler, error) {
+	ms, err := opsMap(spec)
+	if err != nil {
+		return nil, err
+	}
+	s := &Scheduler{name: name, kernel: k, coll: coll, ops: coll.Maps[ms.Name]}
+	if s.ops == nil {
+		return nil, fmt.Errorf("struct_ops map %s was not created", ms.Name)
+	}
+	s.exitVar = coll.Variables[varExitInfo]
+	if s.exitVar == nil {
+		return nil, fmt.Errorf("no %s variable after load", varExitInfo)
+	}
+	if s.exitLayout, err = newExitLayout(s.exitVar.Type().Type); err != nil {
+		return nil, err
+	}
+	if s.exitConsts, err = newExitConsts(k.Enums); err != nil {
+		return nil, err
+	}
+	s.exitBuf = make([]byte, s.exitVar.Size())
+	if m := coll.Maps[mapStats]; m != nil {
+		if s.stats, err = newStatsReader(m, spec.Maps[mapStats].Value); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Name returns the scheduler's ops name.
+func (s *Scheduler) Name() string { return s.name }
+
+// Kernel returns what Load found out about the kernel.
+func (s *Scheduler) Kernel() *Kernel { return s.kernel }
+
+// Collection returns the loaded maps, programs and variables, for
+// components that share maps with the BPF side. It is closed by Close.
+func (s *Scheduler) Collection() *ebpf.Collection { return s.coll }
+
+// Attach makes the scheduler the kernel's sched_ext scheduler. It refuses
+// with a *BusyError when another one is attached, and returns an
+// *ExitError if the kernel ejected the scheduler while enabling it (an
+// error in ops.init, for instance).
+func (s *Scheduler) Attach() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.link != nil {
+		return fmt.Errorf("attach %s: already attached", s.name)
+	}
+	if st, err := s.kernel.Status(); err != nil {
+		return fmt.Errorf("attach %s: %w", s.name, err)
+	} else if st.State != StateDisabled {
+		return fmt.Errorf("attach %s: %w", s.name, &BusyError{Ops: st.Ops, State: st.State})
+	}
+	l, err := link.AttachStructOps(link.StructOpsOptions{Map: s.ops})
+	if err != nil {
+		if info, ok := s.exited(); ok {
+			return fmt.Errorf("attach %s: %w", s.name, info.Err())
+		}
+		if st, serr := s.kernel.Status(); serr == nil && st.State != StateDisabled && st.Ops != s.name {
+			return fmt.Errorf("attach %s: %w", s.name, &BusyError{Ops: st.Ops, State: st.State})
+		}
+		return fmt.Errorf("attach %s: %w", s.name, err)
+	}
+	s.link = l
+	if info, ok := s.exited(); ok {
+		s.detachLocked()
+		if err := info.Err(); err != nil {
+			return fmt.Errorf("attach %s: %w", s.name, err)
+		}
+		return fmt.Errorf("attach %s: scheduler exited while enabling: %s", s.name, info)
+	}
+	return nil
+}
+
+// RunOptions steers Run. A nil *RunOptions uses the defaults.
+type RunOptions struct {
+	// StatsInterval is how often OnStats is called; zero means every
+	// second.
+	StatsInterval time.Duration
+	// OnStats, if set, receives the scheduler's counters (sk_stats) every
+	// StatsInterval. The Stats value is reused: copy what you keep.
+	OnStats func(*Stats)
+}
+
+// pollInterval is how often Run checks whether the kernel removed the
+// scheduler.
+const pollInterval = 50 * time.Millisecond
+
+// Run watches an attached scheduler until ctx is done or the kernel removes
+// it, then detaches it and returns why it stopped. The error is nil when
+// ctx ended the run (an orderly unregistration), an *ExitError when the
+// scheduler failed or exited on its own (errors.Is(err, ErrRestart) tells a
+// restartable exit), or another error when the exit info cannot be read.
+func (s *Scheduler) Run(ctx context.Context, opts *RunOptions) (*ExitInfo, error) {
+	if opts == nil {
+		opts = &RunOptions{}
+	}
+	interval := opts.StatsInterval
+	if interval <= 0 {
+		interval = time.Second
+	}
+	s.mu.Lock()
+	attached := s.link != nil
+	s.mu.Unlock()
+	if !attached {
+		return nil, fmt.Errorf("run %s: not attached", s.name)
+	}
+
+	poll := time.NewTicker(pollInterval)
+	defer poll.Stop()
+	var statsC <-chan time.Time
+	var stats Stats
+	if opts.OnStats != nil && s.stats != nil {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		statsC = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return s.stop()
+		case <-poll.C:
+			if _, ok := s.exited(); ok {
+				return s.stop()
+			}
+		case <-statsC:
+			if err := s.stats.read(&stats); err != nil {
+				return nil, fmt.Errorf("run %s: %w", s.name, err)
+			}
+			opts.OnStats(&stats)
+		}
+	}
+}
+
+// stop detaches and reads the final exit info.
+func (s *Scheduler) stop() (*ExitInfo, error) {
+	s.mu.Lock()
+	s.detachLocked()
+	s.mu.Unlock()
+	info, ok := s.exited()
+	if !ok {
+		return nil, fmt.Errorf("run %s: detached, but ops.exit recorded nothing: call sk_exit_record(ei) in ops.exit", s.name)
+	}
+	return info, info.Err()
+}
+
+// exited reads sk_exit_info and reports whether ops.exit has run.
+func (s *Scheduler) exited() (*ExitInfo, bool) {
+	if err := s.exitVar.Get(s.exitBuf); err != nil {
+		return nil, false
+	}
+	return s.exitLayout.decode(s.exitBuf, s.exitConsts)
+}
+
+// Stats returns the scheduler's counters now, summed over CPUs. It fails if
+// the object defines no counters (SK_STATS_DEFINE).
+func (s *Scheduler) Stats() (*Stats, error) {
+	if s.stats == nil {
+		return nil, fmt.Errorf("stats %s: the object has no %s map: use SK_STATS_DEFINE", s.name, mapStats)
+	}
+	st := new(Stats)
+	if err := s.stats.read(st); err != nil {
+		return nil, fmt.Errorf("stats %s: %w", s.name, err)
+	}
+	return st, nil
+}
+
+// Detach removes the scheduler from the kernel, if attached; the kernel
+// moves every task back to the fair class before Detach returns. The
+// scheduler stays loaded, so its maps and exit info remain readable.
+func (s *Scheduler) Detach() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.detachLocked()
+}
+
+func (s *Scheduler) detachLocked() error {
+	if s.link == nil {
+		return nil
+	}
+	err := s.link.Close()
+	s.link = nil
+	if err != nil {
+		return fmt.Errorf("detach %s: %w", s.name, err)
+	}
+	return nil
+}
+
+// Close detaches the scheduler and releases its kernel objects. It is safe
+// to call more than once.
+func (s *Scheduler) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := s.detachLocked()
+	if s.coll != nil {
+		s.coll.Close()
+		s.coll = nil
+	}
+	return err
+}

@@ -1,0 +1,71 @@
+package scx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+)
+
+// ServeOptions steers Serve. A nil *ServeOptions uses the defaults.
+type ServeOptions struct {
+	Load *LoadOptions
+	Run  *RunOptions
+	// OnAttach, if set, is called after every successful attach, for
+	// instance to fill maps the BPF side reads.
+	OnAttach func(*Scheduler) error
+	// MaxRestarts bounds how often a restartable exit reloads the
+	// scheduler; zero means 8. A scheduler that keeps asking to be
+	// restarted is treated as failed after that.
+	MaxRestarts int
+}
+
+// Serve is the whole life of a scheduler: it loads spec, attaches it, runs
+// it until ctx is done or the kernel removes it, and detaches it. An exit
+// that asks for a restart (ExitInfo.ShouldRestart, e.g. a CPU went offline)
+// loads and attaches the scheduler again, reading the kernel afresh. The
+// results are those of the last Run.
+func Serve(ctx context.Context, spec *Spec, opts *ServeOptions) (*ExitInfo, error) {
+	if opts == nil {
+		opts = &ServeOptions{}
+	}
+	maxRestarts := opts.MaxRestarts
+	if maxRestarts <= 0 {
+		maxRestarts = 8
+	}
+	log := slog.Default()
+	if opts.Load != nil && opts.Load.Logger != nil {
+		log = opts.Load.Logger
+	}
+	for restarts := 0; ; restarts++ {
+		info, err := serveOnce(ctx, spec, opts)
+		if !errors.Is(err, ErrRestart) || ctx.Err() != nil {
+			return info, err
+		}
+		if restarts == maxRestarts {
+			return info, fmt.Errorf("serve %s: gave up after %d restarts: %w", spec.cfg.OpsName(), restarts, err)
+		}
+		log.Info("sched_ext: restarting scheduler", "scheduler", spec.cfg.OpsName(), "reason", info.String())
+	}
+}
+
+func serveOnce(ctx context.Context, spec *Spec, opts *ServeOptions) (*ExitInfo, error) {
+	sched, err := spec.Load(opts.Load)
+	if err != nil {
+		return nil, err
+	}
+	defer sched.Close()
+	if err := sched.Attach(); err != nil {
+		var exit *ExitError
+		if errors.As(err, &exit) {
+			return exit.Info, err
+		}
+		return nil, err
+	}
+	if opts.OnAttach != nil {
+		if err := opts.OnAttach(sched); err != nil {
+			return nil, fmt.Errorf("serve %s: on attach: %w", sched.Name(), err)
+		}
+	}
+	return sched.Run(ctx, opts.Run)
+}

@@ -1,0 +1,171 @@
+package scx
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+)
+
+// opsType is the kernel struct that a sched_ext scheduler fills in.
+const opsType = "sched_ext_ops"
+
+// Names of the globals and maps that the headers in bpf/include/schedkit
+// define and this package relies on.
+const (
+	varKfuncGen = "schedkit_kfunc_gen" // compat.bpf.h
+	varExitInfo = "sk_exit_info"       // exit.bpf.h
+	varSliceNs  = "sk_slice_ns"        // scx.bpf.h
+	mapStats    = "sk_stats"           // stats.bpf.h
+)
+
+// Objects are the two compilations of one scheduler's BPF source, one per
+// kfunc generation (see KfuncGen and bpf/include/schedkit/compat.bpf.h).
+// With bpf2go, generate both from one source:
+//
+//	//go:generate go tool bpf2go -tags linux -target bpfel -no-global-types simple simple.bpf.c -- -I../../bpf/include
+//	//go:generate go tool bpf2go -tags linux -target bpfel -no-global-types simpleV2 simple.bpf.c -- -I../../bpf/include -DSCHEDKIT_KFUNC_V2
+//
+// and pass the generated loaders: Objects{Base: loadSimple, V2: loadSimpleV2}.
+type Objects struct {
+	Base func() (*ebpf.CollectionSpec, error) // compiled without SCHEDKIT_KFUNC_V2
+	V2   func() (*ebpf.CollectionSpec, error) // compiled with -DSCHEDKIT_KFUNC_V2
+}
+
+func (o Objects) load(gen KfuncGen) (*ebpf.CollectionSpec, error) {
+	f := o.Base
+	if gen == KfuncV2 {
+		f = o.V2
+	}
+	if f == nil {
+		return nil, fmt.Errorf("no object for kfunc generation %s: set Objects.%s", gen, map[KfuncGen]string{KfuncBase: "Base", KfuncV2: "V2"}[gen])
+	}
+	spec, err := f()
+	if err != nil {
+		return nil, fmt.Errorf("read %s object: %w", gen, err)
+	}
+	return spec, nil
+}
+
+// Spec is a scheduler that has been opened and configured but not loaded:
+// both objects parsed and checked, the Config validated. Opening needs no
+// sched_ext kernel, so it catches mistakes in objects and options early.
+type Spec struct {
+	cfg   Config
+	specs map[KfuncGen]*ebpf.CollectionSpec
+}
+
+// Open parses both objects and validates cfg against them: each object must
+// hold exactly one struct sched_ext_ops, include schedkit's headers, have
+// been compiled for the generation it is passed as, and declare every
+// constant that cfg sets.
+func Open(objs Objects, cfg Config) (*Spec, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.Constants = maps.Clone(cfg.Constants)
+	cfg.Flags = slices.Clone(cfg.Flags)
+	s := &Spec{cfg: cfg, specs: make(map[KfuncGen]*ebpf.CollectionSpec)}
+	for _, gen := range []KfuncGen{KfuncBase, KfuncV2} {
+		spec, err := objs.load(gen)
+		if err != nil {
+			return nil, fmt.Errorf("open %s: %w", cfg.Name, err)
+		}
+		if err := checkObject(spec, gen, &cfg); err != nil {
+			return nil, fmt.Errorf("open %s: %s object: %w", cfg.Name, gen, err)
+		}
+		s.specs[gen] = spec
+	}
+	return s, nil
+}
+
+// Config returns the configuration the Spec was opened with.
+func (s *Spec) Config() Config { return s.cfg }
+
+// checkObject verifies what Load relies on, without a kernel.
+func checkObject(spec *ebpf.CollectionSpec, gen KfuncGen, cfg *Config) error {
+	if _, err := opsMap(spec); err != nil {
+		return err
+	}
+	v := spec.Variables[varKfuncGen]
+	if v == nil {
+		return fmt.Errorf("no %s variable: include schedkit/scx.bpf.h", varKfuncGen)
+	}
+	var got uint32
+	if err := v.Get(&got); err != nil {
+		return fmt.Errorf("read %s: %w", varKfuncGen, err)
+	}
+	if KfuncGen(got) != gen {
+		return fmt.Errorf("object was compiled for kfunc generation %s, not %s: compile the V2 object with -DSCHEDKIT_KFUNC_V2 and the Base one without", KfuncGen(got), gen)
+	}
+	if !slices.ContainsFunc(slices.Collect(maps.Values(spec.Programs)), func(p *ebpf.ProgramSpec) bool {
+		return p.Type == ebpf.StructOps && p.AttachTo == opsType+":exit"
+	}) {
+		return fmt.Errorf("no ops.exit callback: define one that calls sk_exit_record(ei), or the loader cannot tell why the scheduler stopped")
+	}
+	if spec.Variables[varExitInfo] == nil {
+		return fmt.Errorf("no %s variable: include schedkit/scx.bpf.h", varExitInfo)
+	}
+	if _, err := newExitLayout(spec.Variables[varExitInfo].Type.Type); err != nil {
+		return err
+	}
+	for name, value := range cfg.Constants {
+		vs := spec.Variables[name]
+		if vs == nil {
+			return fmt.Errorf("%w: Constants[%q]: the object has no global of that name (known: %s)", ErrInvalidConfig, name, strings.Join(constantNames(spec), ", "))
+		}
+		if !vs.Constant() {
+			return fmt.Errorf("%w: Constants[%q]: the global is not const volatile; set it after Load through Collection().Variables", ErrInvalidConfig, name)
+		}
+		if err := vs.Copy().Set(value); err != nil {
+			return fmt.Errorf("%w: Constants[%q] = %v (%T): %v", ErrInvalidConfig, name, value, value, err)
+		}
+	}
+	if cfg.Slice > 0 && spec.Variables[varSliceNs] == nil {
+		return fmt.Errorf("%w: Slice is set but the object has no %s: include schedkit/scx.bpf.h", ErrInvalidConfig, varSliceNs)
+	}
+	return nil
+}
+
+// opsMap returns the object's one struct_ops map of type sched_ext_ops.
+func opsMap(spec *ebpf.CollectionSpec) (*ebpf.MapSpec, error) {
+	var found []*ebpf.MapSpec
+	for _, m := range spec.Maps {
+		if m.Type != ebpf.StructOpsMap {
+			continue
+		}
+		if st, ok := btf.As[*btf.Struct](m.Value); ok && st.Name == opsType {
+			found = append(found, m)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, fmt.Errorf("no struct %s in SEC(\".struct_ops.link\"): define one with SK_SCHEDULER", opsType)
+	case 1:
+		return found[0], nil
+	default:
+		names := make([]string, len(found))
+		for i, m := range found {
+			names[i] = m.Name
+		}
+		slices.Sort(names)
+		return nil, fmt.Errorf("%d struct %s maps (%s): an object may hold only one", len(found), opsType, strings.Join(names, ", "))
+	}
+}
+
+func constantNames(spec *ebpf.CollectionSpec) []string {
+	var names []string
+	for name, v := range spec.Variables {
+		if v.Constant() && !strings.HasPrefix(name, "schedkit_") && !strings.HasPrefix(name, "sk_") {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	if len(names) == 0 {
+		return []string{"none"}
+	}
+	return names
+}

@@ -1,0 +1,86 @@
+package scx
+
+import (
+	"encoding/binary"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+)
+
+// Stats is a snapshot of a scheduler's counters (SK_STATS_DEFINE in
+// stats.bpf.h), summed over CPUs: Values[i] is the counter named Names[i],
+// in the order of the C struct's fields.
+type Stats struct {
+	Time   time.Time
+	Names  []string
+	Values []uint64
+}
+
+// Get returns the counter called name, and whether there is one.
+func (s *Stats) Get(name string) (uint64, bool) {
+	for i, n := range s.Names {
+		if n == name {
+			return s.Values[i], true
+		}
+	}
+	return 0, false
+}
+
+// String formats the counters as "name=value" pairs.
+func (s *Stats) String() string {
+	var b strings.Builder
+	for i, n := range s.Names {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%s=%d", n, s.Values[i])
+	}
+	return b.String()
+}
+
+// statsReader sums the per-CPU copies of the sk_stats value struct.
+type statsReader struct {
+	m      *ebpf.Map
+	names  []string
+	stride int // bytes per CPU in a lookup result (value size rounded to 8)
+}
+
+func newStatsReader(m *ebpf.Map, value btf.Type) (*statsReader, error) {
+	if m.Type() != ebpf.PerCPUArray {
+		return nil, fmt.Errorf("%s is a %s, want a per-CPU array: use SK_STATS_DEFINE", mapStats, m.Type())
+	}
+	st, ok := btf.As[*btf.Struct](value)
+	if !ok {
+		return nil, fmt.Errorf("%s: value is %T, want a struct of u64 counters", mapStats, value)
+	}
+	r := &statsReader{m: m, stride: (int(st.Size) + 7) &^ 7}
+	for i, mem := range st.Members {
+		size, err := btf.Sizeof(mem.Type)
+		if err != nil || size != 8 || mem.Offset.Bytes() != uint32(8*i) || mem.BitfieldSize != 0 {
+			return nil, fmt.Errorf("%s: field %s of struct %s is not a u64 counter: declare every field as u64", mapStats, mem.Name, st.Name)
+		}
+		r.names = append(r.names, mem.Name)
+	}
+	return r, nil
+}
+
+// read fills dst, reusing its slices.
+func (r *statsReader) read(dst *Stats) error {
+	raw, err := r.m.LookupBytes(uint32(0))
+	if err != nil {
+		return fmt.Errorf("read %s: %w", mapStats, err)
+	}
+	dst.Time = time.Now()
+	dst.Names = r.names
+	dst.Values = append(dst.Values[:0], make([]uint64, len(r.names))...)
+	for cpu := 0; (cpu+1)*r.stride <= len(raw); cpu++ {
+		v := raw[cpu*r.stride:]
+		for i := range dst.Values {
+			dst.Values[i] += binary.NativeEndian.Uint64(v[8*i:])
+		}
+	}
+	return nil
+}
