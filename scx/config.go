@@ -86,7 +86,7 @@ type Config struct {
 }
 
 // OpsName returns the name that goes into sched_ext_ops.name.
-func (c *Config) OpsName() string { return c.Name + c.NameSuffix }
+func (c Config) OpsName() string { return c.Name + c.NameSuffix }
 
 // Validate reports the first problem with c, as an error wrapping
 // ErrInvalidConfig that names the field and how to fix it. It needs no

@@ -46,6 +46,7 @@ type Scheduler struct {
 	exitLayout *exitLayout
 	exitConsts *exitConsts
 	exitBuf    []byte
+	exitOut    any // exitBuf, boxed once so that polling does not allocate
 
 	stats *statsReader // nil when the object has no sk_stats
 
@@ -73,6 +74,7 @@ func newScheduler(name string, k *Kernel, spec *ebpf.CollectionSpec, coll *ebpf.
 		return nil, err
 	}
 	s.exitBuf = make([]byte, s.exitVar.Size())
+	s.exitOut = s.exitBuf
 	if m := coll.Maps[mapStats]; m != nil {
 		if s.stats, err = newStatsReader(m, spec.Maps[mapStats].Value); err != nil {
 			return nil, err
@@ -201,7 +203,7 @@ func (s *Scheduler) stop() (*ExitInfo, error) {
 
 // exited reads sk_exit_info and reports whether ops.exit has run.
 func (s *Scheduler) exited() (*ExitInfo, bool) {
-	if err := s.exitVar.Get(s.exitBuf); err != nil {
+	if err := s.exitVar.Get(s.exitOut); err != nil {
 		return nil, false
 	}
 	return s.exitLayout.decode(s.exitBuf, s.exitConsts)

@@ -16,8 +16,8 @@ import (
 )
 
 var (
-	fifoSched = scx.Objects{Base: loadFifo, V2: loadFifoV2}
-	failSched = scx.Objects{Base: loadFail, V2: loadFailV2}
+	fifoSched = Fifo
+	failSched = Fail
 )
 
 // Modes of fail.bpf.c.

@@ -1,0 +1,13 @@
+package attachtest
+
+import "github.com/schedkit/schedkit/scx"
+
+// Test schedulers for package scx's tests and examples.
+var (
+	// Fifo is a healthy minimal scheduler (fifo.bpf.c): every task on the
+	// global DSQ, counter "enqueued".
+	Fifo = scx.Objects{Base: loadFifo, V2: loadFifoV2}
+	// Fail fails on purpose (fail.bpf.c): constant "mode" selects an
+	// sk_error from enqueue (1) or a stall the watchdog catches (2).
+	Fail = scx.Objects{Base: loadFail, V2: loadFailV2}
+)

@@ -1,0 +1,208 @@
+package scx
+
+import (
+	"encoding/binary"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+)
+
+//go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -tags linux -target bpfel -no-global-types selftest selftest.bpf.c -- -mcpu=v3 -Wno-missing-declarations -I../bpf/include
+
+// loadSelftestAgainst loads selftest.bpf.c with CO-RE relocated against
+// kernel (a matrix kernel's BTF: the host has no sched_ext types).
+func loadSelftestAgainst(t *testing.T, kernel *btf.Spec, slice time.Duration) (*ebpf.CollectionSpec, *ebpf.Collection) {
+	t.Helper()
+	spec, err := loadSelftest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slice > 0 {
+		if err := spec.Variables[varSliceNs].Set(uint64(slice)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{
+		Programs: ebpf.ProgramOptions{KernelTypes: kernel},
+	})
+	if err != nil {
+		t.Fatalf("load selftest.bpf.c: %v", err)
+	}
+	t.Cleanup(func() { coll.Close() })
+	return spec, coll
+}
+
+func runSyscall(t *testing.T, p *ebpf.Program) uint32 {
+	t.Helper()
+	ret, err := p.Run(&ebpf.RunOptions{})
+	if err != nil {
+		t.Fatalf("run %v: %v", p, err)
+	}
+	return ret
+}
+
+// TestStatsCounters runs sk_stat_inc/sk_stat_add in BPF and reads them back
+// through the reader Scheduler.Stats uses.
+func TestStatsCounters(t *testing.T) {
+	p := matrixKernels[len(matrixKernels)-1].get(t)
+	spec, coll := loadSelftestAgainst(t, p.spec, 0)
+	r, err := newStatsReader(coll.Maps[mapStats], spec.Maps[mapStats].Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st Stats
+	if err := r.read(&st); err != nil {
+		t.Fatal(err)
+	}
+	if got := st.String(); got != "runs=0 doubled=0 untouched=0" {
+		t.Errorf("before any run: %q", got)
+	}
+	const n = 25
+	for range n {
+		runSyscall(t, coll.Programs["count_stats"])
+	}
+	if err := r.read(&st); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]uint64{"runs": n, "doubled": 2 * n, "untouched": 0} {
+		if got, ok := st.Get(name); !ok || got != want {
+			t.Errorf("counter %s = %d, %t; want %d", name, got, ok, want)
+		}
+	}
+	if _, ok := st.Get("nope"); ok {
+		t.Error(`Get("nope") found a counter`)
+	}
+	allocs := testing.AllocsPerRun(20, func() {
+		if err := r.read(&st); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Logf("allocations per stats read: %.0f", allocs)
+}
+
+// TestSliceCORE checks that sk_slice() returns the configured slice, and
+// otherwise the kernel's SCX_SLICE_DFL resolved by a CO-RE enum relocation
+// against each kernel's BTF.
+func TestSliceCORE(t *testing.T) {
+	forEachMatrixKernel(t, func(t *testing.T, name string, p *matrixProbe) {
+		dfl, err := p.kernel.Enums.Value("SCX_SLICE_DFL")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, coll := loadSelftestAgainst(t, p.spec, 0)
+		if got := runSyscall(t, coll.Programs["slice_ms"]); uint64(got) != dfl/1e6 {
+			t.Errorf("default slice: %d ms; want SCX_SLICE_DFL = %d ms", got, dfl/1e6)
+		}
+		_, coll = loadSelftestAgainst(t, p.spec, 7*time.Millisecond)
+		if got := runSyscall(t, coll.Programs["slice_ms"]); got != 7 {
+			t.Errorf("configured slice: %d ms; want 7", got)
+		}
+	})
+}
+
+// TestExitDecode decodes hand-made sk_exit_info records, laid out by the
+// struct in the compiled object, with each kernel's enum values.
+func TestExitDecode(t *testing.T) {
+	spec, err := loadSelftest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	layout, err := newExitLayout(spec.Variables[varExitInfo].Type.Type)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forEachMatrixKernel(t, func(t *testing.T, name string, p *matrixProbe) {
+		consts, err := newExitConsts(p.kernel.Enums)
+		if err != nil {
+			t.Fatal(err)
+		}
+		value := func(name string) uint64 {
+			v, err := p.kernel.Enums.Value(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+		record := func(kind, code uint64, cpu int32, reason, msg, dump string) []byte {
+			raw := make([]byte, layout.size)
+			binary.NativeEndian.PutUint32(layout.kind.in(raw), uint32(kind))
+			binary.NativeEndian.PutUint32(layout.cpu.in(raw), uint32(cpu))
+			binary.NativeEndian.PutUint64(layout.code.in(raw), code)
+			copy(layout.reason.in(raw), reason)
+			copy(layout.msg.in(raw), msg)
+			copy(layout.dump.in(raw), dump)
+			return raw
+		}
+
+		if _, ok := layout.decode(make([]byte, layout.size), consts); ok {
+			t.Error("an all-zero record decodes as an exit")
+		}
+
+		stall := record(value("SCX_EXIT_ERROR_STALL"), 0, 1, "runnable task stall", "kworker/0:1[11] failed to run for 3.460s", "dump line 1\ndump line 2")
+		info, ok := layout.decode(stall, consts)
+		if !ok {
+			t.Fatal("stall record not decoded")
+		}
+		if info.Kind != "error_stall" || !info.IsError() || info.ShouldRestart() || info.CPU != 1 ||
+			info.Reason != "runnable task stall" || info.Dump != "dump line 1\ndump line 2" {
+			t.Errorf("stall: %+v", info)
+		}
+		var ee *ExitError
+		if err := info.Err(); !errors.As(err, &ee) || errors.Is(err, ErrRestart) {
+			t.Errorf("stall Err() = %v; want *ExitError, not ErrRestart", err)
+		}
+		if r := info.Report(); !strings.Contains(r, "runnable task stall") || !strings.Contains(r, "debug dump:\ndump line 1") {
+			t.Errorf("report:\n%s", r)
+		}
+
+		restart := value("SCX_ECODE_ACT_RESTART") | value("SCX_ECODE_RSN_HOTPLUG")
+		hotplug := record(value("SCX_EXIT_UNREG_KERN"), restart, -1, "unregistered from the main kernel", "CPU 1 going offline, restarting", "")
+		info, _ = layout.decode(hotplug, consts)
+		if info.Kind != "unreg_kern" || info.IsError() || !info.ShouldRestart() || info.CPU != -1 {
+			t.Errorf("hotplug: %+v", info)
+		}
+		if err := info.Err(); !errors.Is(err, ErrRestart) {
+			t.Errorf("hotplug Err() = %v; want a match for ErrRestart", err)
+		}
+
+		unreg := record(value("SCX_EXIT_UNREG"), 0, -1, "unregistered from user space", "", "")
+		info, _ = layout.decode(unreg, consts)
+		if info.Kind != "unreg" || info.Err() != nil {
+			t.Errorf("unreg: %+v, Err() = %v; want an orderly exit", info, info.Err())
+		}
+
+		// Strings that fill their buffer without a NUL are kept whole.
+		long := strings.Repeat("r", layout.reason.size)
+		info, _ = layout.decode(record(value("SCX_EXIT_ERROR_BPF"), 0, 0, long, "", ""), consts)
+		if info.Reason != long {
+			t.Errorf("unterminated reason: %d bytes, want %d", len(info.Reason), len(long))
+		}
+
+		info, _ = layout.decode(record(4242, 0, 0, "", "", ""), consts)
+		if info.Kind != "kind_4242" || !info.IsError() {
+			t.Errorf("unknown kind: %+v", info)
+		}
+	})
+}
+
+func TestExitLayoutErrors(t *testing.T) {
+	u32 := &btf.Int{Name: "u32", Size: 4}
+	for _, tt := range []struct {
+		name string
+		typ  btf.Type
+		want string
+	}{
+		{"not a struct", u32, "not a struct"},
+		{"missing msg", &btf.Struct{Name: "sk_exit_info", Size: 16, Members: []btf.Member{
+			{Name: "kind", Type: u32}, {Name: "exit_code", Type: &btf.Int{Size: 8}, Offset: 64}, {Name: "reason", Type: &btf.Array{Type: &btf.Int{Size: 1}, Nelems: 4}, Offset: 128},
+		}}, "no field msg"},
+	} {
+		if _, err := newExitLayout(tt.typ); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v; want an error containing %q", tt.name, err, tt.want)
+		}
+	}
+}
