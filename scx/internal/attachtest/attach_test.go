@@ -347,3 +347,62 @@ func firstLines(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// TestHotplugRestart takes a CPU offline and back online under a scheduler
+// without hotplug callbacks: the kernel ejects it each time with a restart
+// code, and Serve loads and attaches it again.
+func TestHotplugRestart(t *testing.T) {
+	k := probe(t)
+	const online = "/sys/devices/system/cpu/cpu1/online"
+	if _, err := os.Stat(online); err != nil {
+		t.Skipf("cpu1 cannot be taken offline: %v", err)
+	}
+	spec, err := scx.Open(fifoSched, scx.Config{Name: "sk_hotplug"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	attaches := make(chan struct{}, 8)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type result struct {
+		info *scx.ExitInfo
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		info, err := scx.Serve(ctx, spec, &scx.ServeOptions{
+			OnAttach: func(*scx.Scheduler) error { attaches <- struct{}{}; return nil },
+		})
+		done <- result{info, err}
+	}()
+	waitAttach := func(what string) {
+		t.Helper()
+		select {
+		case <-attaches:
+		case r := <-done:
+			t.Fatalf("Serve returned %s: %v, %v", what, r.info, r.err)
+		case <-time.After(60 * time.Second):
+			t.Fatalf("no attach %s within 60s", what)
+		}
+	}
+	setOnline := func(v string) {
+		t.Helper()
+		if err := os.WriteFile(online, []byte(v), 0); err != nil {
+			t.Fatalf("write %s to %s: %v", v, online, err)
+		}
+	}
+	waitAttach("at start")
+	setOnline("0")
+	defer os.WriteFile(online, []byte("1"), 0)
+	waitAttach("after cpu1 went offline")
+	setOnline("1")
+	waitAttach("after cpu1 came back")
+	if st := status(t, k); st.State != scx.StateEnabled || st.Ops != "sk_hotplug" {
+		t.Errorf("after two restarts: %v; want enabled sk_hotplug", st)
+	}
+	cancel()
+	r := <-done
+	if r.err != nil || r.info.Kind != "unreg" {
+		t.Fatalf("Serve after cancel: %v, %v; want an orderly unreg exit", r.info, r.err)
+	}
+}

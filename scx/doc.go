@@ -1,0 +1,59 @@
+// Package scx loads, runs and watches Linux sched_ext schedulers written
+// with schedkit's BPF headers (bpf/include/schedkit/scx.bpf.h), in pure Go.
+//
+// # Lifecycle
+//
+// A scheduler goes through the same steps as the objects of cilium/ebpf:
+// a spec that needs no kernel, then kernel objects.
+//
+//	Open(Objects, Config)   parse both objects, validate the config    no kernel needed
+//	   │
+//	Spec.Load(opts)         probe the kernel, pick the object for its   kernel, not attached
+//	   │                    kfunc generation, drop callbacks it lacks,
+//	   │                    write sched_ext_ops fields and constants
+//	Scheduler.Attach()      become the kernel's scheduler, or fail      tasks on sched_ext
+//	   │                    with *BusyError naming the one in charge
+//	Scheduler.Run(ctx)      watch until ctx ends or the kernel ejects  stats every interval
+//	   │                    the scheduler; returns *ExitInfo
+//	Scheduler.Close()       detach and free                            tasks back on fair
+//
+// Serve runs the whole sequence and reloads the scheduler when the kernel
+// asks for a restart (ExitInfo.ShouldRestart, e.g. after CPU hotplug).
+//
+// The kernel always ends up on the fair class: Run detaches before it
+// returns, Close detaches, and a loader that dies without either (even by
+// SIGKILL) drops its struct_ops link with its file descriptors, which
+// detaches the scheduler within milliseconds. Loaders should turn SIGINT
+// and SIGTERM into context cancellation (signal.NotifyContext), as
+// examples/simple does.
+//
+// # Kernel API generations
+//
+// Kernels rename sched_ext kfuncs as their signatures change. Probe reads
+// the running kernel's BTF and reports its KfuncGen; a scheduler is
+// compiled once per generation (Objects.Base, Objects.V2, two bpf2go lines
+// over one C source) and Load takes the matching object. See
+// bpf/include/schedkit/compat.bpf.h for why this cannot be a single object
+// with cilium/ebpf. Everything else that varies between kernels is read at
+// run time: sched_ext_ops members (Kernel.Ops), builtin constants such as
+// SCX_DSQ_LOCAL or SCX_SLICE_DFL (Kernel.Enums on the Go side, CO-RE enum
+// relocations on the BPF side), and the layout of struct scx_exit_info.
+//
+// # Exits
+//
+// ops.exit must call sk_exit_record, which copies the kernel's exit info
+// into a global that Run reads once the scheduler is gone. ExitInfo.Kind
+// names the kind ("unreg", "error_bpf", "error_stall", ...), Message carries
+// what sk_error formatted, and Dump the kernel's debug dump. Run returns an
+// *ExitError for every exit that was not an orderly detach.
+//
+// # Stats
+//
+// A scheduler declares its counters as a struct of u64 fields
+// (SK_STATS_DEFINE) and bumps them per CPU with sk_stat_inc; Stats sums
+// them over CPUs and names them after the fields.
+//
+// Loading needs root (CAP_BPF and CAP_SYS_ADMIN) and a kernel built with
+// CONFIG_SCHED_CLASS_EXT; on other kernels Probe and Load fail with an
+// error wrapping ErrNotSupported. Package vmtest runs such code in a VM.
+package scx

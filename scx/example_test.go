@@ -1,0 +1,81 @@
+package scx_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/schedkit/schedkit/scx"
+	"github.com/schedkit/schedkit/scx/internal/attachtest"
+)
+
+// A complete minimal scheduler: every task goes to the global DSQ in FIFO
+// order. The BPF half, fifo.bpf.c:
+//
+//	#include <schedkit/scx.bpf.h>
+//
+//	struct fifo_stats {
+//		u64 enqueued;
+//	};
+//	SK_STATS_DEFINE(struct fifo_stats);
+//
+//	SK_OPS(void, fifo_enqueue, struct task_struct *p, u64 enq_flags)
+//	{
+//		sk_stat_inc(enqueued);
+//		sk_dsq_insert(p, SK_DSQ_GLOBAL, sk_slice(), enq_flags);
+//	}
+//
+//	SK_OPS(void, fifo_exit, struct scx_exit_info *ei)
+//	{
+//		sk_exit_record(ei);
+//	}
+//
+//	SK_SCHEDULER(fifo_ops,
+//		.enqueue = (void *)fifo_enqueue,
+//		.exit    = (void *)fifo_exit);
+//
+// compiled for both kfunc generations by two go:generate lines:
+//
+//	//go:generate go tool bpf2go -tags linux -target bpfel -no-global-types fifo fifo.bpf.c -- -I<schedkit>/bpf/include
+//	//go:generate go tool bpf2go -tags linux -target bpfel -no-global-types fifoV2 fifo.bpf.c -- -I<schedkit>/bpf/include -DSCHEDKIT_KFUNC_V2
+//
+// The Go half runs it until SIGINT or SIGTERM, printing its counters.
+func Example() {
+	// In your package: scx.Objects{Base: loadFifo, V2: loadFifoV2}.
+	objs := attachtest.Fifo
+
+	spec, err := scx.Open(objs, scx.Config{Name: "fifo", Slice: 5 * time.Millisecond})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	info, err := scx.Serve(ctx, spec, &scx.ServeOptions{
+		Run: &scx.RunOptions{
+			StatsInterval: time.Second,
+			OnStats:       func(s *scx.Stats) { fmt.Println(s) }, // enqueued=1234
+		},
+	})
+	if errors.Is(err, scx.ErrNotSupported) {
+		log.Fatalf("this kernel cannot run sched_ext schedulers: %v", err)
+	}
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(info) // exit unreg: unregistered from user space
+}
+
+func ExampleConfig_Validate() {
+	cfg := scx.Config{Name: "my-sched", Timeout: 5 * time.Second}
+	err := cfg.Validate()
+	fmt.Println(errors.Is(err, scx.ErrInvalidConfig))
+	fmt.Println(err)
+	// Output:
+	// true
+	// invalid scheduler config: name "my-sched" has invalid character '-' at byte 2: use letters, digits, '_' and '.'
+}
