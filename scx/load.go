@@ -44,8 +44,30 @@ func (e *LoadError) Error() string {
 
 func (e *LoadError) Unwrap() error { return e.Err }
 
-// verifierTailLines is how much of the verifier log LoadError keeps.
-const verifierTailLines = 20
+// How much of the verifier log LoadError keeps.
+const (
+	verifierTailLines   = 20 // classic logs: the error is the last line but one
+	verifierReportLines = 60 // logs with a "Verification failed" report
+)
+
+// verifierTail picks the part of a verifier log that says why it failed.
+// Classic logs end with the error line and "processed N insns"; newer
+// kernels (7.3) follow the error line with a structured report (reason,
+// source context, causal path) that would push it out of a plain tail, so
+// there the tail starts at the error line before the report.
+func verifierTail(log []string) []string {
+	for i, line := range log {
+		if !strings.HasPrefix(line, "Verification failed") {
+			continue
+		}
+		start := i - 1
+		for start > 0 && strings.TrimSpace(log[start]) == "" {
+			start--
+		}
+		return log[max(start, 0):min(len(log), max(start, 0)+verifierReportLines)]
+	}
+	return log[max(0, len(log)-verifierTailLines):]
+}
 
 // Load makes every kernel-dependent choice and loads the scheduler into the
 // kernel, without attaching it:
@@ -92,7 +114,7 @@ func (s *Spec) Load(opts *LoadOptions) (*Scheduler, error) {
 		le := &LoadError{Name: name, Gen: k.Gen, Err: err}
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
-			le.Tail = ve.Log[max(0, len(ve.Log)-verifierTailLines):]
+			le.Tail = verifierTail(ve.Log)
 		}
 		return nil, le
 	}

@@ -6,20 +6,25 @@
  *   MODE_ERROR  calls sk_error from the first ops.enqueue, and writes a
  *               marker line into the debug dump from ops.dump;
  *   MODE_STALL  queues every task on a DSQ that ops.dispatch never serves,
- *               so the watchdog must eject the scheduler.
+ *               so the watchdog must eject the scheduler;
+ *   MODE_EXIT   calls sk_exit with code 7 from the first ops.enqueue.
  */
 #include <schedkit/scx.bpf.h>
 
 #define MODE_ERROR 1
 #define MODE_STALL 2
+#define MODE_EXIT 3
 #define STALL_DSQ 7
 
 const volatile u32 mode;
 
 SK_OPS(void, fail_enqueue, struct task_struct *p, u64 enq_flags)
 {
-	if (mode == MODE_ERROR) {
-		sk_error("boom %d from %s", 42, "enqueue");
+	if (mode == MODE_ERROR || mode == MODE_EXIT) {
+		if (mode == MODE_ERROR)
+			sk_error("boom %d from %s", 42, "enqueue");
+		else
+			sk_exit(7, "bye after %d", 1);
 		sk_dsq_insert(p, SK_DSQ_GLOBAL, sk_slice(), enq_flags);
 		return;
 	}

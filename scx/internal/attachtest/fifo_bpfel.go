@@ -16,13 +16,14 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	fifoMapFifoOps          = "fifo_ops"
-	fifoMapSkStats          = "sk_stats"
-	fifoProgFifoEnqueue     = "fifo_enqueue"
-	fifoProgFifoExit        = "fifo_exit"
-	fifoVarSchedkitKfuncGen = "schedkit_kfunc_gen"
-	fifoVarSkExitInfo       = "sk_exit_info"
-	fifoVarSkSliceNs        = "sk_slice_ns"
+	fifoMapFifoOps            = "fifo_ops"
+	fifoMapSkStats            = "sk_stats"
+	fifoProgFifoCgroupSetIdle = "fifo_cgroup_set_idle"
+	fifoProgFifoEnqueue       = "fifo_enqueue"
+	fifoProgFifoExit          = "fifo_exit"
+	fifoVarSchedkitKfuncGen   = "schedkit_kfunc_gen"
+	fifoVarSkExitInfo         = "sk_exit_info"
+	fifoVarSkSliceNs          = "sk_slice_ns"
 )
 
 // loadFifo returns the embedded CollectionSpec for fifo.
@@ -67,8 +68,9 @@ type fifoSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type fifoProgramSpecs struct {
-	FifoEnqueue *ebpf.ProgramSpec `ebpf:"fifo_enqueue"`
-	FifoExit    *ebpf.ProgramSpec `ebpf:"fifo_exit"`
+	FifoCgroupSetIdle *ebpf.ProgramSpec `ebpf:"fifo_cgroup_set_idle"`
+	FifoEnqueue       *ebpf.ProgramSpec `ebpf:"fifo_enqueue"`
+	FifoExit          *ebpf.ProgramSpec `ebpf:"fifo_exit"`
 }
 
 // fifoMapSpecs contains maps before they are loaded into the kernel.
@@ -132,12 +134,14 @@ type fifoVariables struct {
 //
 // It can be passed to loadFifoObjects or ebpf.CollectionSpec.LoadAndAssign.
 type fifoPrograms struct {
-	FifoEnqueue *ebpf.Program `ebpf:"fifo_enqueue"`
-	FifoExit    *ebpf.Program `ebpf:"fifo_exit"`
+	FifoCgroupSetIdle *ebpf.Program `ebpf:"fifo_cgroup_set_idle"`
+	FifoEnqueue       *ebpf.Program `ebpf:"fifo_enqueue"`
+	FifoExit          *ebpf.Program `ebpf:"fifo_exit"`
 }
 
 func (p *fifoPrograms) Close() error {
 	return _FifoClose(
+		p.FifoCgroupSetIdle,
 		p.FifoEnqueue,
 		p.FifoExit,
 	)

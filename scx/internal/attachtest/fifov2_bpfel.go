@@ -16,13 +16,14 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	fifoV2MapFifoOps          = "fifo_ops"
-	fifoV2MapSkStats          = "sk_stats"
-	fifoV2ProgFifoEnqueue     = "fifo_enqueue"
-	fifoV2ProgFifoExit        = "fifo_exit"
-	fifoV2VarSchedkitKfuncGen = "schedkit_kfunc_gen"
-	fifoV2VarSkExitInfo       = "sk_exit_info"
-	fifoV2VarSkSliceNs        = "sk_slice_ns"
+	fifoV2MapFifoOps            = "fifo_ops"
+	fifoV2MapSkStats            = "sk_stats"
+	fifoV2ProgFifoCgroupSetIdle = "fifo_cgroup_set_idle"
+	fifoV2ProgFifoEnqueue       = "fifo_enqueue"
+	fifoV2ProgFifoExit          = "fifo_exit"
+	fifoV2VarSchedkitKfuncGen   = "schedkit_kfunc_gen"
+	fifoV2VarSkExitInfo         = "sk_exit_info"
+	fifoV2VarSkSliceNs          = "sk_slice_ns"
 )
 
 // loadFifoV2 returns the embedded CollectionSpec for fifoV2.
@@ -67,8 +68,9 @@ type fifoV2Specs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type fifoV2ProgramSpecs struct {
-	FifoEnqueue *ebpf.ProgramSpec `ebpf:"fifo_enqueue"`
-	FifoExit    *ebpf.ProgramSpec `ebpf:"fifo_exit"`
+	FifoCgroupSetIdle *ebpf.ProgramSpec `ebpf:"fifo_cgroup_set_idle"`
+	FifoEnqueue       *ebpf.ProgramSpec `ebpf:"fifo_enqueue"`
+	FifoExit          *ebpf.ProgramSpec `ebpf:"fifo_exit"`
 }
 
 // fifoV2MapSpecs contains maps before they are loaded into the kernel.
@@ -132,12 +134,14 @@ type fifoV2Variables struct {
 //
 // It can be passed to loadFifoV2Objects or ebpf.CollectionSpec.LoadAndAssign.
 type fifoV2Programs struct {
-	FifoEnqueue *ebpf.Program `ebpf:"fifo_enqueue"`
-	FifoExit    *ebpf.Program `ebpf:"fifo_exit"`
+	FifoCgroupSetIdle *ebpf.Program `ebpf:"fifo_cgroup_set_idle"`
+	FifoEnqueue       *ebpf.Program `ebpf:"fifo_enqueue"`
+	FifoExit          *ebpf.Program `ebpf:"fifo_exit"`
 }
 
 func (p *fifoV2Programs) Close() error {
 	return _FifoV2Close(
+		p.FifoCgroupSetIdle,
 		p.FifoEnqueue,
 		p.FifoExit,
 	)

@@ -8,6 +8,9 @@ var (
 	// global DSQ, counter "enqueued".
 	Fifo = scx.Objects{Base: loadFifo, V2: loadFifoV2}
 	// Fail fails on purpose (fail.bpf.c): constant "mode" selects an
-	// sk_error from enqueue (1) or a stall the watchdog catches (2).
+	// sk_error from enqueue (1), a stall the watchdog catches (2) or an
+	// sk_exit with code 7 (3).
 	Fail = scx.Objects{Base: loadFail, V2: loadFailV2}
+	// Bad is rejected by the verifier (bad.bpf.c).
+	Bad = scx.Objects{Base: loadBad, V2: loadBadV2}
 )
