@@ -1,12 +1,16 @@
 package attachtest
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -28,13 +32,17 @@ const (
 	modeExit  uint32 = 3
 )
 
-// envChild makes the test binary a loader that attaches the fifo scheduler
-// and waits to be killed (TestSIGKILLDetaches).
+// envChild makes the test binary a loader of the fifo scheduler: "1"
+// attaches and waits to be killed (TestSIGKILLDetaches), "serve" runs
+// scx.Serve until SIGINT or SIGTERM (TestSignalsDetach).
 const envChild = "ATTACHTEST_LOADER"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(envChild) == "1" {
+	switch os.Getenv(envChild) {
+	case "1":
 		os.Exit(loaderChild())
+	case "serve":
+		os.Exit(serveChild())
 	}
 	vmtest.Main(m, &vmtest.Config{Topology: vmtest.Topology{Cores: 2}})
 }
@@ -56,6 +64,28 @@ func loaderChild() int {
 	}
 	os.Stdout.WriteString("attached\n")
 	time.Sleep(time.Hour)
+	return 0
+}
+
+// serveChild is the shape of every schedkit loader's main: Serve under a
+// context that SIGINT and SIGTERM cancel.
+func serveChild() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	spec, err := scx.Open(fifoSched, scx.Config{Name: "sk_serve"})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	info, err := scx.Serve(ctx, spec, &scx.ServeOptions{OnAttach: func(*scx.Scheduler) error {
+		fmt.Println("attached")
+		return nil
+	}})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println(info)
 	return 0
 }
 
@@ -267,6 +297,54 @@ func TestAttachWhileBusy(t *testing.T) {
 	}
 	if err := second.Detach(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSignalsDetach: a loader built on Serve detaches cleanly on SIGINT and
+// SIGTERM, exits 0 and reports an orderly exit.
+func TestSignalsDetach(t *testing.T) {
+	k := probe(t)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sig := range []os.Signal{os.Interrupt, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			cmd := exec.Command(exe)
+			cmd.Env = append(os.Environ(), envChild+"=serve")
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd.Stderr = os.Stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer cmd.Process.Kill()
+			lines := bufio.NewScanner(out)
+			if !lines.Scan() || lines.Text() != "attached" {
+				t.Fatalf("loader did not attach: %q", lines.Text())
+			}
+			if st := status(t, k); st.State != scx.StateEnabled || st.Ops != "sk_serve" {
+				t.Fatalf("with the loader running: %v", st)
+			}
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			var last string
+			for lines.Scan() {
+				last = lines.Text()
+			}
+			if err := cmd.Wait(); err != nil {
+				t.Fatalf("loader after %v: %v", sig, err)
+			}
+			if last != "exit unreg: unregistered from user space" {
+				t.Errorf("loader reported %q", last)
+			}
+			if st := status(t, k); st.State != scx.StateDisabled {
+				t.Errorf("after the loader exited: %v; want disabled", st)
+			}
+		})
 	}
 }
 
