@@ -110,7 +110,7 @@ func (s *Scheduler) Attach() error {
 	}
 	l, err := link.AttachStructOps(link.StructOpsOptions{Map: s.ops})
 	if err != nil {
-		if info, ok := s.exited(); ok {
+		if info, ok := s.exitedLocked(); ok {
 			return fmt.Errorf("attach %s: %w", s.name, info.Err())
 		}
 		if st, serr := s.kernel.Status(); serr == nil && st.State != StateDisabled && st.Ops != s.name {
@@ -119,7 +119,7 @@ func (s *Scheduler) Attach() error {
 		return fmt.Errorf("attach %s: %w", s.name, err)
 	}
 	s.link = l
-	if info, ok := s.exited(); ok {
+	if info, ok := s.exitedLocked(); ok {
 		s.detachLocked()
 		if err := info.Err(); err != nil {
 			return fmt.Errorf("attach %s: %w", s.name, err)
@@ -135,7 +135,8 @@ type RunOptions struct {
 	// second.
 	StatsInterval time.Duration
 	// OnStats, if set, receives the scheduler's counters (sk_stats) every
-	// StatsInterval. The Stats value is reused: copy what you keep.
+	// StatsInterval; it is not called for an object without counters. The
+	// Stats value is reused: copy what you keep.
 	OnStats func(*Stats)
 }
 
@@ -177,7 +178,10 @@ func (s *Scheduler) Run(ctx context.Context, opts *RunOptions) (*ExitInfo, error
 		case <-ctx.Done():
 			return s.stop()
 		case <-poll.C:
-			if _, ok := s.exited(); ok {
+			s.mu.Lock()
+			_, ok := s.exitedLocked()
+			s.mu.Unlock()
+			if ok {
 				return s.stop()
 			}
 		case <-statsC:
@@ -192,17 +196,24 @@ func (s *Scheduler) Run(ctx context.Context, opts *RunOptions) (*ExitInfo, error
 // stop detaches and reads the final exit info.
 func (s *Scheduler) stop() (*ExitInfo, error) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.coll == nil {
+		return nil, fmt.Errorf("run %s: the scheduler was closed while running", s.name)
+	}
 	s.detachLocked()
-	s.mu.Unlock()
-	info, ok := s.exited()
+	info, ok := s.exitedLocked()
 	if !ok {
 		return nil, fmt.Errorf("run %s: detached, but ops.exit recorded nothing: call sk_exit_record(ei) in ops.exit", s.name)
 	}
 	return info, info.Err()
 }
 
-// exited reads sk_exit_info and reports whether ops.exit has run.
-func (s *Scheduler) exited() (*ExitInfo, bool) {
+// exitedLocked reads sk_exit_info and reports whether ops.exit has run.
+// s.mu must be held: the variable's memory goes away with Close.
+func (s *Scheduler) exitedLocked() (*ExitInfo, bool) {
+	if s.coll == nil {
+		return nil, false
+	}
 	if err := s.exitVar.Get(s.exitOut); err != nil {
 		return nil, false
 	}
