@@ -163,8 +163,8 @@ func TestLifecycle(t *testing.T) {
 		k.Release, k.Gen, probed.Sub(start).Round(time.Millisecond), opened.Sub(probed).Round(time.Millisecond),
 		loaded.Sub(opened).Round(time.Millisecond), attached.Sub(loaded).Round(time.Millisecond))
 
-	if st := status(t, k); st.State != scx.StateEnabled || st.Ops != "sk_fifo" {
-		t.Fatalf("after attach: %v; want enabled, ops sk_fifo", st)
+	if st := status(t, k); st.State != scx.StateEnabled || st.Ops != "sk_fifo" || !st.SwitchAll {
+		t.Fatalf("after attach: %v; want enabled, ops sk_fifo, all tasks switched", st)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -201,20 +201,8 @@ func TestErrorExit(t *testing.T) {
 	k := probe(t)
 	sched := load(t, failSched, scx.Config{Name: "sk_error", Constants: map[string]any{"mode": modeError}})
 	vmtest.ExpectSchedExtDisable(t, `"sk_error" disabled \(scx_bpf_error\)`)
-	err := sched.Attach()
-	var info *scx.ExitInfo
-	if err == nil {
-		// The first enqueue may come after attach returned.
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		info, err = sched.Run(ctx, nil)
-	} else {
-		var ee *scx.ExitError
-		if !errors.As(err, &ee) {
-			t.Fatalf("Attach: %v; want nil or an *ExitError", err)
-		}
-		info = ee.Info
-	}
+	// The first enqueue may come before or after Attach returns.
+	info, err := runUntilExit(t, sched)
 	var ee *scx.ExitError
 	if !errors.As(err, &ee) {
 		t.Fatalf("error exit: err = %v; want *scx.ExitError", err)
@@ -494,21 +482,8 @@ func TestHotplugRestart(t *testing.T) {
 // our code and our message; a non-zero code makes it an *ExitError.
 func TestBPFExit(t *testing.T) {
 	sched := load(t, failSched, scx.Config{Name: "sk_exit", Constants: map[string]any{"mode": modeExit}})
-	err := sched.Attach()
-	var info *scx.ExitInfo
+	info, err := runUntilExit(t, sched)
 	var ee *scx.ExitError
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		info, err = sched.Run(ctx, nil)
-		if ctx.Err() != nil {
-			t.Fatal("sk_exit did not end the scheduler within 30s")
-		}
-	} else if errors.As(err, &ee) {
-		info = ee.Info
-	} else {
-		t.Fatalf("Attach: %v", err)
-	}
 	if !errors.As(err, &ee) {
 		t.Fatalf("err = %v; want *scx.ExitError for exit code 7", err)
 	}
@@ -562,5 +537,52 @@ func TestDropsMissingCallbacks(t *testing.T) {
 	}
 	if err := sched.Detach(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// runUntilExit attaches sched and runs it until the kernel or BPF ends it,
+// returning the exit info and error from whichever step saw the exit.
+func runUntilExit(t *testing.T, sched *scx.Scheduler) (*scx.ExitInfo, error) {
+	t.Helper()
+	err := sched.Attach()
+	var ee *scx.ExitError
+	if errors.As(err, &ee) {
+		return ee.Info, err
+	}
+	if err != nil {
+		t.Fatalf("Attach: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	info, err := sched.Run(ctx, nil)
+	if ctx.Err() != nil {
+		t.Fatal("the scheduler did not exit within 30s")
+	}
+	return info, err
+}
+
+// TestOpsFields checks that Config reaches struct sched_ext_ops: flags
+// (SCX_OPS_SWITCH_PARTIAL shows in switch_all), timeout and batch size
+// (accepted by the kernel), and the dump length (bounds the dump).
+func TestOpsFields(t *testing.T) {
+	k := probe(t)
+	partial := load(t, fifoSched, scx.Config{Name: "sk_partial", Flags: []scx.OpsFlag{scx.SwitchPartial},
+		Timeout: 10 * time.Second, DispatchMaxBatch: 4})
+	if err := partial.Attach(); err != nil {
+		t.Fatal(err)
+	}
+	if st := status(t, k); st.State != scx.StateEnabled || st.Ops != "sk_partial" || st.SwitchAll {
+		t.Errorf("with SCX_OPS_SWITCH_PARTIAL: %v; want enabled sk_partial, switch_all 0", st)
+	}
+	if err := partial.Detach(); err != nil {
+		t.Fatal(err)
+	}
+
+	const dumpLen = 300
+	small := load(t, failSched, scx.Config{Name: "sk_smalldump", ExitDumpLen: dumpLen, Constants: map[string]any{"mode": modeError}})
+	vmtest.ExpectSchedExtDisable(t, `"sk_smalldump" disabled \(scx_bpf_error\)`)
+	info, _ := runUntilExit(t, small)
+	if info.Kind != "error_bpf" || len(info.Dump) == 0 || len(info.Dump) > dumpLen {
+		t.Errorf("exit %v with a %d-byte dump; want error_bpf and a dump of 1..%d bytes", info, len(info.Dump), dumpLen)
 	}
 }
