@@ -32,14 +32,14 @@ const (
 	modeExit  uint32 = 3
 )
 
-// envChild makes the test binary a loader of the fifo scheduler: "1"
+// envChild makes the test binary a loader of the fifo scheduler: "attach"
 // attaches and waits to be killed (TestSIGKILLDetaches), "serve" runs
 // scx.Serve until SIGINT or SIGTERM (TestSignalsDetach).
 const envChild = "ATTACHTEST_LOADER"
 
 func TestMain(m *testing.M) {
 	switch os.Getenv(envChild) {
-	case "1":
+	case "attach":
 		os.Exit(loaderChild())
 	case "serve":
 		os.Exit(serveChild())
@@ -288,31 +288,43 @@ func TestAttachWhileBusy(t *testing.T) {
 	}
 }
 
-// TestSignalsDetach: a loader built on Serve detaches cleanly on SIGINT and
-// SIGTERM, exits 0 and reports an orderly exit.
-func TestSignalsDetach(t *testing.T) {
-	k := probe(t)
+// startLoader runs the test binary as a loader child in mode (see
+// envChild) and returns once it printed "attached", with the rest of its
+// output to read. The child is killed at the end of the test.
+func startLoader(t *testing.T, mode string) (*exec.Cmd, *bufio.Scanner) {
+	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), envChild+"="+mode)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	lines := bufio.NewScanner(out)
+	if !lines.Scan() || lines.Text() != "attached" {
+		t.Fatalf("loader did not attach: %q", lines.Text())
+	}
+	return cmd, lines
+}
+
+// TestSignalsDetach: a loader built on Serve detaches cleanly on SIGINT and
+// SIGTERM, exits 0 and reports an orderly exit.
+func TestSignalsDetach(t *testing.T) {
+	k := probe(t)
 	for _, sig := range []os.Signal{os.Interrupt, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
-			cmd := exec.Command(exe)
-			cmd.Env = append(os.Environ(), envChild+"=serve")
-			out, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			cmd.Stderr = os.Stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer cmd.Process.Kill()
-			lines := bufio.NewScanner(out)
-			if !lines.Scan() || lines.Text() != "attached" {
-				t.Fatalf("loader did not attach: %q", lines.Text())
-			}
+			cmd, lines := startLoader(t, "serve")
 			if st := status(t, k); st.State != scx.StateEnabled || st.Ops != "sk_serve" {
 				t.Fatalf("with the loader running: %v", st)
 			}
@@ -336,29 +348,11 @@ func TestSignalsDetach(t *testing.T) {
 	}
 }
 
+// TestSIGKILLDetaches: a loader killed outright leaves no scheduler behind:
+// the kernel drops the struct_ops link with the process's descriptors.
 func TestSIGKILLDetaches(t *testing.T) {
 	k := probe(t)
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), envChild+"=1")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 64)
-	n, _ := out.Read(buf)
-	if !strings.Contains(string(buf[:n]), "attached") {
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatalf("loader did not attach: %q", buf[:n])
-	}
+	cmd, _ := startLoader(t, "attach")
 	if st := status(t, k); st.State != scx.StateEnabled || st.Ops != "sk_child" {
 		t.Fatalf("with the loader running: %v; want enabled sk_child", st)
 	}
