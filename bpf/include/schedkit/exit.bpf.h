@@ -13,8 +13,8 @@
  *          --mmap--> scx.Scheduler.Run --> *scx.ExitInfo (kind, code, msg, dump)
  *
  * kind is stored last: package scx takes a non-zero kind as the sign that
- * the scheduler is gone. The layout is read from the object's BTF by name, so fields may
- * be added here without touching Go code.
+ * the scheduler is gone. Package scx finds the fields by name in the
+ * object's BTF, so fields may be added here without touching Go code.
  */
 #ifndef __SCHEDKIT_EXIT_BPF_H
 #define __SCHEDKIT_EXIT_BPF_H
@@ -27,7 +27,7 @@
 struct sk_exit_info {
 	s32 kind;      /* enum scx_exit_kind; 0 until ops.exit ran */
 	s32 exit_cpu;  /* CPU that triggered the exit; -1 if the kernel does not say */
-	s64 exit_code; /* SCX_ECODE_* bits or the code of scx_bpf_exit() */
+	s64 exit_code; /* SCX_ECODE_* bits, or the code given to sk_exit() */
 	u64 flags;     /* scx_exit_info.flags where the kernel has it, else 0 */
 	char reason[SK_EXIT_REASON_LEN];
 	char msg[SK_EXIT_MSG_LEN];
@@ -39,8 +39,9 @@ struct sk_exit_info sk_exit_info SEC(".bss");
 /**
  * sk_exit_record - copy @ei into sk_exit_info; call it from ops.exit
  *
- * The layout of struct scx_exit_info differs between kernels (exit_cpu and
- * flags arrived in 6.17), so every field is read through CO-RE.
+ * The layout of struct scx_exit_info differs between kernels (6.16 has
+ * neither flags nor exit_cpu, 7.0 adds flags, 7.3 exit_cpu), so every
+ * field is read through CO-RE.
  */
 static __always_inline void sk_exit_record(struct scx_exit_info *ei)
 {
