@@ -206,3 +206,28 @@ func TestExitLayoutErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestExitPollAllocates nothing: Run reads sk_exit_info every 50ms.
+func TestExitPollAllocates(t *testing.T) {
+	p := matrixKernels[len(matrixKernels)-1].get(t)
+	spec, coll := loadSelftestAgainst(t, p.spec, 0)
+	layout, err := newExitLayout(spec.Variables[varExitInfo].Type.Type)
+	if err != nil {
+		t.Fatal(err)
+	}
+	consts, err := newExitConsts(p.kernel.Enums)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Scheduler{coll: coll, exitVar: coll.Variables[varExitInfo], exitLayout: layout, exitConsts: consts}
+	s.exitBuf = make([]byte, s.exitVar.Size())
+	s.exitOut = s.exitBuf
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, ok := s.exitedLocked(); ok {
+			t.Fatal("exit recorded without an exit")
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("polling for an exit allocates %.1f times", allocs)
+	}
+}
