@@ -6,6 +6,7 @@
 //
 //	schedkit status [--json]
 //	schedkit demo [--kernel NAME] [--cpus N] [--fifo] [--seconds S]
+//	schedkit topology [--sysfs DIR] [--json] [--llc-cores N]
 //	schedkit help [command]
 //
 // status prints what scx.Probe and scx.ReadStatus see: the kernel release,
@@ -26,6 +27,10 @@
 //
 //	go run ./cmd/schedkit demo
 //	scripts/demo            # installs qemu and friends first (scripts/setup)
+//
+// topology prints the CPU topology that package topology discovers, from
+// this machine or from an unpacked sysfs snapshot (--sysfs), as a tree or
+// as JSON.
 //
 // Exit status: 0 on success, 1 on failure, 2 for a usage error.
 package main
@@ -77,6 +82,7 @@ type command struct {
 var commands = []*command{
 	{name: "status", summary: "show what the running kernel offers sched_ext schedulers", flags: statusCommand},
 	{name: "demo", summary: "run examples/simple under a workload, in a VM if this kernel lacks sched_ext", flags: demoCommand},
+	{name: "topology", summary: "print the CPU topology (packages, nodes, LLCs, cores, CPUs)", flags: topologyCommand},
 	{name: guestCommand, hidden: true, flags: guestCommandFlags},
 }
 

@@ -1,0 +1,9 @@
+//go:build ignore
+
+/* SPDX-License-Identifier: MIT OR GPL-2.0-only */
+/*
+ * topo - compiled only so that bpf2go generates the Go twin of struct
+ * sk_topo (topology.h) that Topology.WriteBPF fills; no program runs it.
+ */
+#include <schedkit/scx.bpf.h>
+#include <schedkit/topology.bpf.h>
