@@ -1,0 +1,12 @@
+//go:build ignore
+
+/* SPDX-License-Identifier: MIT OR GPL-2.0-only */
+/*
+ * types - compiled only so that bpf2go generates the Go twins of
+ * struct sk_dsq_layout and struct sk_dsq_counters (dsq.h).
+ */
+#include <schedkit/scx.bpf.h>
+#include <schedkit/dsq.h>
+
+struct sk_dsq_layout layout_type;
+struct sk_dsq_counters counters_type;
