@@ -138,6 +138,17 @@ type RunOptions struct {
 	// StatsInterval; it is not called for an object without counters. The
 	// Stats value is reused: copy what you keep.
 	OnStats func(*Stats)
+	// Periodic work that runs alongside the scheduler, each on its own
+	// goroutine, such as a userspace load balancer. An error from one
+	// stops the run: Run detaches and returns it.
+	Periodic []Periodic
+}
+
+// Periodic is work Run does every Every while the scheduler is attached.
+type Periodic struct {
+	Name  string // for errors
+	Every time.Duration
+	Func  func(context.Context, *Scheduler) error
 }
 
 // pollInterval is how often Run checks whether the kernel removed the
@@ -164,6 +175,36 @@ func (s *Scheduler) Run(ctx context.Context, opts *RunOptions) (*ExitInfo, error
 		return nil, fmt.Errorf("run %s: not attached", s.name)
 	}
 
+	periodicCtx, stopPeriodic := context.WithCancel(ctx)
+	periodicErr := make(chan error, len(opts.Periodic))
+	var wg sync.WaitGroup
+	defer func() {
+		stopPeriodic()
+		wg.Wait()
+	}()
+	for _, p := range opts.Periodic {
+		if p.Every <= 0 || p.Func == nil {
+			return nil, fmt.Errorf("run %s: periodic %q needs Every > 0 and a Func", s.name, p.Name)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := time.NewTicker(p.Every)
+			defer t.Stop()
+			for {
+				select {
+				case <-periodicCtx.Done():
+					return
+				case <-t.C:
+				}
+				if err := p.Func(periodicCtx, s); err != nil && periodicCtx.Err() == nil {
+					periodicErr <- fmt.Errorf("run %s: %s: %w", s.name, p.Name, err)
+					return
+				}
+			}
+		}()
+	}
+
 	poll := time.NewTicker(pollInterval)
 	defer poll.Stop()
 	var statsC <-chan time.Time
@@ -177,6 +218,9 @@ func (s *Scheduler) Run(ctx context.Context, opts *RunOptions) (*ExitInfo, error
 		select {
 		case <-ctx.Done():
 			return s.stop()
+		case err := <-periodicErr:
+			info, _ := s.stop()
+			return info, err
 		case <-poll.C:
 			s.mu.Lock()
 			_, ok := s.exitedLocked()

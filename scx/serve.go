@@ -11,8 +11,11 @@ import (
 type ServeOptions struct {
 	Load *LoadOptions
 	Run  *RunOptions
-	// OnAttach, if set, is called after every successful attach, for
-	// instance to fill maps the BPF side reads.
+	// OnLoad, if set, is called after every load, before attach: the
+	// place to fill globals and maps that ops.init reads, such as a
+	// topology or DSQ layout.
+	OnLoad func(*Scheduler) error
+	// OnAttach, if set, is called after every successful attach.
 	OnAttach func(*Scheduler) error
 	// MaxRestarts bounds how often a restartable exit reloads the
 	// scheduler; zero means 8. A scheduler that keeps asking to be
@@ -55,6 +58,11 @@ func serveOnce(ctx context.Context, spec *Spec, opts *ServeOptions) (*ExitInfo, 
 		return nil, err
 	}
 	defer sched.Close()
+	if opts.OnLoad != nil {
+		if err := opts.OnLoad(sched); err != nil {
+			return nil, fmt.Errorf("serve %s: on load: %w", sched.Name(), err)
+		}
+	}
 	if err := sched.Attach(); err != nil {
 		var exit *ExitError
 		if errors.As(err, &exit) {

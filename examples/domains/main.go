@@ -1,0 +1,206 @@
+// Command domains is a multi-domain sched_ext scheduler composed from
+// schedkit's components: topology finds the domains (one per LLC, or the
+// CPU masks given with -domains), dsq gives each a DSQ ordered by weighted
+// virtual time, and lb balances load between them from the tasks' duty
+// cycles, handing migrations to the BPF side every -interval.
+//
+//	go run ./examples/domains -interval 500ms -stats 1s
+//	go run ./examples/domains -domains 0-1,4-5:2-3,6-7
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/schedkit/schedkit/dsq"
+	"github.com/schedkit/schedkit/lb"
+	"github.com/schedkit/schedkit/scx"
+	"github.com/schedkit/schedkit/topology"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "domains:", err)
+		os.Exit(1)
+	}
+}
+
+// options are the command line flags.
+type options struct {
+	interval    time.Duration
+	slice       time.Duration
+	push, pull  float64
+	stats       time.Duration
+	stealQueued uint
+	domains     string
+	verbose     bool
+}
+
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	fs := flag.NewFlagSet("domains", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	o := &options{}
+	fs.DurationVar(&o.interval, "interval", time.Second, "load balancing interval")
+	fs.DurationVar(&o.slice, "slice", 20*time.Millisecond, "time slice of a task")
+	fs.Float64Var(&o.push, "push", 0.10, "a domain pushes load when above the average by this fraction")
+	fs.Float64Var(&o.pull, "pull", 0.10, "a domain pulls load when below the average by this fraction")
+	fs.DurationVar(&o.stats, "stats", time.Second, "interval between counter lines (0 turns them off)")
+	fs.UintVar(&o.stealQueued, "steal", 4, "an idle CPU steals from another domain only when it holds more tasks than this")
+	fs.StringVar(&o.domains, "domains", "", "domains as colon-separated cpulists, e.g. 0-3:4-7 (default: one per LLC)")
+	fs.BoolVar(&o.verbose, "v", false, "log every balancing round")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	case o.interval <= 0:
+		return nil, fmt.Errorf("-interval %v: must be positive, e.g. -interval 1s", o.interval)
+	case o.slice <= 0:
+		return nil, fmt.Errorf("-slice %v: must be positive, e.g. -slice 20ms", o.slice)
+	case o.stats < 0:
+		return nil, fmt.Errorf("-stats %v: must not be negative", o.stats)
+	case o.push <= 0 || o.pull <= 0:
+		return nil, fmt.Errorf("-push %v -pull %v: thresholds must be positive fractions, e.g. 0.1", o.push, o.pull)
+	}
+	return o, nil
+}
+
+// layout builds the DSQ layout: the -domains masks, or one per LLC.
+func (o *options) layout(topo *topology.Topology) (*dsq.Layout, error) {
+	opts := dsq.Options{Kind: dsq.PerLLC, StealMinQueued: uint32(o.stealQueued)}
+	if o.domains != "" {
+		opts.Kind = dsq.Custom
+		for _, part := range strings.Split(o.domains, ":") {
+			m, err := topology.ParseCPUList(part)
+			if err != nil {
+				return nil, fmt.Errorf("-domains %q: %w", o.domains, err)
+			}
+			opts.Domains = append(opts.Domains, m)
+		}
+	}
+	l, err := dsq.New(topo, opts)
+	if err != nil {
+		return nil, fmt.Errorf("domains: %w", err)
+	}
+	return l, nil
+}
+
+// balancer runs one balancing round per interval.
+type balancer struct {
+	layout   *dsq.Layout
+	lb       *lb.Balancer
+	tracker  *lb.Tracker
+	tasks    []lb.Task
+	plan     []lb.Migration
+	counters []lb.DomainCounters
+	log      *slog.Logger
+	moved    int
+}
+
+func (b *balancer) round(context.Context, *scx.Scheduler) error {
+	var err error
+	if b.tasks, err = b.tracker.Tasks(b.tasks, lb.Now(), len(b.layout.DSQs)); err != nil {
+		return err
+	}
+	var st lb.RoundStats
+	if b.plan, st, err = b.lb.Balance(b.plan, b.tasks); err != nil {
+		return err
+	}
+	if err := b.tracker.Apply(b.plan); err != nil {
+		return err
+	}
+	b.moved += st.Moved
+	b.log.Debug("balance", "tasks", len(b.tasks), "imbalance_before", st.ImbalanceBefore, "imbalance_after", st.ImbalanceAfter, "moved", st.Moved)
+	return nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	level := slog.LevelInfo
+	if o.verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	spec, err := scx.Open(scx.Objects{Base: loadDomains, V2: loadDomainsV2}, scx.Config{Name: "domains", Slice: o.slice})
+	if err != nil {
+		return err
+	}
+	b := &balancer{log: log}
+	runOpts := &scx.RunOptions{
+		StatsInterval: o.stats,
+		Periodic:      []scx.Periodic{{Name: "load balancer", Every: o.interval, Func: b.round}},
+	}
+	if o.stats > 0 {
+		runOpts.OnStats = func(s *scx.Stats) {
+			line := fmt.Sprintf("%s %s moved=%d", s.Time.Format(time.TimeOnly), s, b.moved)
+			if c, err := b.tracker.DomainCounters(b.counters, len(b.layout.DSQs)); err == nil {
+				b.counters = c
+				for i, d := range c {
+					line += fmt.Sprintf(" dom%d_run=%dms", i, d.RuntimeNs/1e6)
+				}
+			}
+			fmt.Fprintln(stdout, line)
+		}
+	}
+	info, err := scx.Serve(ctx, spec, &scx.ServeOptions{
+		Load: &scx.LoadOptions{Logger: log},
+		Run:  runOpts,
+		// Every (re)load reads the machine afresh: a restart follows CPU
+		// hotplug.
+		OnLoad: func(s *scx.Scheduler) error {
+			topo, err := topology.Discover(nil)
+			if err != nil {
+				return err
+			}
+			if b.layout, err = o.layout(topo); err != nil {
+				return err
+			}
+			if err := b.layout.Check(s.Kernel()); err != nil {
+				return err
+			}
+			if err := b.layout.WriteBPF(s.Collection()); err != nil {
+				return err
+			}
+			var doms []lb.Domain
+			for _, d := range b.layout.DSQs {
+				doms = append(doms, lb.Domain{ID: d.Index, Node: max(d.Node, 0), CPUs: d.CPUs.Weight()})
+			}
+			if b.lb, err = lb.NewBalancer(doms, lb.Options{PushThreshold: o.push, PullThreshold: o.pull}); err != nil {
+				return err
+			}
+			b.tracker, err = lb.NewTracker(s.Collection())
+			return err
+		},
+		OnAttach: func(s *scx.Scheduler) error {
+			log.Info("attached", "scheduler", s.Name(), "kernel", s.Kernel().Release, "domains", len(b.layout.DSQs))
+			return nil
+		},
+	})
+	if info != nil {
+		if err != nil || o.verbose {
+			fmt.Fprint(stderr, info.Report())
+		} else {
+			log.Info("detached", "exit", info.String())
+		}
+	}
+	return err
+}
