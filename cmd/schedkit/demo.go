@@ -23,13 +23,18 @@ import (
 // from it.
 const modulePath = "github.com/schedkit/schedkit"
 
-// simplePackage is the example scheduler demo runs.
-const simplePackage = modulePath + "/examples/simple"
+// examples are the example schedulers demo can run (--example), each
+// examples/<name> in the module; the first is the default.
+var examples = []string{"simple", "domains"}
+
+// examplePackage is the import path of example name.
+func examplePackage(name string) string { return modulePath + "/examples/" + name }
 
 // demoOptions are the flags of demo.
 type demoOptions struct {
 	kernel  string
 	cpus    int
+	example string
 	fifo    bool
 	seconds float64
 }
@@ -44,16 +49,18 @@ func demoCommand() (*flag.FlagSet, func(context.Context, io.Writer, io.Writer) e
 	fs.StringVar(&o.kernel, "kernel", "", fmt.Sprintf("boot kernel `NAME` of the matrix in a VM: %s (default %s, or the image named by $%s); implies a VM even on a sched_ext host",
 		strings.Join(kernelNames(), ", "), newest, vmtest.EnvVmlinuz))
 	fs.IntVar(&o.cpus, "cpus", 4, "`N` vCPUs for the VM")
+	fs.StringVar(&o.example, "example", examples[0], "the example scheduler to run: "+strings.Join(examples, ", "))
 	fs.BoolVar(&o.fifo, "fifo", false, "run simple in FIFO mode (simple_fifo) instead of weighted virtual time")
 	fs.Float64Var(&o.seconds, "seconds", 3, "size the workload to take `S` seconds under the kernel's default scheduler")
-	setUsage(fs, "schedkit demo [--kernel NAME] [--cpus N] [--fifo] [--seconds S]", `Demo runs examples/simple under a bounded, self-checking workload (CPU-bound
-spinners and pipe ping-pong pairs) and compares the workload's time under
-simple with its time under the kernel's default scheduler.
+	setUsage(fs, "schedkit demo [--kernel NAME] [--cpus N] [--example NAME] [--fifo] [--seconds S]", `Demo runs an example scheduler (examples/simple unless --example says
+otherwise) under a bounded, self-checking workload (CPU-bound spinners and
+pipe ping-pong pairs) and compares the workload's time under it with its
+time under the kernel's default scheduler.
 
 When this machine's kernel has no sched_ext, demo boots a pinned sched_ext
 kernel in qemu (under TCG emulation the boot takes about 10 s) and runs
 there; with sched_ext on the host, and as root, it runs on the host. It
-builds examples/simple with the go command, so run it from a schedkit
+builds the example with the go command, so run it from a schedkit
 checkout: go run ./cmd/schedkit demo. scripts/demo installs what the VM
 needs first.`)
 	return fs, func(ctx context.Context, stdout, _ io.Writer) error {
@@ -76,6 +83,13 @@ func (o *demoOptions) validate() error {
 		return usagef("--cpus %d: want 1 to 255 vCPUs", o.cpus)
 	case math.IsNaN(o.seconds) || o.seconds <= 0 || o.seconds > maxDemoSeconds:
 		return usagef("--seconds %v: want more than 0 and at most %d", o.seconds, maxDemoSeconds)
+	case o.example == "":
+		o.example = examples[0]
+	case !slices.Contains(examples, o.example):
+		return usagef("--example %q: unknown example (known: %s)", o.example, strings.Join(examples, ", "))
+	}
+	if o.fifo && o.example != "simple" {
+		return usagef("--fifo is a mode of simple, not of %s", o.example)
 	}
 	return nil
 }
@@ -130,13 +144,13 @@ func demo(ctx context.Context, o *demoOptions, stdout io.Writer) error {
 		return fmt.Errorf("create a scratch directory: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	fmt.Fprintf(out, "demo: building %s\n", simplePackage)
-	simple, err := buildSimple(ctx, root, dir)
+	fmt.Fprintf(out, "demo: building %s\n", examplePackage(o.example))
+	simple, err := buildExample(ctx, root, dir, o.example)
 	if err != nil {
 		return err
 	}
 
-	g := &guestOptions{seconds: o.seconds, fifo: o.fifo, simple: simple}
+	g := &guestOptions{seconds: o.seconds, example: o.example, fifo: o.fifo, simple: simple}
 	if local {
 		fmt.Fprintf(out, "demo: %s: running the demo directly on this host, not in a VM\n", why)
 		return runGuest(ctx, g, out)
@@ -220,7 +234,7 @@ func hostCanRun() (bool, string) {
 // moduleRoot returns the root directory of the schedkit module that the
 // current directory is in.
 func moduleRoot(ctx context.Context) (string, error) {
-	const hint = "demo builds " + simplePackage + " and must run from a schedkit checkout, e.g. `go run ./cmd/schedkit demo`"
+	const hint = "demo builds the example schedulers of " + modulePath + " and must run from a schedkit checkout, e.g. `go run ./cmd/schedkit demo`"
 	if _, err := exec.LookPath("go"); err != nil {
 		return "", fmt.Errorf("the go command is not on PATH: %s", hint)
 	}
@@ -260,14 +274,15 @@ func goModPath(gomod string) string {
 	return ""
 }
 
-// buildSimple builds examples/simple, statically, into dir.
-func buildSimple(ctx context.Context, root, dir string) (string, error) {
-	bin := filepath.Join(dir, "simple")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, simplePackage)
+// buildExample builds examples/<name>, statically, into dir.
+func buildExample(ctx context.Context, root, dir, name string) (string, error) {
+	bin := filepath.Join(dir, name)
+	pkg := examplePackage(name)
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build %s: %w\n%s", simplePackage, err, strings.TrimSpace(string(out)))
+		return "", fmt.Errorf("build %s: %w\n%s", pkg, err, strings.TrimSpace(string(out)))
 	}
 	return bin, nil
 }

@@ -16,7 +16,8 @@ import (
 
 var (
 	statsLine      = regexp.MustCompile(`(?m)^simple: \d\d:\d\d:\d\d .*\benqueued=\d+`)
-	comparisonLine = regexp.MustCompile(`(?m)^demo: workload took \d+\.\ds under simple vs \d+\.\ds under the kernel's default scheduler \(ratio \d+\.\d\d\)$`)
+	domainsLine    = regexp.MustCompile(`(?m)^domains: \d\d:\d\d:\d\d .*\benqueued=\d+ .*moved=\d+ dom0_run=\d+ms`)
+	comparisonLine = regexp.MustCompile(`(?m)^demo: workload took \d+\.\ds under (simple|domains) vs \d+\.\ds under the kernel's default scheduler \(ratio \d+\.\d\d\)$`)
 )
 
 // TestDemo runs the real demo: on this host if it has sched_ext and we are
@@ -60,6 +61,51 @@ func TestDemo(t *testing.T) {
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("output lacks %q", want)
+		}
+	}
+}
+
+// TestDemoDomains runs the demo with --example domains: examples/domains
+// attaches in the VM and prints its counters and per-domain run times.
+func TestDemoDomains(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the demo boots a VM")
+	}
+	if vmtest.InGuest() {
+		t.Skip("the demo boots its own VM from the host")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	err := demo(ctx, &demoOptions{cpus: 2, seconds: 1, example: "domains"}, &out)
+	if errors.Is(err, vmtest.ErrUnavailable) {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("demo cannot run with CI=true: %v", err)
+		}
+		t.Skipf("demo cannot run here: %v", err)
+	}
+	t.Logf("demo output:\n%s", out.String())
+	if err != nil {
+		t.Fatalf("demo --example domains: %v", err)
+	}
+	for _, re := range []*regexp.Regexp{domainsLine, comparisonLine} {
+		if !re.MatchString(out.String()) {
+			t.Errorf("output lacks a line matching %s", re)
+		}
+	}
+	if !strings.Contains(out.String(), "demo: sched_ext enabled with domains") {
+		t.Error("output does not say domains was enabled")
+	}
+}
+
+func TestDemoFlags(t *testing.T) {
+	for _, o := range []demoOptions{
+		{cpus: 2, seconds: 1, example: "nope"},
+		{cpus: 2, seconds: 1, example: "domains", fifo: true},
+	} {
+		var usage *usageError
+		if err := o.validate(); !errors.As(err, &usage) {
+			t.Errorf("%+v: %v; want a usage error", o, err)
 		}
 	}
 }

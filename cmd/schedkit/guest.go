@@ -55,13 +55,14 @@ func workloadDeadline(target time.Duration) time.Duration {
 // guestOptions are the flags of demo-guest.
 type guestOptions struct {
 	seconds float64
+	example string // which example scheduler: its ops name
 	fifo    bool
-	simple  string // path of the examples/simple binary
+	simple  string // path of the example's binary
 }
 
 // args returns the command line that runs o: demo-guest and its flags.
 func (o *guestOptions) args() []string {
-	args := []string{guestCommand, "--seconds", strconv.FormatFloat(o.seconds, 'g', -1, 64), "--simple", o.simple}
+	args := []string{guestCommand, "--seconds", strconv.FormatFloat(o.seconds, 'g', -1, 64), "--example", o.example, "--simple", o.simple}
 	if o.fifo {
 		args = append(args, "--fifo")
 	}
@@ -72,8 +73,9 @@ func guestCommandFlags() (*flag.FlagSet, func(context.Context, io.Writer, io.Wri
 	fs := flag.NewFlagSet(guestCommand, flag.ContinueOnError)
 	o := &guestOptions{}
 	fs.Float64Var(&o.seconds, "seconds", 3, "how long the workload should take under the kernel's default scheduler")
+	fs.StringVar(&o.example, "example", examples[0], "the example scheduler (its ops name)")
 	fs.BoolVar(&o.fifo, "fifo", false, "run simple with -fifo")
-	fs.StringVar(&o.simple, "simple", guestSimple, "path of the examples/simple binary")
+	fs.StringVar(&o.simple, "simple", guestSimple, "path of the example's binary")
 	setUsage(fs, "schedkit "+guestCommand+" [flags]", "The half of schedkit demo that runs on a sched_ext kernel, usually in the VM.")
 	return fs, func(ctx context.Context, stdout, _ io.Writer) error {
 		if math.IsNaN(o.seconds) || o.seconds <= 0 || o.seconds > maxDemoSeconds {
@@ -119,14 +121,14 @@ func runGuest(ctx context.Context, o *guestOptions, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "demo: done in %.1fs\n", base.Elapsed.Seconds())
 
-	ops := "simple"
+	ops := o.example
 	args := []string{"-stats", statsInterval.String()}
 	if o.fifo {
 		ops = "simple_fifo"
 		args = append(args, "-fifo")
 	}
 	fmt.Fprintf(out, "demo: [2/2] starting %s %s\n", o.simple, strings.Join(args, " "))
-	p, err := startSimple(o.simple, args, out)
+	p, err := startSimple(o.example, o.simple, args, out)
 	if err != nil {
 		return err
 	}
@@ -335,10 +337,10 @@ type simpleProc struct {
 	stopErr  error
 }
 
-// startSimple starts simple with args, its output going to out line by
-// line, each line prefixed "simple: ".
-func startSimple(path string, args []string, out io.Writer) (*simpleProc, error) {
-	pw := &prefixWriter{w: out, prefix: "simple: "}
+// startSimple starts the example scheduler at path with args, its output
+// going to out line by line, each line prefixed with name and ": ".
+func startSimple(name, path string, args []string, out io.Writer) (*simpleProc, error) {
+	pw := &prefixWriter{w: out, prefix: name + ": "}
 	cmd := exec.Command(path, args...)
 	cmd.Stdout, cmd.Stderr = pw, pw
 	cmd.SysProcAttr = &syscall.SysProcAttr{
