@@ -151,8 +151,8 @@ func TestGoModPath(t *testing.T) {
 }
 
 func TestGuestArgs(t *testing.T) {
-	o := &guestOptions{seconds: 1.5, fifo: true, simple: "/simple"}
-	want := []string{guestCommand, "--seconds", "1.5", "--simple", "/simple", "--fifo"}
+	o := &guestOptions{seconds: 1.5, example: "simple", fifo: true, simple: "/simple"}
+	want := []string{guestCommand, "--seconds", "1.5", "--example", "simple", "--simple", "/simple", "--fifo"}
 	if got := o.args(); strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("args() = %q, want %q", got, want)
 	}
@@ -161,7 +161,7 @@ func TestGuestArgs(t *testing.T) {
 	if code, ok := parse(fs, o.args()[1:], new(bytes.Buffer), new(bytes.Buffer)); !ok {
 		t.Fatalf("parse %q: exit status %d", o.args(), code)
 	}
-	for name, want := range map[string]string{"seconds": "1.5", "fifo": "true", "simple": "/simple"} {
+	for name, want := range map[string]string{"seconds": "1.5", "example": "simple", "fifo": "true", "simple": "/simple"} {
 		if got := fs.Lookup(name).Value.String(); got != want {
 			t.Errorf("--%s = %s, want %s", name, got, want)
 		}

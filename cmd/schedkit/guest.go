@@ -10,6 +10,7 @@ import (
 	"math"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -80,6 +81,9 @@ func guestCommandFlags() (*flag.FlagSet, func(context.Context, io.Writer, io.Wri
 	return fs, func(ctx context.Context, stdout, _ io.Writer) error {
 		if math.IsNaN(o.seconds) || o.seconds <= 0 || o.seconds > maxDemoSeconds {
 			return usagef("--seconds %v: want more than 0 and at most %d", o.seconds, maxDemoSeconds)
+		}
+		if !slices.Contains(examples, o.example) {
+			return usagef("--example %q: unknown example (known: %s)", o.example, strings.Join(examples, ", "))
 		}
 		return runGuest(ctx, o, &syncWriter{w: stdout})
 	}
