@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -104,7 +105,9 @@ type balancer struct {
 	plan     []lb.Migration
 	counters []lb.DomainCounters
 	log      *slog.Logger
-	moved    int
+	// moved counts migrations; the stats line reads it from Run's
+	// goroutine while rounds run on their own.
+	moved atomic.Int64
 }
 
 func (b *balancer) round(context.Context, *scx.Scheduler) error {
@@ -119,7 +122,7 @@ func (b *balancer) round(context.Context, *scx.Scheduler) error {
 	if err := b.tracker.Apply(b.plan); err != nil {
 		return err
 	}
-	b.moved += st.Moved
+	b.moved.Add(int64(st.Moved))
 	b.log.Debug("balance", "tasks", len(b.tasks), "imbalance_before", st.ImbalanceBefore, "imbalance_after", st.ImbalanceAfter, "moved", st.Moved)
 	return nil
 }
@@ -151,7 +154,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if o.stats > 0 {
 		runOpts.OnStats = func(s *scx.Stats) {
-			line := fmt.Sprintf("%s %s moved=%d", s.Time.Format(time.TimeOnly), s, b.moved)
+			line := fmt.Sprintf("%s %s moved=%d", s.Time.Format(time.TimeOnly), s, b.moved.Load())
 			if c, err := b.tracker.DomainCounters(b.counters, len(b.layout.DSQs)); err == nil {
 				b.counters = c
 				for i, d := range c {
