@@ -17,6 +17,10 @@ const (
 	// part in per round, so a round stays cheap and the BPF half's map of
 	// planned migrations stays small; balancing converges over rounds.
 	DefaultMaxMigrationsPerDomain = 16
+	// DefaultMinTaskLoad leaves tasks whose load is below 5% of the
+	// average load per CPU where they are: moving them would cost cache
+	// misses and even out next to nothing.
+	DefaultMinTaskLoad = 0.05
 )
 
 // Options tune a Balancer. The zero value uses the defaults.
@@ -35,6 +39,12 @@ type Options struct {
 	// start or end in one domain. Zero means DefaultMaxMigrationsPerDomain;
 	// math.MaxInt means no limit.
 	MaxMigrationsPerDomain int
+	// MinTaskLoad is the least load of a task worth moving, as a fraction
+	// of the average load per CPU of the machine (between nodes) or of the
+	// node (between its domains). Zero means DefaultMinTaskLoad; it must
+	// be in [0, 1]. Use a tiny value such as 1e-9 to move any task whose
+	// move narrows a gap.
+	MinTaskLoad float64
 }
 
 // Domain is a group of CPUs that share a load figure, typically the CPUs of
@@ -129,11 +139,16 @@ func NewBalancer(domains []Domain, opts Options) (*Balancer, error) {
 	if opts.MaxMigrationsPerDomain == 0 {
 		opts.MaxMigrationsPerDomain = DefaultMaxMigrationsPerDomain
 	}
+	if opts.MinTaskLoad == 0 {
+		opts.MinTaskLoad = DefaultMinTaskLoad
+	}
 	switch {
 	case !(opts.PushThreshold >= 0) || math.IsInf(opts.PushThreshold, 1):
 		return nil, loadErr("Options.PushThreshold is %v: use a fraction of the average load such as 0.10", opts.PushThreshold)
 	case !(opts.PullThreshold >= 0 && opts.PullThreshold < 1):
 		return nil, loadErr("Options.PullThreshold is %v: use a fraction of the average load in [0, 1), such as 0.10", opts.PullThreshold)
+	case !(opts.MinTaskLoad >= 0 && opts.MinTaskLoad <= 1):
+		return nil, loadErr("Options.MinTaskLoad is %v: use a fraction of the average load per CPU in [0, 1], such as 0.05", opts.MinTaskLoad)
 	case opts.MaxMigrationsPerDomain < 0:
 		return nil, loadErr("Options.MaxMigrationsPerDomain is %d: use zero for the default or math.MaxInt for no limit", opts.MaxMigrationsPerDomain)
 	case len(domains) == 0:
@@ -208,7 +223,8 @@ func (b *Balancer) Options() Options { return b.opts }
 // than Options.PullThreshold pulls. Pushers, heaviest first, give to
 // pullers, lightest first: each step moves the one task that leaves the
 // smallest gap between the two, among the tasks whose move narrows the gap
-// without taking either side past the other's former load. A pinned task,
+// without taking either side past the other's former load, leaving alone
+// those lighter than Options.MinTaskLoad. A pinned task,
 // a task whose affinity excludes the destination, and a task already moved
 // this round are never chosen. A pair is done when no task qualifies, when
 // either side reaches its threshold, or when a domain has taken part in
@@ -363,7 +379,7 @@ func (b *Balancer) balanceNodes(plan []Migration, tasks []Task, st *RoundStats) 
 		for _, q := range b.pull {
 			for b.nodePer(p) > avg*(1+b.opts.PushThreshold) && b.nodePer(q) < avg*(1-b.opts.PullThreshold) {
 				var ok bool
-				if plan, ok = b.moveBetweenNodes(plan, tasks, p, q, st); !ok {
+				if plan, ok = b.moveBetweenNodes(plan, tasks, p, q, avg, st); !ok {
 					break
 				}
 			}
@@ -374,7 +390,7 @@ func (b *Balancer) balanceNodes(plan []Migration, tasks []Task, st *RoundStats) 
 
 // moveBetweenNodes moves one task from a domain of node p to a domain of
 // node q and reports whether it found one.
-func (b *Balancer) moveBetweenNodes(plan []Migration, tasks []Task, p, q int, st *RoundStats) ([]Migration, bool) {
+func (b *Balancer) moveBetweenNodes(plan []Migration, tasks []Task, p, q int, avg float64, st *RoundStats) ([]Migration, bool) {
 	gap := b.nodePer(p) - b.nodePer(q)
 	if !(gap > 0) {
 		return plan, false
@@ -400,7 +416,7 @@ func (b *Balancer) moveBetweenNodes(plan []Migration, tasks []Task, p, q int, st
 				continue
 			}
 			bound := min(xmax, dgap*min(b.domCPUs[s], b.domCPUs[d]))
-			if p := b.bestTask(tasks, s, d, gap, k, bound, st); p >= 0 {
+			if p := b.bestTask(tasks, s, d, gap, k, b.opts.MinTaskLoad*avg, bound, st); p >= 0 {
 				return b.move(plan, tasks, p, s, d, st), true
 			}
 			// The bounds only shrink while the stage runs, so the pair
@@ -424,7 +440,7 @@ func (b *Balancer) balanceDomains(plan []Migration, tasks []Task, k int, st *Rou
 				b.domPer(s) > avg*(1+b.opts.PushThreshold) && b.domPer(d) < avg*(1-b.opts.PullThreshold) {
 				gap := b.domPer(s) - b.domPer(d)
 				cs, cd := b.domCPUs[s], b.domCPUs[d]
-				p := b.bestTask(tasks, s, d, gap, 1/cs+1/cd, gap*min(cs, cd), st)
+				p := b.bestTask(tasks, s, d, gap, 1/cs+1/cd, b.opts.MinTaskLoad*avg, gap*min(cs, cd), st)
 				if p < 0 {
 					break
 				}
@@ -443,12 +459,12 @@ const (
 
 // bestTask returns the position of the task of domain s whose load x, moved
 // to domain d, leaves the smallest |gap - x*k|, among those with
-// 0 < x < xmax that may move to d; or -1.
-func (b *Balancer) bestTask(tasks []Task, s, d int, gap, k, xmax float64, st *RoundStats) int {
+// xmin <= x < xmax (and x > 0) that may move to d; or -1.
+func (b *Balancer) bestTask(tasks []Task, s, d int, gap, k, xmin, xmax float64, st *RoundStats) int {
 	best, bestRem := -1, gap
 	for p := int(b.start[s]); p < int(b.start[s+1]); p++ {
 		x := b.posLoad[p]
-		if !(x > 0 && x < xmax) {
+		if !(x > 0 && x >= xmin && x < xmax) {
 			switch x {
 			case posMoved:
 			case posPinned:

@@ -282,6 +282,40 @@ func TestBalanceMigrationLimit(t *testing.T) {
 	}
 }
 
+func TestBalanceMinTaskLoad(t *testing.T) {
+	// Domain 0 holds one task at average load and 50 with 1% of it; the
+	// light ones stay unless MinTaskLoad lets them go.
+	domains := gridDomains(1, 2, 1)
+	tasks := []Task{{ID: 0, Domain: 0, Weight: 100, DutyCycle: 1}}
+	for i := range 50 {
+		tasks = append(tasks, Task{ID: uint64(1 + i), Domain: 0, Weight: 100, DutyCycle: 0.03})
+	}
+	// Average load per CPU: (100 + 50*3) / 2 = 125; 5% of it is 6.25.
+	plan, st := mustBalance(t, domains, Options{}, tasks)
+	if len(plan) != 1 || plan[0].Task != 0 {
+		t.Errorf("default MinTaskLoad: plan %+v, want only task 0 moved", plan)
+	}
+	if st.RejectedNoGain < 50 {
+		t.Errorf("RejectedNoGain %d, want the 50 light tasks counted", st.RejectedNoGain)
+	}
+	plan, _ = mustBalance(t, domains, Options{MinTaskLoad: 1e-9}, tasks)
+	light := 0
+	for _, m := range plan {
+		if m.Task != 0 {
+			light++
+		}
+	}
+	if light == 0 {
+		t.Errorf("MinTaskLoad 1e-9: plan %+v, want light tasks moved too", plan)
+	}
+	// A task heavier than the threshold moves even when every other
+	// is lighter.
+	plan, _ = mustBalance(t, domains, Options{MinTaskLoad: 0.5}, tasks)
+	if len(plan) != 1 || plan[0].Task != 0 {
+		t.Errorf("MinTaskLoad 0.5: plan %+v, want only task 0 moved", plan)
+	}
+}
+
 func TestBalanceInfeasible(t *testing.T) {
 	// One task asks for 10000/10007 of 4 CPUs. Clamped to one CPU's share
 	// (7/3), it weighs as much as 2.3 light tasks, and the domains end
@@ -321,6 +355,7 @@ func TestBalanceErrors(t *testing.T) {
 		{"negative push", gridDomains(1, 1, 1), Options{PushThreshold: -1}, "PushThreshold is -1"},
 		{"NaN push", gridDomains(1, 1, 1), Options{PushThreshold: math.NaN()}, "PushThreshold is NaN"},
 		{"pull of 1", gridDomains(1, 1, 1), Options{PullThreshold: 1}, "PullThreshold is 1"},
+		{"min task load of 2", gridDomains(1, 1, 1), Options{MinTaskLoad: 2}, "MinTaskLoad is 2"},
 		{"negative limit", gridDomains(1, 1, 1), Options{MaxMigrationsPerDomain: -1}, "MaxMigrationsPerDomain is -1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

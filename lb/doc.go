@@ -60,4 +60,26 @@
 //
 // The plan is plain data. Applying it, by writing the task-to-domain
 // assignments into a BPF map, is the BPF half's job.
+//
+// # The BPF half
+//
+// A scheduler that includes schedkit/lb.bpf.h tracks, in maps that Tracker
+// reads:
+//
+//   - per task (sk_lb_tasks): its duty cycle, weight, domain and allowed
+//     domains, the domains holding a CPU of its affinity mask, recomputed
+//     in ops.set_cpumask. Tracker.Tasks turns them into Tasks: a task
+//     allowed in some domains gets them as Task.Affinity, one allowed in
+//     a single domain is Pinned;
+//   - per domain (sk_lb_domains): the number of runnable tasks of each
+//     weight bucket as decaying averages, so a domain's load is known
+//     without a pass over its tasks (Tracker.DomainLoads);
+//   - per domain and CPU (sk_lb_domain_stats): run time, migrations in,
+//     and planned moves refused because the task's affinity changed
+//     (Tracker.DomainCounters).
+//
+// Tracker.Apply writes a plan into sk_lb_plan; each task moves at its next
+// enqueue, where the BPF half checks the move against its affinity again.
+// Run time is best measured with schedkit/runtime.bpf.h, which counts the
+// time a task keeps running when the kernel refills its slice.
 package lb

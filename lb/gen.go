@@ -1,5 +1,5 @@
 package lb
 
 // types.bpf.c exists for its types: bpf2go generates the Go layouts of
-// struct sk_lb_task and struct sk_lb_domain_counters from it.
+// the structs of lb.h from it.
 //go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -tags linux -target bpfel lbtypes types.bpf.c -- -mcpu=v3 -Wno-missing-declarations -I../bpf/include

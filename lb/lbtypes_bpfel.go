@@ -13,21 +13,31 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-type lbtypesSkExitInfo struct {
-	_        structs.HostLayout
-	Kind     int32
-	ExitCpu  int32
-	ExitCode int64
-	Flags    uint64
-	Reason   [128]int8
-	Msg      [1024]int8
-	Dump     [32768]int8
+type lbtypesSkLbDomain struct {
+	_    structs.HostLayout
+	Lock struct {
+		_   structs.HostLayout
+		Val uint32
+	}
+	Pad uint32
+	Dc  struct {
+		_       structs.HostLayout
+		Buckets [14]struct {
+			_       structs.HostLayout
+			LastNs  uint64
+			Acc     uint64
+			Avg     uint64
+			Running uint32
+			Pad     uint32
+		}
+	}
 }
 
 type lbtypesSkLbDomainCounters struct {
 	_          structs.HostLayout
 	RuntimeNs  uint64
 	MigratedIn uint64
+	Refused    uint64
 }
 
 type lbtypesSkLbTask struct {
@@ -40,21 +50,20 @@ type lbtypesSkLbTask struct {
 		Running uint32
 		Pad     uint32
 	}
-	Domain uint32
-	Weight uint32
-	Pinned uint32
-	Pad    uint32
+	Allowed uint64
+	Domain  uint32
+	Weight  uint32
+	Counted uint32
+	Bucket  uint32
 }
 
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	lbtypesVarCountersType     = "counters_type"
-	lbtypesVarSchedkitKfuncGen = "schedkit_kfunc_gen"
-	lbtypesVarSkExitInfo       = "sk_exit_info"
-	lbtypesVarSkSliceNs        = "sk_slice_ns"
-	lbtypesVarTaskType         = "task_type"
+	lbtypesVarCountersType = "counters_type"
+	lbtypesVarDomainType   = "domain_type"
+	lbtypesVarTaskType     = "task_type"
 )
 
 // loadLbtypes returns the embedded CollectionSpec for lbtypes.
@@ -111,11 +120,9 @@ type lbtypesMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type lbtypesVariableSpecs struct {
-	CountersType     *ebpf.VariableSpec `ebpf:"counters_type"`
-	SchedkitKfuncGen *ebpf.VariableSpec `ebpf:"schedkit_kfunc_gen"`
-	SkExitInfo       *ebpf.VariableSpec `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
-	TaskType         *ebpf.VariableSpec `ebpf:"task_type"`
+	CountersType *ebpf.VariableSpec `ebpf:"counters_type"`
+	DomainType   *ebpf.VariableSpec `ebpf:"domain_type"`
+	TaskType     *ebpf.VariableSpec `ebpf:"task_type"`
 }
 
 // lbtypesObjects contains all objects after they have been loaded into the kernel.
@@ -148,11 +155,9 @@ func (m *lbtypesMaps) Close() error {
 //
 // It can be passed to loadLbtypesObjects or ebpf.CollectionSpec.LoadAndAssign.
 type lbtypesVariables struct {
-	CountersType     *ebpf.Variable `ebpf:"counters_type"`
-	SchedkitKfuncGen *ebpf.Variable `ebpf:"schedkit_kfunc_gen"`
-	SkExitInfo       *ebpf.Variable `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.Variable `ebpf:"sk_slice_ns"`
-	TaskType         *ebpf.Variable `ebpf:"task_type"`
+	CountersType *ebpf.Variable `ebpf:"counters_type"`
+	DomainType   *ebpf.Variable `ebpf:"domain_type"`
+	TaskType     *ebpf.Variable `ebpf:"task_type"`
 }
 
 // lbtypesPrograms contains all programs after they have been loaded into the kernel.

@@ -1,5 +1,7 @@
 package lb
 
+import "log/slog"
+
 // Migration is one step of a balancing plan: move a task to another domain.
 // It is plain data, so that the BPF half can copy a plan into a map
 // field by field.
@@ -45,10 +47,29 @@ type RoundStats struct {
 	// RejectedPinned counts checks of tasks with Task.Pinned set.
 	RejectedPinned int
 	// RejectedNoGain counts checks of tasks whose move would not narrow
-	// the gap between the two domains (or nodes) without overshooting it:
-	// tasks with no load, and tasks too heavy for the gap.
+	// the gap between the two domains (or nodes) without overshooting it,
+	// or is not worth it: tasks too heavy for the gap, and tasks with no
+	// load or less than Options.MinTaskLoad.
 	RejectedNoGain int
 	// RejectedAffinity counts checks of tasks whose affinity excludes the
 	// destination domain.
 	RejectedAffinity int
+}
+
+// LogValue groups the statistics for log/slog, so that
+// logger.Info("balance", "round", st) logs each field as round.name.
+func (st RoundStats) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.Float64("imbalance_before", st.ImbalanceBefore),
+		slog.Float64("imbalance_after", st.ImbalanceAfter),
+		slog.Float64("total_load", st.TotalLoad),
+		slog.Int("clamped", st.Clamped),
+		slog.Int("moved", st.Moved),
+		slog.Int("cross_node", st.CrossNode),
+		slog.Float64("load_moved", st.LoadMoved),
+		slog.Int("rejected_already_moved", st.RejectedAlreadyMoved),
+		slog.Int("rejected_pinned", st.RejectedPinned),
+		slog.Int("rejected_no_gain", st.RejectedNoGain),
+		slog.Int("rejected_affinity", st.RejectedAffinity),
+	)
 }

@@ -60,7 +60,14 @@ const guestPackageDir = "/vmtest/pkg"
 // When qemu, busybox or a kernel is missing, Main prints why and what to run,
 // and skips the tests (exit status 0); with CI=true it fails instead.
 func Main(m *testing.M, cfg *Config) {
-	os.Exit(run(m, cfg, os.Stdout, os.Stderr))
+	os.Exit(Run(m, cfg))
+}
+
+// Run is Main without the exit: it returns the exit status, so that
+// TestMain can clean up what it made for the guest (a binary built for
+// Config.Files, say) before it exits.
+func Run(m *testing.M, cfg *Config) int {
+	return run(m, cfg, os.Stdout, os.Stderr)
 }
 
 func run(m *testing.M, cfg *Config, stdout, stderr io.Writer) int {

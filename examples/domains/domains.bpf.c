@@ -10,6 +10,7 @@
  * and hands migrations over through lb.bpf.h.
  */
 #include <schedkit/scx.bpf.h>
+#include <schedkit/runtime.bpf.h>
 #include <schedkit/dsq.bpf.h>
 #include <schedkit/lb.bpf.h>
 
@@ -42,16 +43,18 @@ SK_OPS(s32, domains_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_fl
 	return prev_cpu;
 }
 
-/* kick_idle_in - wake an idle CPU of domain @dom, so a task queued there
- * does not wait for a busy CPU. */
-static __always_inline void kick_idle_in(u32 dom)
+/* kick_idle_in - wake an idle CPU of domain @dom that @p may run on, so
+ * that @p, queued there, does not wait for a busy CPU. */
+static __always_inline void kick_idle_in(struct task_struct *p, u32 dom)
 {
 	u32 nr = scx_bpf_nr_cpu_ids(), cpu;
 
 	if (nr > SK_DSQ_MAX_CPUS)
 		nr = SK_DSQ_MAX_CPUS;
 	bpf_for(cpu, 0, nr) {
-		if (sk_dsq_of_cpu(cpu) == dom && scx_bpf_test_and_clear_cpu_idle(cpu)) {
+		if (sk_dsq_of_cpu(cpu) != dom || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
+			continue;
+		if (scx_bpf_test_and_clear_cpu_idle(cpu)) {
 			scx_bpf_kick_cpu(cpu, SK_KICK_IDLE);
 			sk_stat_inc(kicked);
 			return;
@@ -68,7 +71,7 @@ SK_OPS(void, domains_enqueue, struct task_struct *p, u64 enq_flags)
 		sk_dsq_insert(p, SK_DSQ_GLOBAL, sk_slice(), enq_flags);
 		return;
 	}
-	kick_idle_in(dom);
+	kick_idle_in(p, dom);
 }
 
 SK_OPS(void, domains_dispatch, s32 cpu, struct task_struct *prev)
@@ -89,12 +92,13 @@ SK_OPS(void, domains_quiescent, struct task_struct *p, u64 deq_flags)
 
 SK_OPS(void, domains_running, struct task_struct *p)
 {
+	sk_runtime_start(p);
 	sk_dsq_started(p, task_domain(p));
 }
 
 SK_OPS(void, domains_stopping, struct task_struct *p, bool runnable)
 {
-	u64 used = sk_slice() - p->scx.slice;
+	u64 used = sk_runtime_used(p);
 
 	sk_dsq_charge(p, used);
 	sk_lb_charge(p, used);
@@ -107,6 +111,11 @@ SK_OPS(void, domains_enable, struct task_struct *p)
 	p->scx.dsq_vtime = 0;
 	if (dom != SK_DSQ_NONE)
 		sk_lb_task_enable(p, dom);
+}
+
+SK_OPS(void, domains_set_cpumask, struct task_struct *p, const struct cpumask *cpumask)
+{
+	sk_lb_set_cpumask(p, cpumask);
 }
 
 SK_OPS(void, domains_disable, struct task_struct *p)
@@ -125,14 +134,15 @@ SK_OPS(void, domains_exit, struct scx_exit_info *ei)
 }
 
 SK_SCHEDULER(domains_ops,
-	.select_cpu = (void *)domains_select_cpu,
-	.enqueue    = (void *)domains_enqueue,
-	.dispatch   = (void *)domains_dispatch,
-	.runnable   = (void *)domains_runnable,
-	.quiescent  = (void *)domains_quiescent,
-	.running    = (void *)domains_running,
-	.stopping   = (void *)domains_stopping,
-	.enable     = (void *)domains_enable,
-	.disable    = (void *)domains_disable,
-	.init       = (void *)domains_init,
-	.exit       = (void *)domains_exit);
+	.select_cpu  = (void *)domains_select_cpu,
+	.enqueue     = (void *)domains_enqueue,
+	.dispatch    = (void *)domains_dispatch,
+	.runnable    = (void *)domains_runnable,
+	.quiescent   = (void *)domains_quiescent,
+	.running     = (void *)domains_running,
+	.stopping    = (void *)domains_stopping,
+	.set_cpumask = (void *)domains_set_cpumask,
+	.enable      = (void *)domains_enable,
+	.disable     = (void *)domains_disable,
+	.init        = (void *)domains_init,
+	.exit        = (void *)domains_exit);

@@ -16,30 +16,33 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	domainsMapDomainsOps        = "domains_ops"
-	domainsMapSkDsqStats        = "sk_dsq_stats"
-	domainsMapSkLbDomainStats   = "sk_lb_domain_stats"
-	domainsMapSkLbPlan          = "sk_lb_plan"
-	domainsMapSkLbTasks         = "sk_lb_tasks"
-	domainsMapSkStats           = "sk_stats"
-	domainsProgDomainsDisable   = "domains_disable"
-	domainsProgDomainsDispatch  = "domains_dispatch"
-	domainsProgDomainsEnable    = "domains_enable"
-	domainsProgDomainsEnqueue   = "domains_enqueue"
-	domainsProgDomainsExit      = "domains_exit"
-	domainsProgDomainsInit      = "domains_init"
-	domainsProgDomainsQuiescent = "domains_quiescent"
-	domainsProgDomainsRunnable  = "domains_runnable"
-	domainsProgDomainsRunning   = "domains_running"
-	domainsProgDomainsSelectCpu = "domains_select_cpu"
-	domainsProgDomainsStopping  = "domains_stopping"
-	domainsProgSkDsqDepths      = "sk_dsq_depths"
-	domainsVarSchedkitKfuncGen  = "schedkit_kfunc_gen"
-	domainsVarSkDsqDepth        = "sk_dsq_depth"
-	domainsVarSkDsqLayout       = "sk_dsq_layout"
-	domainsVarSkExitInfo        = "sk_exit_info"
-	domainsVarSkLbHalfLifeNs    = "sk_lb_half_life_ns"
-	domainsVarSkSliceNs         = "sk_slice_ns"
+	domainsMapDomainsOps         = "domains_ops"
+	domainsMapSkDsqStats         = "sk_dsq_stats"
+	domainsMapSkLbDomainStats    = "sk_lb_domain_stats"
+	domainsMapSkLbDomains        = "sk_lb_domains"
+	domainsMapSkLbPlan           = "sk_lb_plan"
+	domainsMapSkLbTasks          = "sk_lb_tasks"
+	domainsMapSkRuntimeAtStart   = "sk_runtime_at_start"
+	domainsMapSkStats            = "sk_stats"
+	domainsProgDomainsDisable    = "domains_disable"
+	domainsProgDomainsDispatch   = "domains_dispatch"
+	domainsProgDomainsEnable     = "domains_enable"
+	domainsProgDomainsEnqueue    = "domains_enqueue"
+	domainsProgDomainsExit       = "domains_exit"
+	domainsProgDomainsInit       = "domains_init"
+	domainsProgDomainsQuiescent  = "domains_quiescent"
+	domainsProgDomainsRunnable   = "domains_runnable"
+	domainsProgDomainsRunning    = "domains_running"
+	domainsProgDomainsSelectCpu  = "domains_select_cpu"
+	domainsProgDomainsSetCpumask = "domains_set_cpumask"
+	domainsProgDomainsStopping   = "domains_stopping"
+	domainsProgSkDsqDepths       = "sk_dsq_depths"
+	domainsVarSchedkitKfuncGen   = "schedkit_kfunc_gen"
+	domainsVarSkDsqDepth         = "sk_dsq_depth"
+	domainsVarSkDsqLayout        = "sk_dsq_layout"
+	domainsVarSkExitInfo         = "sk_exit_info"
+	domainsVarSkLbHalfLifeNs     = "sk_lb_half_life_ns"
+	domainsVarSkSliceNs          = "sk_slice_ns"
 )
 
 // loadDomains returns the embedded CollectionSpec for domains.
@@ -84,30 +87,33 @@ type domainsSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type domainsProgramSpecs struct {
-	DomainsDisable   *ebpf.ProgramSpec `ebpf:"domains_disable"`
-	DomainsDispatch  *ebpf.ProgramSpec `ebpf:"domains_dispatch"`
-	DomainsEnable    *ebpf.ProgramSpec `ebpf:"domains_enable"`
-	DomainsEnqueue   *ebpf.ProgramSpec `ebpf:"domains_enqueue"`
-	DomainsExit      *ebpf.ProgramSpec `ebpf:"domains_exit"`
-	DomainsInit      *ebpf.ProgramSpec `ebpf:"domains_init"`
-	DomainsQuiescent *ebpf.ProgramSpec `ebpf:"domains_quiescent"`
-	DomainsRunnable  *ebpf.ProgramSpec `ebpf:"domains_runnable"`
-	DomainsRunning   *ebpf.ProgramSpec `ebpf:"domains_running"`
-	DomainsSelectCpu *ebpf.ProgramSpec `ebpf:"domains_select_cpu"`
-	DomainsStopping  *ebpf.ProgramSpec `ebpf:"domains_stopping"`
-	SkDsqDepths      *ebpf.ProgramSpec `ebpf:"sk_dsq_depths"`
+	DomainsDisable    *ebpf.ProgramSpec `ebpf:"domains_disable"`
+	DomainsDispatch   *ebpf.ProgramSpec `ebpf:"domains_dispatch"`
+	DomainsEnable     *ebpf.ProgramSpec `ebpf:"domains_enable"`
+	DomainsEnqueue    *ebpf.ProgramSpec `ebpf:"domains_enqueue"`
+	DomainsExit       *ebpf.ProgramSpec `ebpf:"domains_exit"`
+	DomainsInit       *ebpf.ProgramSpec `ebpf:"domains_init"`
+	DomainsQuiescent  *ebpf.ProgramSpec `ebpf:"domains_quiescent"`
+	DomainsRunnable   *ebpf.ProgramSpec `ebpf:"domains_runnable"`
+	DomainsRunning    *ebpf.ProgramSpec `ebpf:"domains_running"`
+	DomainsSelectCpu  *ebpf.ProgramSpec `ebpf:"domains_select_cpu"`
+	DomainsSetCpumask *ebpf.ProgramSpec `ebpf:"domains_set_cpumask"`
+	DomainsStopping   *ebpf.ProgramSpec `ebpf:"domains_stopping"`
+	SkDsqDepths       *ebpf.ProgramSpec `ebpf:"sk_dsq_depths"`
 }
 
 // domainsMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type domainsMapSpecs struct {
-	DomainsOps      *ebpf.MapSpec `ebpf:"domains_ops"`
-	SkDsqStats      *ebpf.MapSpec `ebpf:"sk_dsq_stats"`
-	SkLbDomainStats *ebpf.MapSpec `ebpf:"sk_lb_domain_stats"`
-	SkLbPlan        *ebpf.MapSpec `ebpf:"sk_lb_plan"`
-	SkLbTasks       *ebpf.MapSpec `ebpf:"sk_lb_tasks"`
-	SkStats         *ebpf.MapSpec `ebpf:"sk_stats"`
+	DomainsOps       *ebpf.MapSpec `ebpf:"domains_ops"`
+	SkDsqStats       *ebpf.MapSpec `ebpf:"sk_dsq_stats"`
+	SkLbDomainStats  *ebpf.MapSpec `ebpf:"sk_lb_domain_stats"`
+	SkLbDomains      *ebpf.MapSpec `ebpf:"sk_lb_domains"`
+	SkLbPlan         *ebpf.MapSpec `ebpf:"sk_lb_plan"`
+	SkLbTasks        *ebpf.MapSpec `ebpf:"sk_lb_tasks"`
+	SkRuntimeAtStart *ebpf.MapSpec `ebpf:"sk_runtime_at_start"`
+	SkStats          *ebpf.MapSpec `ebpf:"sk_stats"`
 }
 
 // domainsVariableSpecs contains global variables before they are loaded into the kernel.
@@ -142,12 +148,14 @@ func (o *domainsObjects) Close() error {
 //
 // It can be passed to loadDomainsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type domainsMaps struct {
-	DomainsOps      *ebpf.Map `ebpf:"domains_ops"`
-	SkDsqStats      *ebpf.Map `ebpf:"sk_dsq_stats"`
-	SkLbDomainStats *ebpf.Map `ebpf:"sk_lb_domain_stats"`
-	SkLbPlan        *ebpf.Map `ebpf:"sk_lb_plan"`
-	SkLbTasks       *ebpf.Map `ebpf:"sk_lb_tasks"`
-	SkStats         *ebpf.Map `ebpf:"sk_stats"`
+	DomainsOps       *ebpf.Map `ebpf:"domains_ops"`
+	SkDsqStats       *ebpf.Map `ebpf:"sk_dsq_stats"`
+	SkLbDomainStats  *ebpf.Map `ebpf:"sk_lb_domain_stats"`
+	SkLbDomains      *ebpf.Map `ebpf:"sk_lb_domains"`
+	SkLbPlan         *ebpf.Map `ebpf:"sk_lb_plan"`
+	SkLbTasks        *ebpf.Map `ebpf:"sk_lb_tasks"`
+	SkRuntimeAtStart *ebpf.Map `ebpf:"sk_runtime_at_start"`
+	SkStats          *ebpf.Map `ebpf:"sk_stats"`
 }
 
 func (m *domainsMaps) Close() error {
@@ -155,8 +163,10 @@ func (m *domainsMaps) Close() error {
 		m.DomainsOps,
 		m.SkDsqStats,
 		m.SkLbDomainStats,
+		m.SkLbDomains,
 		m.SkLbPlan,
 		m.SkLbTasks,
+		m.SkRuntimeAtStart,
 		m.SkStats,
 	)
 }
@@ -177,18 +187,19 @@ type domainsVariables struct {
 //
 // It can be passed to loadDomainsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type domainsPrograms struct {
-	DomainsDisable   *ebpf.Program `ebpf:"domains_disable"`
-	DomainsDispatch  *ebpf.Program `ebpf:"domains_dispatch"`
-	DomainsEnable    *ebpf.Program `ebpf:"domains_enable"`
-	DomainsEnqueue   *ebpf.Program `ebpf:"domains_enqueue"`
-	DomainsExit      *ebpf.Program `ebpf:"domains_exit"`
-	DomainsInit      *ebpf.Program `ebpf:"domains_init"`
-	DomainsQuiescent *ebpf.Program `ebpf:"domains_quiescent"`
-	DomainsRunnable  *ebpf.Program `ebpf:"domains_runnable"`
-	DomainsRunning   *ebpf.Program `ebpf:"domains_running"`
-	DomainsSelectCpu *ebpf.Program `ebpf:"domains_select_cpu"`
-	DomainsStopping  *ebpf.Program `ebpf:"domains_stopping"`
-	SkDsqDepths      *ebpf.Program `ebpf:"sk_dsq_depths"`
+	DomainsDisable    *ebpf.Program `ebpf:"domains_disable"`
+	DomainsDispatch   *ebpf.Program `ebpf:"domains_dispatch"`
+	DomainsEnable     *ebpf.Program `ebpf:"domains_enable"`
+	DomainsEnqueue    *ebpf.Program `ebpf:"domains_enqueue"`
+	DomainsExit       *ebpf.Program `ebpf:"domains_exit"`
+	DomainsInit       *ebpf.Program `ebpf:"domains_init"`
+	DomainsQuiescent  *ebpf.Program `ebpf:"domains_quiescent"`
+	DomainsRunnable   *ebpf.Program `ebpf:"domains_runnable"`
+	DomainsRunning    *ebpf.Program `ebpf:"domains_running"`
+	DomainsSelectCpu  *ebpf.Program `ebpf:"domains_select_cpu"`
+	DomainsSetCpumask *ebpf.Program `ebpf:"domains_set_cpumask"`
+	DomainsStopping   *ebpf.Program `ebpf:"domains_stopping"`
+	SkDsqDepths       *ebpf.Program `ebpf:"sk_dsq_depths"`
 }
 
 func (p *domainsPrograms) Close() error {
@@ -203,6 +214,7 @@ func (p *domainsPrograms) Close() error {
 		p.DomainsRunnable,
 		p.DomainsRunning,
 		p.DomainsSelectCpu,
+		p.DomainsSetCpumask,
 		p.DomainsStopping,
 		p.SkDsqDepths,
 	)

@@ -16,30 +16,33 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	domainsV2MapDomainsOps        = "domains_ops"
-	domainsV2MapSkDsqStats        = "sk_dsq_stats"
-	domainsV2MapSkLbDomainStats   = "sk_lb_domain_stats"
-	domainsV2MapSkLbPlan          = "sk_lb_plan"
-	domainsV2MapSkLbTasks         = "sk_lb_tasks"
-	domainsV2MapSkStats           = "sk_stats"
-	domainsV2ProgDomainsDisable   = "domains_disable"
-	domainsV2ProgDomainsDispatch  = "domains_dispatch"
-	domainsV2ProgDomainsEnable    = "domains_enable"
-	domainsV2ProgDomainsEnqueue   = "domains_enqueue"
-	domainsV2ProgDomainsExit      = "domains_exit"
-	domainsV2ProgDomainsInit      = "domains_init"
-	domainsV2ProgDomainsQuiescent = "domains_quiescent"
-	domainsV2ProgDomainsRunnable  = "domains_runnable"
-	domainsV2ProgDomainsRunning   = "domains_running"
-	domainsV2ProgDomainsSelectCpu = "domains_select_cpu"
-	domainsV2ProgDomainsStopping  = "domains_stopping"
-	domainsV2ProgSkDsqDepths      = "sk_dsq_depths"
-	domainsV2VarSchedkitKfuncGen  = "schedkit_kfunc_gen"
-	domainsV2VarSkDsqDepth        = "sk_dsq_depth"
-	domainsV2VarSkDsqLayout       = "sk_dsq_layout"
-	domainsV2VarSkExitInfo        = "sk_exit_info"
-	domainsV2VarSkLbHalfLifeNs    = "sk_lb_half_life_ns"
-	domainsV2VarSkSliceNs         = "sk_slice_ns"
+	domainsV2MapDomainsOps         = "domains_ops"
+	domainsV2MapSkDsqStats         = "sk_dsq_stats"
+	domainsV2MapSkLbDomainStats    = "sk_lb_domain_stats"
+	domainsV2MapSkLbDomains        = "sk_lb_domains"
+	domainsV2MapSkLbPlan           = "sk_lb_plan"
+	domainsV2MapSkLbTasks          = "sk_lb_tasks"
+	domainsV2MapSkRuntimeAtStart   = "sk_runtime_at_start"
+	domainsV2MapSkStats            = "sk_stats"
+	domainsV2ProgDomainsDisable    = "domains_disable"
+	domainsV2ProgDomainsDispatch   = "domains_dispatch"
+	domainsV2ProgDomainsEnable     = "domains_enable"
+	domainsV2ProgDomainsEnqueue    = "domains_enqueue"
+	domainsV2ProgDomainsExit       = "domains_exit"
+	domainsV2ProgDomainsInit       = "domains_init"
+	domainsV2ProgDomainsQuiescent  = "domains_quiescent"
+	domainsV2ProgDomainsRunnable   = "domains_runnable"
+	domainsV2ProgDomainsRunning    = "domains_running"
+	domainsV2ProgDomainsSelectCpu  = "domains_select_cpu"
+	domainsV2ProgDomainsSetCpumask = "domains_set_cpumask"
+	domainsV2ProgDomainsStopping   = "domains_stopping"
+	domainsV2ProgSkDsqDepths       = "sk_dsq_depths"
+	domainsV2VarSchedkitKfuncGen   = "schedkit_kfunc_gen"
+	domainsV2VarSkDsqDepth         = "sk_dsq_depth"
+	domainsV2VarSkDsqLayout        = "sk_dsq_layout"
+	domainsV2VarSkExitInfo         = "sk_exit_info"
+	domainsV2VarSkLbHalfLifeNs     = "sk_lb_half_life_ns"
+	domainsV2VarSkSliceNs          = "sk_slice_ns"
 )
 
 // loadDomainsV2 returns the embedded CollectionSpec for domainsV2.
@@ -84,30 +87,33 @@ type domainsV2Specs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type domainsV2ProgramSpecs struct {
-	DomainsDisable   *ebpf.ProgramSpec `ebpf:"domains_disable"`
-	DomainsDispatch  *ebpf.ProgramSpec `ebpf:"domains_dispatch"`
-	DomainsEnable    *ebpf.ProgramSpec `ebpf:"domains_enable"`
-	DomainsEnqueue   *ebpf.ProgramSpec `ebpf:"domains_enqueue"`
-	DomainsExit      *ebpf.ProgramSpec `ebpf:"domains_exit"`
-	DomainsInit      *ebpf.ProgramSpec `ebpf:"domains_init"`
-	DomainsQuiescent *ebpf.ProgramSpec `ebpf:"domains_quiescent"`
-	DomainsRunnable  *ebpf.ProgramSpec `ebpf:"domains_runnable"`
-	DomainsRunning   *ebpf.ProgramSpec `ebpf:"domains_running"`
-	DomainsSelectCpu *ebpf.ProgramSpec `ebpf:"domains_select_cpu"`
-	DomainsStopping  *ebpf.ProgramSpec `ebpf:"domains_stopping"`
-	SkDsqDepths      *ebpf.ProgramSpec `ebpf:"sk_dsq_depths"`
+	DomainsDisable    *ebpf.ProgramSpec `ebpf:"domains_disable"`
+	DomainsDispatch   *ebpf.ProgramSpec `ebpf:"domains_dispatch"`
+	DomainsEnable     *ebpf.ProgramSpec `ebpf:"domains_enable"`
+	DomainsEnqueue    *ebpf.ProgramSpec `ebpf:"domains_enqueue"`
+	DomainsExit       *ebpf.ProgramSpec `ebpf:"domains_exit"`
+	DomainsInit       *ebpf.ProgramSpec `ebpf:"domains_init"`
+	DomainsQuiescent  *ebpf.ProgramSpec `ebpf:"domains_quiescent"`
+	DomainsRunnable   *ebpf.ProgramSpec `ebpf:"domains_runnable"`
+	DomainsRunning    *ebpf.ProgramSpec `ebpf:"domains_running"`
+	DomainsSelectCpu  *ebpf.ProgramSpec `ebpf:"domains_select_cpu"`
+	DomainsSetCpumask *ebpf.ProgramSpec `ebpf:"domains_set_cpumask"`
+	DomainsStopping   *ebpf.ProgramSpec `ebpf:"domains_stopping"`
+	SkDsqDepths       *ebpf.ProgramSpec `ebpf:"sk_dsq_depths"`
 }
 
 // domainsV2MapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type domainsV2MapSpecs struct {
-	DomainsOps      *ebpf.MapSpec `ebpf:"domains_ops"`
-	SkDsqStats      *ebpf.MapSpec `ebpf:"sk_dsq_stats"`
-	SkLbDomainStats *ebpf.MapSpec `ebpf:"sk_lb_domain_stats"`
-	SkLbPlan        *ebpf.MapSpec `ebpf:"sk_lb_plan"`
-	SkLbTasks       *ebpf.MapSpec `ebpf:"sk_lb_tasks"`
-	SkStats         *ebpf.MapSpec `ebpf:"sk_stats"`
+	DomainsOps       *ebpf.MapSpec `ebpf:"domains_ops"`
+	SkDsqStats       *ebpf.MapSpec `ebpf:"sk_dsq_stats"`
+	SkLbDomainStats  *ebpf.MapSpec `ebpf:"sk_lb_domain_stats"`
+	SkLbDomains      *ebpf.MapSpec `ebpf:"sk_lb_domains"`
+	SkLbPlan         *ebpf.MapSpec `ebpf:"sk_lb_plan"`
+	SkLbTasks        *ebpf.MapSpec `ebpf:"sk_lb_tasks"`
+	SkRuntimeAtStart *ebpf.MapSpec `ebpf:"sk_runtime_at_start"`
+	SkStats          *ebpf.MapSpec `ebpf:"sk_stats"`
 }
 
 // domainsV2VariableSpecs contains global variables before they are loaded into the kernel.
@@ -142,12 +148,14 @@ func (o *domainsV2Objects) Close() error {
 //
 // It can be passed to loadDomainsV2Objects or ebpf.CollectionSpec.LoadAndAssign.
 type domainsV2Maps struct {
-	DomainsOps      *ebpf.Map `ebpf:"domains_ops"`
-	SkDsqStats      *ebpf.Map `ebpf:"sk_dsq_stats"`
-	SkLbDomainStats *ebpf.Map `ebpf:"sk_lb_domain_stats"`
-	SkLbPlan        *ebpf.Map `ebpf:"sk_lb_plan"`
-	SkLbTasks       *ebpf.Map `ebpf:"sk_lb_tasks"`
-	SkStats         *ebpf.Map `ebpf:"sk_stats"`
+	DomainsOps       *ebpf.Map `ebpf:"domains_ops"`
+	SkDsqStats       *ebpf.Map `ebpf:"sk_dsq_stats"`
+	SkLbDomainStats  *ebpf.Map `ebpf:"sk_lb_domain_stats"`
+	SkLbDomains      *ebpf.Map `ebpf:"sk_lb_domains"`
+	SkLbPlan         *ebpf.Map `ebpf:"sk_lb_plan"`
+	SkLbTasks        *ebpf.Map `ebpf:"sk_lb_tasks"`
+	SkRuntimeAtStart *ebpf.Map `ebpf:"sk_runtime_at_start"`
+	SkStats          *ebpf.Map `ebpf:"sk_stats"`
 }
 
 func (m *domainsV2Maps) Close() error {
@@ -155,8 +163,10 @@ func (m *domainsV2Maps) Close() error {
 		m.DomainsOps,
 		m.SkDsqStats,
 		m.SkLbDomainStats,
+		m.SkLbDomains,
 		m.SkLbPlan,
 		m.SkLbTasks,
+		m.SkRuntimeAtStart,
 		m.SkStats,
 	)
 }
@@ -177,18 +187,19 @@ type domainsV2Variables struct {
 //
 // It can be passed to loadDomainsV2Objects or ebpf.CollectionSpec.LoadAndAssign.
 type domainsV2Programs struct {
-	DomainsDisable   *ebpf.Program `ebpf:"domains_disable"`
-	DomainsDispatch  *ebpf.Program `ebpf:"domains_dispatch"`
-	DomainsEnable    *ebpf.Program `ebpf:"domains_enable"`
-	DomainsEnqueue   *ebpf.Program `ebpf:"domains_enqueue"`
-	DomainsExit      *ebpf.Program `ebpf:"domains_exit"`
-	DomainsInit      *ebpf.Program `ebpf:"domains_init"`
-	DomainsQuiescent *ebpf.Program `ebpf:"domains_quiescent"`
-	DomainsRunnable  *ebpf.Program `ebpf:"domains_runnable"`
-	DomainsRunning   *ebpf.Program `ebpf:"domains_running"`
-	DomainsSelectCpu *ebpf.Program `ebpf:"domains_select_cpu"`
-	DomainsStopping  *ebpf.Program `ebpf:"domains_stopping"`
-	SkDsqDepths      *ebpf.Program `ebpf:"sk_dsq_depths"`
+	DomainsDisable    *ebpf.Program `ebpf:"domains_disable"`
+	DomainsDispatch   *ebpf.Program `ebpf:"domains_dispatch"`
+	DomainsEnable     *ebpf.Program `ebpf:"domains_enable"`
+	DomainsEnqueue    *ebpf.Program `ebpf:"domains_enqueue"`
+	DomainsExit       *ebpf.Program `ebpf:"domains_exit"`
+	DomainsInit       *ebpf.Program `ebpf:"domains_init"`
+	DomainsQuiescent  *ebpf.Program `ebpf:"domains_quiescent"`
+	DomainsRunnable   *ebpf.Program `ebpf:"domains_runnable"`
+	DomainsRunning    *ebpf.Program `ebpf:"domains_running"`
+	DomainsSelectCpu  *ebpf.Program `ebpf:"domains_select_cpu"`
+	DomainsSetCpumask *ebpf.Program `ebpf:"domains_set_cpumask"`
+	DomainsStopping   *ebpf.Program `ebpf:"domains_stopping"`
+	SkDsqDepths       *ebpf.Program `ebpf:"sk_dsq_depths"`
 }
 
 func (p *domainsV2Programs) Close() error {
@@ -203,6 +214,7 @@ func (p *domainsV2Programs) Close() error {
 		p.DomainsRunnable,
 		p.DomainsRunning,
 		p.DomainsSelectCpu,
+		p.DomainsSetCpumask,
 		p.DomainsStopping,
 		p.SkDsqDepths,
 	)

@@ -17,8 +17,9 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"syscall"
 	"time"
 
@@ -40,6 +41,7 @@ type options struct {
 	interval    time.Duration
 	slice       time.Duration
 	push, pull  float64
+	minLoad     float64
 	stats       time.Duration
 	stealQueued uint
 	domains     string
@@ -54,6 +56,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.slice, "slice", 20*time.Millisecond, "time slice of a task")
 	fs.Float64Var(&o.push, "push", 0.10, "a domain pushes load when above the average by this fraction")
 	fs.Float64Var(&o.pull, "pull", 0.10, "a domain pulls load when below the average by this fraction")
+	fs.Float64Var(&o.minLoad, "min-load", 0.05, "tasks lighter than this fraction of the average load per CPU are not moved")
 	fs.DurationVar(&o.stats, "stats", time.Second, "interval between counter lines (0 turns them off)")
 	fs.UintVar(&o.stealQueued, "steal", 4, "an idle CPU steals from another domain only when it holds more tasks than this")
 	fs.StringVar(&o.domains, "domains", "", "domains as colon-separated cpulists, e.g. 0-3:4-7 (default: one per LLC)")
@@ -72,6 +75,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, fmt.Errorf("-stats %v: must not be negative", o.stats)
 	case o.push <= 0 || o.pull <= 0:
 		return nil, fmt.Errorf("-push %v -pull %v: thresholds must be positive fractions, e.g. 0.1", o.push, o.pull)
+	case !(o.minLoad > 0 && o.minLoad <= 1):
+		return nil, fmt.Errorf("-min-load %v: must be a fraction in (0, 1], e.g. 0.05", o.minLoad)
 	}
 	return o, nil
 }
@@ -103,16 +108,32 @@ type balancer struct {
 	tracker  *lb.Tracker
 	tasks    []lb.Task
 	plan     []lb.Migration
+	loads    []lb.DomainLoad
 	counters []lb.DomainCounters
+	fromTask []float64
 	log      *slog.Logger
-	// moved counts migrations; the stats line reads it from Run's
-	// goroutine while rounds run on their own.
-	moved atomic.Int64
+
+	// The stats line reads these from Run's goroutine while rounds run
+	// on their own.
+	mu   sync.Mutex
+	last summary
+}
+
+// summary is what the stats line shows of the rounds so far.
+type summary struct {
+	rounds, moved int
+	before, after float64   // the last round's imbalance
+	runnable      []float64 // per domain, from the BPF side's buckets
 }
 
 func (b *balancer) round(context.Context, *scx.Scheduler) error {
 	var err error
-	if b.tasks, err = b.tracker.Tasks(b.tasks, lb.Now(), len(b.layout.DSQs)); err != nil {
+	now := lb.Now()
+	n := len(b.layout.DSQs)
+	if b.tasks, err = b.tracker.Tasks(b.tasks, now, n); err != nil {
+		return err
+	}
+	if b.loads, err = b.tracker.DomainLoads(b.loads, now, n); err != nil {
 		return err
 	}
 	var st lb.RoundStats
@@ -122,9 +143,64 @@ func (b *balancer) round(context.Context, *scx.Scheduler) error {
 	if err := b.tracker.Apply(b.plan); err != nil {
 		return err
 	}
-	b.moved.Add(int64(st.Moved))
-	b.log.Debug("balance", "tasks", len(b.tasks), "imbalance_before", st.ImbalanceBefore, "imbalance_after", st.ImbalanceAfter, "moved", st.Moved)
+
+	b.mu.Lock()
+	b.last.rounds++
+	b.last.moved += st.Moved
+	b.last.before, b.last.after = st.ImbalanceBefore, st.ImbalanceAfter
+	b.last.runnable = b.last.runnable[:0]
+	for _, l := range b.loads {
+		b.last.runnable = append(b.last.runnable, l.Runnable)
+	}
+	b.mu.Unlock()
+
+	if b.log.Enabled(context.Background(), slog.LevelDebug) {
+		// The domains' runnable tasks two ways: summed over the tasks'
+		// own duty cycles, and from the domains' buckets.
+		b.fromTask = append(b.fromTask[:0], make([]float64, n)...)
+		for _, t := range b.tasks {
+			b.fromTask[t.Domain] += t.DutyCycle
+		}
+		b.log.Debug("balance", "tasks", len(b.tasks), "round", st,
+			"runnable_tasks", floats(b.fromTask), "runnable_buckets", floats(b.last.runnable))
+	}
 	return nil
+}
+
+// floats formats v as comma-separated numbers with two decimals.
+func floats(v []float64) string {
+	var sb strings.Builder
+	for i, f := range v {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		fmt.Fprintf(&sb, "%.2f", f)
+	}
+	return sb.String()
+}
+
+// statsLine formats the counters of s, the rounds so far and each
+// domain's run time and runnable tasks.
+func (b *balancer) statsLine(s *scx.Stats) string {
+	b.mu.Lock()
+	last := b.last
+	last.runnable = slices.Clone(last.runnable)
+	b.mu.Unlock()
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "%s %s rounds=%d moved=%d imbalance=%.2f->%.2f",
+		s.Time.Format(time.TimeOnly), s, last.rounds, last.moved, last.before, last.after)
+	c, err := b.tracker.DomainCounters(b.counters, len(b.layout.DSQs))
+	if err != nil {
+		return sb.String()
+	}
+	b.counters = c
+	for i, d := range c {
+		fmt.Fprintf(&sb, " dom%d_run=%dms", i, d.RuntimeNs/1e6)
+		if i < len(last.runnable) {
+			fmt.Fprintf(&sb, " dom%d_rq=%.2f", i, last.runnable[i])
+		}
+	}
+	return sb.String()
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -153,16 +229,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Periodic:      []scx.Periodic{{Name: "load balancer", Every: o.interval, Func: b.round}},
 	}
 	if o.stats > 0 {
-		runOpts.OnStats = func(s *scx.Stats) {
-			line := fmt.Sprintf("%s %s moved=%d", s.Time.Format(time.TimeOnly), s, b.moved.Load())
-			if c, err := b.tracker.DomainCounters(b.counters, len(b.layout.DSQs)); err == nil {
-				b.counters = c
-				for i, d := range c {
-					line += fmt.Sprintf(" dom%d_run=%dms", i, d.RuntimeNs/1e6)
-				}
-			}
-			fmt.Fprintln(stdout, line)
-		}
+		runOpts.OnStats = func(s *scx.Stats) { fmt.Fprintln(stdout, b.statsLine(s)) }
 	}
 	info, err := scx.Serve(ctx, spec, &scx.ServeOptions{
 		Load: &scx.LoadOptions{Logger: log},
@@ -187,7 +254,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			for _, d := range b.layout.DSQs {
 				doms = append(doms, lb.Domain{ID: d.Index, Node: max(d.Node, 0), CPUs: d.CPUs.Weight()})
 			}
-			if b.lb, err = lb.NewBalancer(doms, lb.Options{PushThreshold: o.push, PullThreshold: o.pull}); err != nil {
+			if b.lb, err = lb.NewBalancer(doms, lb.Options{PushThreshold: o.push, PullThreshold: o.pull, MinTaskLoad: o.minLoad}); err != nil {
 				return err
 			}
 			b.tracker, err = lb.NewTracker(s.Collection())

@@ -12,6 +12,7 @@
  * current time so it cannot hoard the CPU afterwards.
  */
 #include <schedkit/scx.bpf.h>
+#include <schedkit/runtime.bpf.h>
 
 #define SHARED_DSQ 0
 
@@ -70,6 +71,7 @@ SK_OPS(void, simple_dispatch, s32 cpu, struct task_struct *prev)
 
 SK_OPS(void, simple_running, struct task_struct *p)
 {
+	sk_runtime_start(p);
 	if (fifo)
 		return;
 	if (vtime_before(vtime_now, p->scx.dsq_vtime))
@@ -80,8 +82,8 @@ SK_OPS(void, simple_stopping, struct task_struct *p, bool runnable)
 {
 	if (fifo)
 		return;
-	/* Charge the used part of the slice, scaled by 100 / weight. */
-	p->scx.dsq_vtime += (sk_slice() - p->scx.slice) * 100 / p->scx.weight;
+	/* Charge the time it ran, scaled by 100 / weight. */
+	p->scx.dsq_vtime += sk_runtime_used(p) * 100 / p->scx.weight;
 }
 
 SK_OPS(void, simple_enable, struct task_struct *p)

@@ -17,6 +17,7 @@ import (
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	simpleMapSimpleOps        = "simple_ops"
+	simpleMapSkRuntimeAtStart = "sk_runtime_at_start"
 	simpleMapSkStats          = "sk_stats"
 	simpleProgSimpleDispatch  = "simple_dispatch"
 	simpleProgSimpleEnable    = "simple_enable"
@@ -88,8 +89,9 @@ type simpleProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type simpleMapSpecs struct {
-	SimpleOps *ebpf.MapSpec `ebpf:"simple_ops"`
-	SkStats   *ebpf.MapSpec `ebpf:"sk_stats"`
+	SimpleOps        *ebpf.MapSpec `ebpf:"simple_ops"`
+	SkRuntimeAtStart *ebpf.MapSpec `ebpf:"sk_runtime_at_start"`
+	SkStats          *ebpf.MapSpec `ebpf:"sk_stats"`
 }
 
 // simpleVariableSpecs contains global variables before they are loaded into the kernel.
@@ -122,13 +124,15 @@ func (o *simpleObjects) Close() error {
 //
 // It can be passed to loadSimpleObjects or ebpf.CollectionSpec.LoadAndAssign.
 type simpleMaps struct {
-	SimpleOps *ebpf.Map `ebpf:"simple_ops"`
-	SkStats   *ebpf.Map `ebpf:"sk_stats"`
+	SimpleOps        *ebpf.Map `ebpf:"simple_ops"`
+	SkRuntimeAtStart *ebpf.Map `ebpf:"sk_runtime_at_start"`
+	SkStats          *ebpf.Map `ebpf:"sk_stats"`
 }
 
 func (m *simpleMaps) Close() error {
 	return _SimpleClose(
 		m.SimpleOps,
+		m.SkRuntimeAtStart,
 		m.SkStats,
 	)
 }

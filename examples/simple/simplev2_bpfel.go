@@ -17,6 +17,7 @@ import (
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	simpleV2MapSimpleOps        = "simple_ops"
+	simpleV2MapSkRuntimeAtStart = "sk_runtime_at_start"
 	simpleV2MapSkStats          = "sk_stats"
 	simpleV2ProgSimpleDispatch  = "simple_dispatch"
 	simpleV2ProgSimpleEnable    = "simple_enable"
@@ -88,8 +89,9 @@ type simpleV2ProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type simpleV2MapSpecs struct {
-	SimpleOps *ebpf.MapSpec `ebpf:"simple_ops"`
-	SkStats   *ebpf.MapSpec `ebpf:"sk_stats"`
+	SimpleOps        *ebpf.MapSpec `ebpf:"simple_ops"`
+	SkRuntimeAtStart *ebpf.MapSpec `ebpf:"sk_runtime_at_start"`
+	SkStats          *ebpf.MapSpec `ebpf:"sk_stats"`
 }
 
 // simpleV2VariableSpecs contains global variables before they are loaded into the kernel.
@@ -122,13 +124,15 @@ func (o *simpleV2Objects) Close() error {
 //
 // It can be passed to loadSimpleV2Objects or ebpf.CollectionSpec.LoadAndAssign.
 type simpleV2Maps struct {
-	SimpleOps *ebpf.Map `ebpf:"simple_ops"`
-	SkStats   *ebpf.Map `ebpf:"sk_stats"`
+	SimpleOps        *ebpf.Map `ebpf:"simple_ops"`
+	SkRuntimeAtStart *ebpf.Map `ebpf:"sk_runtime_at_start"`
+	SkStats          *ebpf.Map `ebpf:"sk_stats"`
 }
 
 func (m *simpleV2Maps) Close() error {
 	return _SimpleV2Close(
 		m.SimpleOps,
+		m.SkRuntimeAtStart,
 		m.SkStats,
 	)
 }

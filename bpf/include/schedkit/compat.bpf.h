@@ -71,6 +71,10 @@ void scx_bpf_error_bstr(char *fmt, unsigned long long *data, u32 data__sz) __wea
 void scx_bpf_exit_bstr(s64 exit_code, char *fmt, unsigned long long *data, u32 data__sz) __weak __ksym;
 void scx_bpf_dump_bstr(char *fmt, unsigned long long *data, u32 data__sz) __weak __ksym;
 
+/* Generic cpumask kfuncs (kernel/bpf/cpumask.c), unchanged since 6.3. */
+bool bpf_cpumask_test_cpu(u32 cpu, const struct cpumask *cpumask) __weak __ksym;
+u32 bpf_cpumask_weight(const struct cpumask *cpumask) __weak __ksym;
+
 #ifdef SCHEDKIT_KFUNC_V2
 bool scx_bpf_dsq_insert___v2(struct task_struct *p, u64 dsq_id, u64 slice, u64 enq_flags) __weak __ksym;
 bool scx_bpf_dsq_move_to_local___v2(u64 dsq_id, u64 enq_flags) __weak __ksym;

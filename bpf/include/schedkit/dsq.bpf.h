@@ -10,7 +10,7 @@
  *   BPF: ops.init     -> sk_dsq_create_all()
  *        ops.enqueue  -> sk_dsq_enqueue_vtime(p, sk_dsq_of_cpu(cpu), ...)
  *        ops.dispatch -> sk_dsq_dispatch(cpu)
- *        ops.stopping -> sk_dsq_charge(p, used_ns)
+ *        ops.stopping -> sk_dsq_charge(p, sk_runtime_used(p))  (runtime.bpf.h)
  */
 #ifndef __SCHEDKIT_DSQ_BPF_H
 #define __SCHEDKIT_DSQ_BPF_H

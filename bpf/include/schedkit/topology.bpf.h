@@ -21,8 +21,6 @@
 
 struct sk_topo sk_topology SEC(".bss");
 
-bool bpf_cpumask_test_cpu(u32 cpu, const struct cpumask *cpumask) __weak __ksym;
-
 /* Levels reported by sk_topo_pick_idle_cpu. */
 enum sk_topo_level {
 	SK_TOPO_PICK_NONE = 0, /* no idle CPU allowed for the task */

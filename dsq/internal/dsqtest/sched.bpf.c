@@ -7,6 +7,7 @@
  * a CPU serves its own DSQ first and steals from the nearest other one.
  */
 #include <schedkit/scx.bpf.h>
+#include <schedkit/runtime.bpf.h>
 #include <schedkit/dsq.bpf.h>
 
 SK_OPS(s32, sched_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_flags)
@@ -34,12 +35,13 @@ SK_OPS(void, sched_dispatch, s32 cpu, struct task_struct *prev)
 
 SK_OPS(void, sched_running, struct task_struct *p)
 {
+	sk_runtime_start(p);
 	sk_dsq_started(p, sk_dsq_of_cpu(scx_bpf_task_cpu(p)));
 }
 
 SK_OPS(void, sched_stopping, struct task_struct *p, bool runnable)
 {
-	sk_dsq_charge(p, sk_slice() - p->scx.slice);
+	sk_dsq_charge(p, sk_runtime_used(p));
 }
 
 SK_OPS_SLEEPABLE(s32, sched_init)

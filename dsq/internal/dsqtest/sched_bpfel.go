@@ -18,6 +18,7 @@ import (
 const (
 	schedMapSchedOps         = "sched_ops"
 	schedMapSkDsqStats       = "sk_dsq_stats"
+	schedMapSkRuntimeAtStart = "sk_runtime_at_start"
 	schedProgSchedDispatch   = "sched_dispatch"
 	schedProgSchedEnqueue    = "sched_enqueue"
 	schedProgSchedExit       = "sched_exit"
@@ -89,8 +90,9 @@ type schedProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type schedMapSpecs struct {
-	SchedOps   *ebpf.MapSpec `ebpf:"sched_ops"`
-	SkDsqStats *ebpf.MapSpec `ebpf:"sk_dsq_stats"`
+	SchedOps         *ebpf.MapSpec `ebpf:"sched_ops"`
+	SkDsqStats       *ebpf.MapSpec `ebpf:"sk_dsq_stats"`
+	SkRuntimeAtStart *ebpf.MapSpec `ebpf:"sk_runtime_at_start"`
 }
 
 // schedVariableSpecs contains global variables before they are loaded into the kernel.
@@ -124,14 +126,16 @@ func (o *schedObjects) Close() error {
 //
 // It can be passed to loadSchedObjects or ebpf.CollectionSpec.LoadAndAssign.
 type schedMaps struct {
-	SchedOps   *ebpf.Map `ebpf:"sched_ops"`
-	SkDsqStats *ebpf.Map `ebpf:"sk_dsq_stats"`
+	SchedOps         *ebpf.Map `ebpf:"sched_ops"`
+	SkDsqStats       *ebpf.Map `ebpf:"sk_dsq_stats"`
+	SkRuntimeAtStart *ebpf.Map `ebpf:"sk_runtime_at_start"`
 }
 
 func (m *schedMaps) Close() error {
 	return _SchedClose(
 		m.SchedOps,
 		m.SkDsqStats,
+		m.SkRuntimeAtStart,
 	)
 }
 

@@ -18,6 +18,7 @@ import (
 const (
 	schedV2MapSchedOps         = "sched_ops"
 	schedV2MapSkDsqStats       = "sk_dsq_stats"
+	schedV2MapSkRuntimeAtStart = "sk_runtime_at_start"
 	schedV2ProgSchedDispatch   = "sched_dispatch"
 	schedV2ProgSchedEnqueue    = "sched_enqueue"
 	schedV2ProgSchedExit       = "sched_exit"
@@ -89,8 +90,9 @@ type schedV2ProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type schedV2MapSpecs struct {
-	SchedOps   *ebpf.MapSpec `ebpf:"sched_ops"`
-	SkDsqStats *ebpf.MapSpec `ebpf:"sk_dsq_stats"`
+	SchedOps         *ebpf.MapSpec `ebpf:"sched_ops"`
+	SkDsqStats       *ebpf.MapSpec `ebpf:"sk_dsq_stats"`
+	SkRuntimeAtStart *ebpf.MapSpec `ebpf:"sk_runtime_at_start"`
 }
 
 // schedV2VariableSpecs contains global variables before they are loaded into the kernel.
@@ -124,14 +126,16 @@ func (o *schedV2Objects) Close() error {
 //
 // It can be passed to loadSchedV2Objects or ebpf.CollectionSpec.LoadAndAssign.
 type schedV2Maps struct {
-	SchedOps   *ebpf.Map `ebpf:"sched_ops"`
-	SkDsqStats *ebpf.Map `ebpf:"sk_dsq_stats"`
+	SchedOps         *ebpf.Map `ebpf:"sched_ops"`
+	SkDsqStats       *ebpf.Map `ebpf:"sk_dsq_stats"`
+	SkRuntimeAtStart *ebpf.Map `ebpf:"sk_runtime_at_start"`
 }
 
 func (m *schedV2Maps) Close() error {
 	return _SchedV2Close(
 		m.SchedOps,
 		m.SkDsqStats,
+		m.SkRuntimeAtStart,
 	)
 }
 
