@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"math"
 	"os/exec"
 	"regexp"
@@ -17,6 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/schedkit/schedkit/lb"
 	"github.com/schedkit/schedkit/scx"
 	"github.com/schedkit/schedkit/vmtest"
 )
@@ -228,4 +231,121 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n") + fmt.Sprintf("\n(%d lines)", len(lines))
+}
+
+// TestAffinity checks what the BPF half makes of task affinity, on the
+// 2x2 VM (domain 0 is CPUs 0-1, domain 1 CPUs 2-3): the allowed domains
+// lb.Tracker reports, and that a planned move the affinity forbids is
+// refused while an allowed one is applied.
+func TestAffinity(t *testing.T) {
+	spec, err := scx.Open(scx.Objects{Base: loadDomains, V2: loadDomainsV2}, scx.Config{Name: "domains"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := spec.Load(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	o, err := parseFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &balancer{log: slog.New(slog.DiscardHandler)}
+	if err := b.setup(s, o); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Attach(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A shell that wakes every 50ms, so it passes ops.enqueue often.
+	cmd := exec.Command("/bin/sh", "-c", "while :; do sleep 0.05; done")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	pid := uint64(cmd.Process.Pid)
+
+	// task polls the tracker for pid until ok accepts it, for 5s.
+	task := func(what string, ok func(lb.Task) bool) lb.Task {
+		t.Helper()
+		var last lb.Task
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			tasks, err := b.tracker.Tasks(nil, lb.Now(), 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, tk := range tasks {
+				if tk.ID == pid {
+					last = tk
+					if ok(tk) {
+						return tk
+					}
+				}
+			}
+		}
+		t.Fatalf("%s: task %d is %+v", what, pid, last)
+		return last
+	}
+	setAffinity := func(cpus ...int) {
+		t.Helper()
+		var set unix.CPUSet
+		for _, c := range cpus {
+			set.Set(c)
+		}
+		if err := unix.SchedSetaffinity(int(pid), &set); err != nil {
+			t.Fatal(err)
+		}
+	}
+	only := func(dom uint64) func(lb.Task) bool {
+		return func(tk lb.Task) bool {
+			return len(tk.Affinity) == 1 && tk.Affinity[0] == dom && tk.Pinned
+		}
+	}
+
+	setAffinity(2)
+	task("allowed CPU 2", only(1<<1))
+	setAffinity(1, 2)
+	task("allowed CPUs 1-2", func(tk lb.Task) bool { return tk.Affinity == nil && !tk.Pinned })
+	setAffinity(0, 1)
+	task("allowed CPUs 0-1", func(tk lb.Task) bool { return only(1 << 0)(tk) && tk.Domain == 0 })
+
+	counters := func() []lb.DomainCounters {
+		t.Helper()
+		c, err := b.tracker.DomainCounters(nil, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	// A plan into domain 1 is refused: the task may not run there.
+	before := counters()
+	if err := b.tracker.Apply([]lb.Migration{{Task: pid, From: 0, To: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); counters()[0].Refused == before[0].Refused; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the move into a forbidden domain was not refused: counters %+v", counters())
+		}
+	}
+	task("after the refused move", func(tk lb.Task) bool { return tk.Domain == 0 })
+
+	// Allowed everywhere, the same plan moves it.
+	setAffinity(0, 1, 2, 3)
+	if err := b.tracker.Apply([]lb.Migration{{Task: pid, From: 0, To: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	task("after the allowed move", func(tk lb.Task) bool { return tk.Domain == 1 && tk.Affinity == nil })
+	if got := counters()[1].MigratedIn; got <= before[1].MigratedIn {
+		t.Errorf("domain 1 migrated_in %d, was %d: want the move counted", got, before[1].MigratedIn)
+	}
+
+	if err := s.Detach(); err != nil {
+		t.Fatal(err)
+	}
+	k := s.Kernel()
+	if st, err := k.Status(); err != nil || st.State != scx.StateDisabled {
+		t.Errorf("after detach: %+v, %v", st, err)
+	}
 }

@@ -203,6 +203,33 @@ func (b *balancer) statsLine(s *scx.Stats) string {
 	return sb.String()
 }
 
+// setup hands the machine's domains to the loaded scheduler s and makes
+// the balancer for them.
+func (b *balancer) setup(s *scx.Scheduler, o *options) error {
+	topo, err := topology.Discover(nil)
+	if err != nil {
+		return err
+	}
+	if b.layout, err = o.layout(topo); err != nil {
+		return err
+	}
+	if err := b.layout.Check(s.Kernel()); err != nil {
+		return err
+	}
+	if err := b.layout.WriteBPF(s.Collection()); err != nil {
+		return err
+	}
+	var doms []lb.Domain
+	for _, d := range b.layout.DSQs {
+		doms = append(doms, lb.Domain{ID: d.Index, Node: max(d.Node, 0), CPUs: d.CPUs.Weight()})
+	}
+	if b.lb, err = lb.NewBalancer(doms, lb.Options{PushThreshold: o.push, PullThreshold: o.pull, MinTaskLoad: o.minLoad}); err != nil {
+		return err
+	}
+	b.tracker, err = lb.NewTracker(s.Collection())
+	return err
+}
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	o, err := parseFlags(args, stderr)
 	if err != nil {
@@ -236,30 +263,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Run:  runOpts,
 		// Every (re)load reads the machine afresh: a restart follows CPU
 		// hotplug.
-		OnLoad: func(s *scx.Scheduler) error {
-			topo, err := topology.Discover(nil)
-			if err != nil {
-				return err
-			}
-			if b.layout, err = o.layout(topo); err != nil {
-				return err
-			}
-			if err := b.layout.Check(s.Kernel()); err != nil {
-				return err
-			}
-			if err := b.layout.WriteBPF(s.Collection()); err != nil {
-				return err
-			}
-			var doms []lb.Domain
-			for _, d := range b.layout.DSQs {
-				doms = append(doms, lb.Domain{ID: d.Index, Node: max(d.Node, 0), CPUs: d.CPUs.Weight()})
-			}
-			if b.lb, err = lb.NewBalancer(doms, lb.Options{PushThreshold: o.push, PullThreshold: o.pull, MinTaskLoad: o.minLoad}); err != nil {
-				return err
-			}
-			b.tracker, err = lb.NewTracker(s.Collection())
-			return err
-		},
+		OnLoad: func(s *scx.Scheduler) error { return b.setup(s, o) },
 		OnAttach: func(s *scx.Scheduler) error {
 			log.Info("attached", "scheduler", s.Name(), "kernel", s.Kernel().Release, "domains", len(b.layout.DSQs))
 			return nil
