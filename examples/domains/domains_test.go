@@ -309,7 +309,7 @@ func TestAffinity(t *testing.T) {
 	setAffinity(1, 2)
 	task("allowed CPUs 1-2", func(tk lb.Task) bool { return tk.Affinity == nil && !tk.Pinned })
 	setAffinity(0, 1)
-	task("allowed CPUs 0-1", func(tk lb.Task) bool { return only(1 << 0)(tk) && tk.Domain == 0 })
+	task("allowed CPUs 0-1", func(tk lb.Task) bool { return only(1<<0)(tk) && tk.Domain == 0 })
 
 	counters := func() []lb.DomainCounters {
 		t.Helper()
