@@ -1,0 +1,10 @@
+package energy_test
+
+import (
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/schedkit/schedkit/topology"
+)
+
+// cmpopts compares Cpumasks by content.
+var cmpopts = []cmp.Option{cmp.Comparer(func(a, b topology.Cpumask) bool { return a.Equal(b) })}
