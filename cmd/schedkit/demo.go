@@ -25,7 +25,7 @@ const modulePath = "github.com/schedkit/schedkit"
 
 // examples are the example schedulers demo can run (--example), each
 // examples/<name> in the module; the first is the default.
-var examples = []string{"simple", "domains"}
+var examples = []string{"simple", "domains", "energy"}
 
 // examplePackage is the import path of example name.
 func examplePackage(name string) string { return modulePath + "/examples/" + name }

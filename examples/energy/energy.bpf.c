@@ -2,7 +2,8 @@
 
 /* SPDX-License-Identifier: MIT OR GPL-2.0-only */
 /*
- * energy - an energy-aware scheduler: one shared FIFO queue, served by the
+ * energy - an energy-aware scheduler: one shared queue ordered by weighted
+ * virtual time, served by the
  * warm CPUs that userspace picks from the energy model for the current
  * demand. While demand is low, few (and the cheapest) CPUs are warm and
  * the others stay idle; as it rises, userspace warms more. Cold CPUs take
@@ -13,6 +14,7 @@
  * decaying average with a half-life (dutycycle.bpf.h), read by userspace.
  */
 #include <schedkit/scx.bpf.h>
+#include <schedkit/runtime.bpf.h>
 #include <schedkit/dutycycle.bpf.h>
 #include <schedkit/energy.bpf.h>
 
@@ -32,6 +34,14 @@ struct energy_stats {
 	u64 perf_set;   /* performance targets applied */
 };
 SK_STATS_DEFINE(struct energy_stats);
+
+/* Virtual time of the task that started running last. */
+static u64 vtime_now;
+
+static __always_inline bool vtime_before(u64 a, u64 b)
+{
+	return (s64)(a - b) < 0;
+}
 
 /* The number of runnable tasks, as a decaying average: the demand. */
 struct demand {
@@ -125,6 +135,7 @@ SK_OPS(s32, energy_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_fla
 
 SK_OPS(void, energy_enqueue, struct task_struct *p, u64 enq_flags)
 {
+	u64 vtime;
 	s32 cpu;
 
 	if (!fits_warm(p)) {
@@ -136,7 +147,11 @@ SK_OPS(void, energy_enqueue, struct task_struct *p, u64 enq_flags)
 		return;
 	}
 	sk_stat_inc(queued);
-	sk_dsq_insert(p, SHARED_DSQ, sk_slice(), enq_flags);
+	/* By weighted virtual time, crediting at most one slice of sleep. */
+	vtime = p->scx.dsq_vtime;
+	if (vtime_before(vtime, vtime_now - sk_slice()))
+		vtime = vtime_now - sk_slice();
+	scx_bpf_dsq_insert_vtime(p, SHARED_DSQ, sk_slice(), vtime, enq_flags);
 	cpu = sk_energy_pick_idle_cpu(p, scx_bpf_task_cpu(p), task_util(p));
 	if (cpu < 0 && overflowing())
 		cpu = scx_bpf_pick_idle_cpu(p->cpus_ptr, 0);
@@ -178,12 +193,26 @@ SK_OPS(void, energy_running, struct task_struct *p)
 	s32 cpu = scx_bpf_task_cpu(p);
 	u32 zero = 0, *seq = bpf_map_lookup_elem(&perf_seq, &zero);
 
+	sk_runtime_start(p);
+	if (vtime_before(vtime_now, p->scx.dsq_vtime))
+		vtime_now = p->scx.dsq_vtime;
 	/* Apply a new plan's performance target once per CPU. */
 	if (seq && *seq != sk_energy_plan.seq) {
 		*seq = sk_energy_plan.seq;
 		sk_energy_apply_perf(cpu);
 		sk_stat_inc(perf_set);
 	}
+}
+
+SK_OPS(void, energy_stopping, struct task_struct *p, bool runnable)
+{
+	/* Charge the time it ran, scaled by 100 / weight. */
+	p->scx.dsq_vtime += sk_runtime_used(p) * 100 / p->scx.weight;
+}
+
+SK_OPS(void, energy_enable, struct task_struct *p)
+{
+	p->scx.dsq_vtime = vtime_now;
 }
 
 SK_OPS(s32, energy_init_task, struct task_struct *p, struct scx_init_task_args *args)
@@ -213,6 +242,8 @@ SK_SCHEDULER(energy_ops,
 	.runnable   = (void *)energy_runnable,
 	.quiescent  = (void *)energy_quiescent,
 	.running    = (void *)energy_running,
+	.stopping   = (void *)energy_stopping,
+	.enable     = (void *)energy_enable,
 	.init_task  = (void *)energy_init_task,
 	.init       = (void *)energy_init,
 	.exit       = (void *)energy_exit);

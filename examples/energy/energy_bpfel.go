@@ -19,9 +19,11 @@ const (
 	energyMapDemand           = "demand"
 	energyMapEnergyOps        = "energy_ops"
 	energyMapPerfSeq          = "perf_seq"
+	energyMapSkRuntimeAtStart = "sk_runtime_at_start"
 	energyMapSkStats          = "sk_stats"
 	energyMapTaskDc           = "task_dc"
 	energyProgEnergyDispatch  = "energy_dispatch"
+	energyProgEnergyEnable    = "energy_enable"
 	energyProgEnergyEnqueue   = "energy_enqueue"
 	energyProgEnergyExit      = "energy_exit"
 	energyProgEnergyInit      = "energy_init"
@@ -30,6 +32,7 @@ const (
 	energyProgEnergyRunnable  = "energy_runnable"
 	energyProgEnergyRunning   = "energy_running"
 	energyProgEnergySelectCpu = "energy_select_cpu"
+	energyProgEnergyStopping  = "energy_stopping"
 	energyVarHalfLifeNs       = "half_life_ns"
 	energyVarSchedkitKfuncGen = "schedkit_kfunc_gen"
 	energyVarSkEnergyModel    = "sk_energy_model"
@@ -82,6 +85,7 @@ type energySpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type energyProgramSpecs struct {
 	EnergyDispatch  *ebpf.ProgramSpec `ebpf:"energy_dispatch"`
+	EnergyEnable    *ebpf.ProgramSpec `ebpf:"energy_enable"`
 	EnergyEnqueue   *ebpf.ProgramSpec `ebpf:"energy_enqueue"`
 	EnergyExit      *ebpf.ProgramSpec `ebpf:"energy_exit"`
 	EnergyInit      *ebpf.ProgramSpec `ebpf:"energy_init"`
@@ -90,17 +94,19 @@ type energyProgramSpecs struct {
 	EnergyRunnable  *ebpf.ProgramSpec `ebpf:"energy_runnable"`
 	EnergyRunning   *ebpf.ProgramSpec `ebpf:"energy_running"`
 	EnergySelectCpu *ebpf.ProgramSpec `ebpf:"energy_select_cpu"`
+	EnergyStopping  *ebpf.ProgramSpec `ebpf:"energy_stopping"`
 }
 
 // energyMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type energyMapSpecs struct {
-	Demand    *ebpf.MapSpec `ebpf:"demand"`
-	EnergyOps *ebpf.MapSpec `ebpf:"energy_ops"`
-	PerfSeq   *ebpf.MapSpec `ebpf:"perf_seq"`
-	SkStats   *ebpf.MapSpec `ebpf:"sk_stats"`
-	TaskDc    *ebpf.MapSpec `ebpf:"task_dc"`
+	Demand           *ebpf.MapSpec `ebpf:"demand"`
+	EnergyOps        *ebpf.MapSpec `ebpf:"energy_ops"`
+	PerfSeq          *ebpf.MapSpec `ebpf:"perf_seq"`
+	SkRuntimeAtStart *ebpf.MapSpec `ebpf:"sk_runtime_at_start"`
+	SkStats          *ebpf.MapSpec `ebpf:"sk_stats"`
+	TaskDc           *ebpf.MapSpec `ebpf:"task_dc"`
 }
 
 // energyVariableSpecs contains global variables before they are loaded into the kernel.
@@ -136,11 +142,12 @@ func (o *energyObjects) Close() error {
 //
 // It can be passed to loadEnergyObjects or ebpf.CollectionSpec.LoadAndAssign.
 type energyMaps struct {
-	Demand    *ebpf.Map `ebpf:"demand"`
-	EnergyOps *ebpf.Map `ebpf:"energy_ops"`
-	PerfSeq   *ebpf.Map `ebpf:"perf_seq"`
-	SkStats   *ebpf.Map `ebpf:"sk_stats"`
-	TaskDc    *ebpf.Map `ebpf:"task_dc"`
+	Demand           *ebpf.Map `ebpf:"demand"`
+	EnergyOps        *ebpf.Map `ebpf:"energy_ops"`
+	PerfSeq          *ebpf.Map `ebpf:"perf_seq"`
+	SkRuntimeAtStart *ebpf.Map `ebpf:"sk_runtime_at_start"`
+	SkStats          *ebpf.Map `ebpf:"sk_stats"`
+	TaskDc           *ebpf.Map `ebpf:"task_dc"`
 }
 
 func (m *energyMaps) Close() error {
@@ -148,6 +155,7 @@ func (m *energyMaps) Close() error {
 		m.Demand,
 		m.EnergyOps,
 		m.PerfSeq,
+		m.SkRuntimeAtStart,
 		m.SkStats,
 		m.TaskDc,
 	)
@@ -171,6 +179,7 @@ type energyVariables struct {
 // It can be passed to loadEnergyObjects or ebpf.CollectionSpec.LoadAndAssign.
 type energyPrograms struct {
 	EnergyDispatch  *ebpf.Program `ebpf:"energy_dispatch"`
+	EnergyEnable    *ebpf.Program `ebpf:"energy_enable"`
 	EnergyEnqueue   *ebpf.Program `ebpf:"energy_enqueue"`
 	EnergyExit      *ebpf.Program `ebpf:"energy_exit"`
 	EnergyInit      *ebpf.Program `ebpf:"energy_init"`
@@ -179,11 +188,13 @@ type energyPrograms struct {
 	EnergyRunnable  *ebpf.Program `ebpf:"energy_runnable"`
 	EnergyRunning   *ebpf.Program `ebpf:"energy_running"`
 	EnergySelectCpu *ebpf.Program `ebpf:"energy_select_cpu"`
+	EnergyStopping  *ebpf.Program `ebpf:"energy_stopping"`
 }
 
 func (p *energyPrograms) Close() error {
 	return _EnergyClose(
 		p.EnergyDispatch,
+		p.EnergyEnable,
 		p.EnergyEnqueue,
 		p.EnergyExit,
 		p.EnergyInit,
@@ -192,6 +203,7 @@ func (p *energyPrograms) Close() error {
 		p.EnergyRunnable,
 		p.EnergyRunning,
 		p.EnergySelectCpu,
+		p.EnergyStopping,
 	)
 }
 

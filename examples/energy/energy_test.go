@@ -158,10 +158,14 @@ func lightThreads(n int, d time.Duration) []int {
 	return rounds
 }
 
-var warmLine = regexp.MustCompile(`demand=([\d.]+) warm=(\S*)`)
+var (
+	warmLine = regexp.MustCompile(`demand=([\d.]+) warm=(\S*)`)
+	perfSet  = regexp.MustCompile(`perf_set=(\d+)`)
+)
 
 // TestPacksAndSpreads runs the scheduler on the RK3399 model: under a
-// light load the busy CPUs are at most two of the cheap little ones, under
+// light load the busy CPUs are at most three of the cheap little ones and
+// the big ones idle, under
 // a heavy one every CPU works; every task finishes, and -governor, which
 // the VM cannot honour (no cpufreq), is reported and changes nothing.
 func TestPacksAndSpreads(t *testing.T) {
@@ -205,12 +209,27 @@ func TestPacksAndSpreads(t *testing.T) {
 	t.Logf("light load: per-CPU busy %s; rounds %v; last stats: %s", percent(lightBusy), rounds, lastMatch(stdout.String()))
 	var busy topology.Cpumask
 	for c, f := range lightBusy {
-		if f > 0.15 {
+		if f > 0.08 {
 			busy.Set(c)
 		}
+		if c >= 4 && f > 0.05 {
+			t.Errorf("light load kept big CPU %d busy %.0f%% of the time: want it idle (under 5%%)", c, 100*f)
+		}
 	}
-	if busy.Weight() > 2 || !busy.Subset(topology.MaskOf(0, 1, 2, 3)) {
-		t.Errorf("light load kept CPUs %s busy (over 15%%): want at most 2 of the little CPUs 0-3", busy)
+	// Tolerance: a light thread alone on a CPU keeps it about 11% busy;
+	// cold CPUs still see interrupts and per-CPU kernel threads. The
+	// measured demand (the two threads plus the test's and the
+	// scheduler's own threads) is 0.35 to 0.5 runnable tasks, which with
+	// the headroom the model serves with two or three little CPUs: from
+	// about 550 capacity units, three little CPUs at a lower state cost
+	// less than two at a higher one. Measured: 2 or 3 CPUs over 8%.
+	if busy.Weight() > 3 || !busy.Subset(topology.MaskOf(0, 1, 2, 3)) {
+		t.Errorf("light load kept CPUs %s busy (over 8%%): want at most 3 of the little CPUs 0-3", busy)
+		for _, l := range strings.Split(stderr.String(), "\n") {
+			if strings.Contains(l, "warm CPUs") {
+				t.Log(l)
+			}
+		}
 	}
 	for i, r := range rounds {
 		// 7s of 30ms rounds is 233; TCG and sharing may stretch them.
@@ -253,6 +272,14 @@ func TestPacksAndSpreads(t *testing.T) {
 		}
 	}
 	t.Logf("spinners finished after %v", time.Since(start).Round(time.Millisecond))
+
+	// Plans reached the CPUs: each CPU applies a new plan's performance
+	// target once (the VM has no cpufreq to act on it).
+	if m := perfSet.FindAllStringSubmatch(stdout.String(), -1); m == nil {
+		t.Errorf("no perf_set counter in the stats:\n%s", stdout.String())
+	} else if n, _ := strconv.Atoi(m[len(m)-1][1]); n == 0 {
+		t.Errorf("perf_set=0: no CPU applied a plan's performance target")
+	}
 
 	cancel()
 	select {

@@ -19,9 +19,11 @@ const (
 	energyV2MapDemand           = "demand"
 	energyV2MapEnergyOps        = "energy_ops"
 	energyV2MapPerfSeq          = "perf_seq"
+	energyV2MapSkRuntimeAtStart = "sk_runtime_at_start"
 	energyV2MapSkStats          = "sk_stats"
 	energyV2MapTaskDc           = "task_dc"
 	energyV2ProgEnergyDispatch  = "energy_dispatch"
+	energyV2ProgEnergyEnable    = "energy_enable"
 	energyV2ProgEnergyEnqueue   = "energy_enqueue"
 	energyV2ProgEnergyExit      = "energy_exit"
 	energyV2ProgEnergyInit      = "energy_init"
@@ -30,6 +32,7 @@ const (
 	energyV2ProgEnergyRunnable  = "energy_runnable"
 	energyV2ProgEnergyRunning   = "energy_running"
 	energyV2ProgEnergySelectCpu = "energy_select_cpu"
+	energyV2ProgEnergyStopping  = "energy_stopping"
 	energyV2VarHalfLifeNs       = "half_life_ns"
 	energyV2VarSchedkitKfuncGen = "schedkit_kfunc_gen"
 	energyV2VarSkEnergyModel    = "sk_energy_model"
@@ -82,6 +85,7 @@ type energyV2Specs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type energyV2ProgramSpecs struct {
 	EnergyDispatch  *ebpf.ProgramSpec `ebpf:"energy_dispatch"`
+	EnergyEnable    *ebpf.ProgramSpec `ebpf:"energy_enable"`
 	EnergyEnqueue   *ebpf.ProgramSpec `ebpf:"energy_enqueue"`
 	EnergyExit      *ebpf.ProgramSpec `ebpf:"energy_exit"`
 	EnergyInit      *ebpf.ProgramSpec `ebpf:"energy_init"`
@@ -90,17 +94,19 @@ type energyV2ProgramSpecs struct {
 	EnergyRunnable  *ebpf.ProgramSpec `ebpf:"energy_runnable"`
 	EnergyRunning   *ebpf.ProgramSpec `ebpf:"energy_running"`
 	EnergySelectCpu *ebpf.ProgramSpec `ebpf:"energy_select_cpu"`
+	EnergyStopping  *ebpf.ProgramSpec `ebpf:"energy_stopping"`
 }
 
 // energyV2MapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type energyV2MapSpecs struct {
-	Demand    *ebpf.MapSpec `ebpf:"demand"`
-	EnergyOps *ebpf.MapSpec `ebpf:"energy_ops"`
-	PerfSeq   *ebpf.MapSpec `ebpf:"perf_seq"`
-	SkStats   *ebpf.MapSpec `ebpf:"sk_stats"`
-	TaskDc    *ebpf.MapSpec `ebpf:"task_dc"`
+	Demand           *ebpf.MapSpec `ebpf:"demand"`
+	EnergyOps        *ebpf.MapSpec `ebpf:"energy_ops"`
+	PerfSeq          *ebpf.MapSpec `ebpf:"perf_seq"`
+	SkRuntimeAtStart *ebpf.MapSpec `ebpf:"sk_runtime_at_start"`
+	SkStats          *ebpf.MapSpec `ebpf:"sk_stats"`
+	TaskDc           *ebpf.MapSpec `ebpf:"task_dc"`
 }
 
 // energyV2VariableSpecs contains global variables before they are loaded into the kernel.
@@ -136,11 +142,12 @@ func (o *energyV2Objects) Close() error {
 //
 // It can be passed to loadEnergyV2Objects or ebpf.CollectionSpec.LoadAndAssign.
 type energyV2Maps struct {
-	Demand    *ebpf.Map `ebpf:"demand"`
-	EnergyOps *ebpf.Map `ebpf:"energy_ops"`
-	PerfSeq   *ebpf.Map `ebpf:"perf_seq"`
-	SkStats   *ebpf.Map `ebpf:"sk_stats"`
-	TaskDc    *ebpf.Map `ebpf:"task_dc"`
+	Demand           *ebpf.Map `ebpf:"demand"`
+	EnergyOps        *ebpf.Map `ebpf:"energy_ops"`
+	PerfSeq          *ebpf.Map `ebpf:"perf_seq"`
+	SkRuntimeAtStart *ebpf.Map `ebpf:"sk_runtime_at_start"`
+	SkStats          *ebpf.Map `ebpf:"sk_stats"`
+	TaskDc           *ebpf.Map `ebpf:"task_dc"`
 }
 
 func (m *energyV2Maps) Close() error {
@@ -148,6 +155,7 @@ func (m *energyV2Maps) Close() error {
 		m.Demand,
 		m.EnergyOps,
 		m.PerfSeq,
+		m.SkRuntimeAtStart,
 		m.SkStats,
 		m.TaskDc,
 	)
@@ -171,6 +179,7 @@ type energyV2Variables struct {
 // It can be passed to loadEnergyV2Objects or ebpf.CollectionSpec.LoadAndAssign.
 type energyV2Programs struct {
 	EnergyDispatch  *ebpf.Program `ebpf:"energy_dispatch"`
+	EnergyEnable    *ebpf.Program `ebpf:"energy_enable"`
 	EnergyEnqueue   *ebpf.Program `ebpf:"energy_enqueue"`
 	EnergyExit      *ebpf.Program `ebpf:"energy_exit"`
 	EnergyInit      *ebpf.Program `ebpf:"energy_init"`
@@ -179,11 +188,13 @@ type energyV2Programs struct {
 	EnergyRunnable  *ebpf.Program `ebpf:"energy_runnable"`
 	EnergyRunning   *ebpf.Program `ebpf:"energy_running"`
 	EnergySelectCpu *ebpf.Program `ebpf:"energy_select_cpu"`
+	EnergyStopping  *ebpf.Program `ebpf:"energy_stopping"`
 }
 
 func (p *energyV2Programs) Close() error {
 	return _EnergyV2Close(
 		p.EnergyDispatch,
+		p.EnergyEnable,
 		p.EnergyEnqueue,
 		p.EnergyExit,
 		p.EnergyInit,
@@ -192,6 +203,7 @@ func (p *energyV2Programs) Close() error {
 		p.EnergyRunnable,
 		p.EnergyRunning,
 		p.EnergySelectCpu,
+		p.EnergyStopping,
 	)
 }
 
