@@ -16,8 +16,9 @@ import (
 
 var (
 	statsLine      = regexp.MustCompile(`(?m)^simple: \d\d:\d\d:\d\d .*\benqueued=\d+`)
-	domainsLine    = regexp.MustCompile(`(?m)^domains: \d\d:\d\d:\d\d .*\benqueued=\d+ .*moved=\d+ dom0_run=\d+ms`)
-	comparisonLine = regexp.MustCompile(`(?m)^demo: workload took \d+\.\ds under (simple|domains) vs \d+\.\ds under the kernel's default scheduler \(ratio \d+\.\d\d\)$`)
+	domainsLine    = regexp.MustCompile(`(?m)^domains: \d\d:\d\d:\d\d .*\benqueued=\d+ .*moved=\d+ .*dom0_run=\d+ms`)
+	energyLine     = regexp.MustCompile(`(?m)^energy: \d\d:\d\d:\d\d .*\bqueued=\d+ .*demand=[\d.]+ warm=\S+`)
+	comparisonLine = regexp.MustCompile(`(?m)^demo: workload took \d+\.\ds under (simple|domains|energy) vs \d+\.\ds under the kernel's default scheduler \(ratio \d+\.\d\d\)$`)
 )
 
 // TestDemo runs the real demo: on this host if it has sched_ext and we are
@@ -65,9 +66,19 @@ func TestDemo(t *testing.T) {
 	}
 }
 
-// TestDemoDomains runs the demo with --example domains: examples/domains
-// attaches in the VM and prints its counters and per-domain run times.
-func TestDemoDomains(t *testing.T) {
+// TestDemoExamples runs the demo with --example domains and energy: each
+// attaches in the VM and prints its counters (per-domain run times, or
+// demand and warm CPUs).
+func TestDemoExamples(t *testing.T) {
+	for _, tc := range []struct {
+		example string
+		line    *regexp.Regexp
+	}{{"domains", domainsLine}, {"energy", energyLine}} {
+		t.Run(tc.example, func(t *testing.T) { testDemoExample(t, tc.example, tc.line) })
+	}
+}
+
+func testDemoExample(t *testing.T, example string, line *regexp.Regexp) {
 	if testing.Short() {
 		t.Skip("-short: the demo boots a VM")
 	}
@@ -77,7 +88,7 @@ func TestDemoDomains(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	var out bytes.Buffer
-	err := demo(ctx, &demoOptions{cpus: 2, seconds: 1, example: "domains"}, &out)
+	err := demo(ctx, &demoOptions{cpus: 2, seconds: 1, example: example}, &out)
 	if errors.Is(err, vmtest.ErrUnavailable) {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("demo cannot run with CI=true: %v", err)
@@ -86,15 +97,15 @@ func TestDemoDomains(t *testing.T) {
 	}
 	t.Logf("demo output:\n%s", out.String())
 	if err != nil {
-		t.Fatalf("demo --example domains: %v", err)
+		t.Fatalf("demo --example %s: %v", example, err)
 	}
-	for _, re := range []*regexp.Regexp{domainsLine, comparisonLine} {
+	for _, re := range []*regexp.Regexp{line, comparisonLine} {
 		if !re.MatchString(out.String()) {
 			t.Errorf("output lacks a line matching %s", re)
 		}
 	}
-	if !strings.Contains(out.String(), "demo: sched_ext enabled with domains") {
-		t.Error("output does not say domains was enabled")
+	if !strings.Contains(out.String(), "demo: sched_ext enabled with "+example) {
+		t.Errorf("output does not say %s was enabled", example)
 	}
 }
 
