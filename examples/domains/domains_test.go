@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -13,12 +12,12 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/schedkit/schedkit/internal/testout"
 	"github.com/schedkit/schedkit/lb"
 	"github.com/schedkit/schedkit/scx"
 	"github.com/schedkit/schedkit/vmtest"
@@ -27,23 +26,6 @@ import (
 // Two sockets of two cores: two LLCs, so two domains of two CPUs.
 func TestMain(m *testing.M) {
 	vmtest.Main(m, &vmtest.Config{Topology: vmtest.Topology{Sockets: 2, Cores: 2, Threads: 1}})
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 var statsLine = regexp.MustCompile(`moved=(\d+) .*dom0_run=(\d+)ms dom0_rq=[\d.]+ dom1_run=(\d+)ms`)
@@ -136,7 +118,7 @@ func TestBalancesDomains(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testout.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"-interval", "250ms", "-stats", "250ms", "-steal", "100000", "-v"}, &stdout, &stderr)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -15,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/schedkit/schedkit/internal/cpustat"
+	"github.com/schedkit/schedkit/internal/testout"
 	"github.com/schedkit/schedkit/scx"
 	"github.com/schedkit/schedkit/topology"
 	"github.com/schedkit/schedkit/vmtest"
@@ -30,23 +31,6 @@ func TestMain(m *testing.M) {
 		Topology: vmtest.Topology{Sockets: 1, Cores: 6, Threads: 1},
 		Files:    []vmtest.File{{Guest: guestModel, Host: "../../energy/testdata/rk3399.debugfs.txtar"}},
 	})
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // unpackModel writes the files of a fixture archive ("-- path --" lines,
@@ -86,45 +70,19 @@ func unpackModel(t *testing.T, archive string) string {
 	return dir
 }
 
-// cpuBusy returns each CPU's busy and total jiffies from /proc/stat.
-func cpuBusy(t *testing.T) [][2]float64 {
-	t.Helper()
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var v [][2]float64
-	for _, l := range strings.Split(string(b), "\n") {
-		f := strings.Fields(l)
-		if len(f) < 5 || !strings.HasPrefix(f[0], "cpu") || f[0] == "cpu" {
-			continue
-		}
-		var busy, total float64
-		for i, s := range f[1:] {
-			x, _ := strconv.ParseFloat(s, 64)
-			total += x
-			if i != 3 && i != 4 { // idle, iowait
-				busy += x
-			}
-		}
-		v = append(v, [2]float64{busy, total})
-	}
-	return v
-}
-
 // busyOver returns the fraction of time each CPU was busy over d.
 func busyOver(t *testing.T, d time.Duration) []float64 {
 	t.Helper()
-	a := cpuBusy(t)
-	time.Sleep(d)
-	b := cpuBusy(t)
-	f := make([]float64, len(a))
-	for c := range a {
-		if dt := b[c][1] - a[c][1]; dt > 0 {
-			f[c] = (b[c][0] - a[c][0]) / dt
-		}
+	a, err := cpustat.Read()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return f
+	time.Sleep(d)
+	b, err := cpustat.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cpustat.BusyFraction(a, b)
 }
 
 func percent(f []float64) string {
@@ -176,7 +134,7 @@ func TestPacksAndSpreads(t *testing.T) {
 	model := unpackModel(t, guestModel)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testout.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"-model", model, "-interval", "200ms", "-stats", "500ms", "-governor", "schedutil", "-v"}, &stdout, &stderr)

@@ -1,13 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/schedkit/schedkit/internal/testout"
 	"github.com/schedkit/schedkit/internal/workload"
 	"github.com/schedkit/schedkit/scx"
 	"github.com/schedkit/schedkit/vmtest"
@@ -16,25 +15,6 @@ import (
 // The tests run in a VM on every kernel of the matrix (see vmtest.Main).
 func TestMain(m *testing.M) {
 	vmtest.Main(m, &vmtest.Config{Topology: vmtest.Topology{Cores: 4}})
-}
-
-// syncBuffer is a bytes.Buffer safe for the scheduler goroutine to write
-// while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestSimpleUnderLoad(t *testing.T) {
@@ -52,7 +32,7 @@ func TestSimpleUnderLoad(t *testing.T) {
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			var stdout, stderr syncBuffer
+			var stdout, stderr testout.Buffer
 			done := make(chan error, 1)
 			args := append([]string{"-stats", "500ms"}, mode.args...)
 			go func() { done <- run(ctx, args, &stdout, &stderr) }()
@@ -114,7 +94,7 @@ func lastStats(t *testing.T, out string) string {
 
 // waitState waits until sched_ext reaches state with ops attached, failing
 // early if the scheduler returned.
-func waitState(t *testing.T, k *scx.Kernel, state scx.State, ops string, done <-chan error, stderr *syncBuffer) {
+func waitState(t *testing.T, k *scx.Kernel, state scx.State, ops string, done <-chan error, stderr *testout.Buffer) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {

@@ -13,13 +13,14 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/schedkit/schedkit/internal/cpustat"
+	"github.com/schedkit/schedkit/internal/testout"
 	"github.com/schedkit/schedkit/scx"
 	"github.com/schedkit/schedkit/vmtest"
 )
@@ -63,23 +64,6 @@ func TestMain(m *testing.M) {
 		code = vmtest.Run(m, cfg)
 	}()
 	os.Exit(code)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // spinWork is the busy loop each spinner runs: a fixed number of shell
@@ -148,31 +132,6 @@ func runTimes(out string) []int {
 	return nil
 }
 
-// cpuBusy returns each CPU's busy and total jiffies from /proc/stat.
-func cpuBusy(t *testing.T) [][2]float64 {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var v [][2]float64
-	for _, l := range strings.Split(string(b), "\n") {
-		f := strings.Fields(l)
-		if len(f) < 5 || !strings.HasPrefix(f[0], "cpu") || f[0] == "cpu" {
-			continue
-		}
-		var busy, total float64
-		for i, s := range f[1:] {
-			x, _ := strconv.ParseFloat(s, 64)
-			total += x
-			if i != 3 && i != 4 { // idle, iowait
-				busy += x
-			}
-		}
-		v = append(v, [2]float64{busy, total})
-	}
-	return v
-}
-
 // TestNodeFirst runs the domains binary with one domain per CPU, so two
 // domains per node, starts four bounded CPU-bound tasks in domain 0, and
 // checks that the balancer moves work across nodes, spreads it over all
@@ -182,7 +141,7 @@ func TestNodeFirst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stdout, stderr syncBuffer
+	var stdout, stderr testout.Buffer
 	cmd := exec.Command(os.Getenv(envBinary), "-domains", "0:1:2:3",
 		"-interval", "250ms", "-stats", "250ms", "-steal", "100000", "-v")
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -226,15 +185,21 @@ func TestNodeFirst(t *testing.T) {
 	cmds := startSpinners(t, spinners, iters)
 	time.Sleep(2 * time.Second)
 	before := runTimes(stdout.String())
-	busy0 := cpuBusy(t)
+	busy0, err := cpustat.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(3 * time.Second)
 	after := runTimes(stdout.String())
-	busy1 := cpuBusy(t)
+	busy1, err := cpustat.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
 	// The kernel's view: with the spinners spread, every CPU is busy;
 	// without balancing, CPUs 1 to 3 would idle, as stealing is off.
-	busy := make([]string, len(busy0))
-	for c := range busy0 {
-		frac := (busy1[c][0] - busy0[c][0]) / (busy1[c][1] - busy0[c][1])
+	fracs := cpustat.BusyFraction(busy0, busy1)
+	busy := make([]string, len(fracs))
+	for c, frac := range fracs {
 		busy[c] = fmt.Sprintf("%.0f%%", 100*frac)
 		if !(frac >= 0.5) {
 			t.Errorf("cpu%d busy %.0f%% of the window: want at least 50%%", c, 100*frac)
