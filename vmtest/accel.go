@@ -16,8 +16,10 @@ import (
 // tcgOptions returns the -accel argument for TCG. qemu before 10 races with
 // the kernel's int3-based live code patching when vCPUs run on several host
 // threads (guests oops in sched_clock_cpu about once in ten boots with
-// Debian 12's qemu 7.2; none in repeated boots with qemu 10), so older qemu
-// runs all vCPUs on one thread.
+// Debian 12's qemu 7.2), so older qemu runs all vCPUs on one thread. qemu
+// 10 still races, but rarely (once in a few hundred boots, seen when
+// sched_ext flips static keys): runHost recognizes that oops
+// (RunError.TCGPokeRace) and runs the VM once more.
 func tcgOptions(qemu string) string {
 	if qemuMajor(qemu) >= 10 {
 		return "tcg,thread=multi"

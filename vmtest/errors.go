@@ -122,3 +122,43 @@ func (e *RunError) ConsoleTail() string {
 	}
 	return b.String()
 }
+
+// TCGPokeRace reports whether the failure is qemu TCG's race with the
+// guest kernel's live code patching, not a kernel bug: the kernel oopsed
+// on an int3 trap, yet the byte before the trapping address (where the
+// int3 was) no longer holds one, as its Code line shows. The kernel patches
+// code (static keys, static calls) by writing an int3 first, the new bytes
+// next, and finally syncing every CPU; an int3 that traps after that
+// finished can only come from a vCPU running a stale translation of the
+// old bytes, which real CPUs never do. Seen with qemu 10 and several TCG
+// threads about once in a few hundred boots, while sched_ext flips its
+// static keys on enable or disable.
+func (e *RunError) TCGPokeRace() bool {
+	if e.Kind != FailOops || !strings.Contains(e.Line, "Oops: int3") {
+		return false
+	}
+	oops := -1
+	for i, l := range e.Console {
+		if strings.Contains(l, "Oops: int3") {
+			oops = i
+			break
+		}
+	}
+	if oops < 0 {
+		return false
+	}
+	for _, l := range e.Console[oops:] {
+		_, code, ok := strings.Cut(l, "Code: ")
+		if !ok {
+			continue
+		}
+		bytes := strings.Fields(code)
+		for i, b := range bytes {
+			if strings.HasPrefix(b, "<") {
+				return i > 0 && bytes[i-1] != "cc"
+			}
+		}
+		return false
+	}
+	return false
+}

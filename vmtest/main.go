@@ -139,6 +139,13 @@ func runHost(cfg *Config, stdout, stderr io.Writer) (int, error) {
 		fmt.Fprintf(stdout, "vmtest: kernel %s, %s: booting\n", k, cfg.Topology)
 		res, err := vm.Run(context.Background(), cmd)
 		var re *RunError
+		if errors.As(err, &re) && re.TCGPokeRace() {
+			// An emulator fault, not the kernel's or the test's: say so,
+			// show it, and run once more. A second one fails.
+			fmt.Fprintf(stdout, "vmtest: kernel %s: the guest hit qemu TCG's race with live code patching (%s); running it again\n%s",
+				k.Name, re.Line, re.ConsoleTail())
+			res, err = vm.Run(context.Background(), cmd)
+		}
 		switch {
 		case errors.As(err, &re):
 			failed++

@@ -1,0 +1,35 @@
+package vmtest
+
+import "testing"
+
+// From a CI run on Debian's 7.3 kernel under qemu 10 (TCG, 4 vCPUs on two
+// host threads): sched_ext's disable path flipping static keys.
+var pokeRaceConsole = []string{
+	"[   38.552201] Oops: int3: 0000 [#1] SMP NOPTI",
+	"[   38.553729] CPU: 2 UID: 0 PID: 164 Comm: sched_ext_helpe Not tainted 7.3.4+deb13-amd64 #1 PREEMPT(lazy)  Debian 7.3.4-1~bpo13+1 ",
+	"[   38.554977] Sched_ext: domains (disabling)",
+	"[   38.555081] RIP: 0010:__schedule+0x643/0x1080",
+	"[   38.555693] Code: c0 48 81 fb b0 13 5c b9 74 43 48 8b 43 30 48 85 c0 74 0f 4c 89 ee 4c 89 e7 2e 2e 2e ff d0 85 c0 75 2b 48 8d 83 f0 00 00 00 0f <1f> 44 00 00 e9 91 00 00 00 48 3d c0 1",
+	"[   38.556055] RSP: 0018:ff4d60b58078fa58 EFLAGS: 00000046",
+}
+
+func TestTCGPokeRace(t *testing.T) {
+	stillThere := append([]string(nil), pokeRaceConsole...)
+	stillThere[4] = "[   38.555693] Code: c0 48 81 fb b0 13 5c b9 74 43 00 00 cc <1f> 44 00 00 e9 91"
+	noCode := append([]string(nil), pokeRaceConsole[:4]...)
+	for _, tc := range []struct {
+		name string
+		err  RunError
+		want bool
+	}{
+		{"int3 gone", RunError{Kind: FailOops, Line: pokeRaceConsole[0], Console: pokeRaceConsole}, true},
+		{"int3 still there", RunError{Kind: FailOops, Line: pokeRaceConsole[0], Console: stillThere}, false},
+		{"no Code line", RunError{Kind: FailOops, Line: pokeRaceConsole[0], Console: noCode}, false},
+		{"other oops", RunError{Kind: FailOops, Line: "[ 1.0] Oops: general protection fault", Console: pokeRaceConsole}, false},
+		{"panic", RunError{Kind: FailPanic, Line: "[ 1.0] Kernel panic", Console: pokeRaceConsole}, false},
+	} {
+		if got := tc.err.TCGPokeRace(); got != tc.want {
+			t.Errorf("%s: TCGPokeRace() = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
