@@ -122,8 +122,7 @@ var (
 )
 
 // TestPacksAndSpreads runs the scheduler on the RK3399 model: under a
-// light load the busy CPUs are at most three of the cheap little ones and
-// the big ones idle, under
+// light load only the cheap little CPUs work and the big ones idle, under
 // a heavy one every CPU works; every task finishes, and -governor, which
 // the VM cannot honour (no cpufreq), is reported and changes nothing.
 func TestPacksAndSpreads(t *testing.T) {
@@ -177,12 +176,16 @@ func TestPacksAndSpreads(t *testing.T) {
 	// Tolerance: a light thread alone on a CPU keeps it about 11% busy;
 	// cold CPUs still see interrupts and per-CPU kernel threads. The
 	// measured demand (the two threads plus the test's and the
-	// scheduler's own threads) is 0.35 to 0.5 runnable tasks, which with
-	// the headroom the model serves with two or three little CPUs: from
-	// about 550 capacity units, three little CPUs at a lower state cost
-	// less than two at a higher one. Measured: 2 or 3 CPUs over 8%.
-	if busy.Weight() > 3 || !busy.Subset(topology.MaskOf(0, 1, 2, 3)) {
-		t.Errorf("light load kept CPUs %s busy (over 8%%): want at most 3 of the little CPUs 0-3", busy)
+	// scheduler's own threads) is 0.35 to 0.5 runnable tasks on a quiet
+	// host, which with the headroom the model serves with two or three
+	// little CPUs (from about 550 capacity units three little CPUs at a
+	// lower state cost less than two at a higher one); on a host busy
+	// with other VMs, guest tasks look runnable while their vCPU waits for
+	// the host, and demand reads 0.6 to 1.2. So the bound is the little
+	// cluster: at most its 4 CPUs busy, the big ones idle. Measured: 2 to
+	// 4 little CPUs over 8%, big CPUs at most 1%.
+	if !busy.Subset(topology.MaskOf(0, 1, 2, 3)) {
+		t.Errorf("light load kept CPUs %s busy (over 8%%): want only little CPUs 0-3", busy)
 		for _, l := range strings.Split(stderr.String(), "\n") {
 			if strings.Contains(l, "warm CPUs") {
 				t.Log(l)
