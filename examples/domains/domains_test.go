@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -32,15 +33,14 @@ var statsLine = regexp.MustCompile(`moved=(\d+) .*dom0_run=(\d+)ms dom0_rq=[\d.]
 
 var runnableLine = regexp.MustCompile(`runnable_tasks=([\d.,]+) runnable_buckets=([\d.,]+)`)
 
-// lastRunnable returns the runnable tasks per domain of the newest
-// balancing round: summed over the tasks, and from the domain buckets.
-func lastRunnable(t *testing.T, log string) (fromTasks, fromBuckets []float64) {
+// runnableRounds returns, for the newest n balancing rounds, the runnable
+// tasks per domain: summed over the tasks, and from the domain buckets.
+func runnableRounds(t *testing.T, log string, n int) (fromTasks, fromBuckets [][]float64) {
 	t.Helper()
 	m := runnableLine.FindAllStringSubmatch(log, -1)
-	if m == nil {
-		t.Fatalf("no balance line with runnable_tasks in the log:\n%s", tail(log, 20))
+	if len(m) < n {
+		t.Fatalf("%d balance lines with runnable_tasks in the log, want %d:\n%s", len(m), n, tail(log, 20))
 	}
-	last := m[len(m)-1]
 	parse := func(s string) []float64 {
 		var v []float64
 		for _, f := range strings.Split(s, ",") {
@@ -52,7 +52,20 @@ func lastRunnable(t *testing.T, log string) (fromTasks, fromBuckets []float64) {
 		}
 		return v
 	}
-	return parse(last[1]), parse(last[2])
+	for _, r := range m[len(m)-n:] {
+		fromTasks = append(fromTasks, parse(r[1]))
+		fromBuckets = append(fromBuckets, parse(r[2]))
+	}
+	return fromTasks, fromBuckets
+}
+
+// median returns the median of v (which it sorts).
+func median(v []float64) float64 {
+	slices.Sort(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
 
 // lastStats returns moved and the per-domain run times of the newest
@@ -171,31 +184,43 @@ func TestBalancesDomains(t *testing.T) {
 	}
 
 	// The domains' duty-cycle buckets agree with their tasks' duty
-	// cycles, within half a task per domain and in total. They differ by
-	// design: a moved task's count ramps up in its new domain over a
-	// half-life while its own duty cycle moves at once, a task that exited
-	// leaves its past in the buckets for a few half-lives, and the maps
-	// are read one after the other. Measured: within 0.4 per domain and
-	// in total.
-	fromTasks, fromBuckets := lastRunnable(t, stderr.String())
-	t.Logf("runnable tasks per domain: %v from the tasks, %v from the buckets", fromTasks, fromBuckets)
-	if len(fromTasks) != 2 || len(fromBuckets) != 2 {
-		t.Fatalf("want 2 domains, got %v and %v", fromTasks, fromBuckets)
-	}
-	var sumT, sumB float64
-	for d := range 2 {
-		sumT += fromTasks[d]
-		sumB += fromBuckets[d]
-		if math.Abs(fromTasks[d]-fromBuckets[d]) > 0.5 {
-			t.Errorf("domain %d: %.2f runnable tasks from its buckets, %.2f from its tasks", d, fromBuckets[d], fromTasks[d])
+	// cycles. Single rounds differ by design: a moved task's count ramps
+	// up in its new domain over a half-life while its own duty cycle moves
+	// at once, a task that exited leaves its past in the buckets for a few
+	// half-lives, and the maps are read one after the other; one round in
+	// CI differed by 0.49 in a domain. A count that leaked or stuck would
+	// differ in every round, so the check is on the median over the last
+	// 8 rounds: within a quarter of a task per domain and in total.
+	// Measured medians: 0 to 0.04.
+	fromTasks, fromBuckets := runnableRounds(t, stderr.String(), 8)
+	last := len(fromTasks) - 1
+	t.Logf("runnable tasks per domain, last round: %v from the tasks, %v from the buckets", fromTasks[last], fromBuckets[last])
+	var dTotal []float64
+	dDom := make([][]float64, 2)
+	for r := range fromTasks {
+		if len(fromTasks[r]) != 2 || len(fromBuckets[r]) != 2 {
+			t.Fatalf("want 2 domains, got %v and %v", fromTasks[r], fromBuckets[r])
+		}
+		var sumT, sumB float64
+		for d := range 2 {
+			sumT += fromTasks[r][d]
+			sumB += fromBuckets[r][d]
+			dDom[d] = append(dDom[d], math.Abs(fromTasks[r][d]-fromBuckets[r][d]))
+		}
+		dTotal = append(dTotal, math.Abs(sumT-sumB))
+		if sumB < 3.5 {
+			t.Errorf("%.2f runnable tasks from the buckets: the 4 spinners alone are 4", sumB)
 		}
 	}
-	if math.Abs(sumT-sumB) > 0.5+0.05*sumT {
-		t.Errorf("%.2f runnable tasks from the buckets, %.2f from the tasks", sumB, sumT)
+	for d := range 2 {
+		if m := median(dDom[d]); m > 0.25 {
+			t.Errorf("domain %d: buckets and tasks differ by a median %.2f runnable tasks over 8 rounds", d, m)
+		}
 	}
-	if sumB < 3.5 {
-		t.Errorf("%.2f runnable tasks from the buckets: the 4 spinners alone are 4", sumB)
+	if m := median(dTotal); m > 0.25 {
+		t.Errorf("in total, buckets and tasks differ by a median %.2f runnable tasks over 8 rounds", m)
 	}
+	t.Logf("median |tasks - buckets| over 8 rounds: domain 0 %.2f, domain 1 %.2f, total %.2f", median(dDom[0]), median(dDom[1]), median(dTotal))
 	// Tolerance: over the window each domain runs at least half as long
 	// as the other. Ideally they are equal (4 spinners on 2+2 CPUs);
 	// without balancing domain 1 would run next to nothing, as stealing
