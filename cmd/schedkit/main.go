@@ -7,6 +7,7 @@
 //	schedkit status [--json]
 //	schedkit demo [--kernel NAME] [--cpus N] [--fifo] [--seconds S]
 //	schedkit topology [--sysfs DIR] [--json] [--llc-cores N]
+//	schedkit latency [--cgroup PATH]... [--interval D] [--duration D] [--json] [--listen ADDR]
 //	schedkit help [command]
 //
 // status prints what scx.Probe and scx.ReadStatus see: the kernel release,
@@ -31,6 +32,11 @@
 // topology prints the CPU topology that package topology discovers, from
 // this machine or from an unpacked sysfs snapshot (--sysfs), as a tree or
 // as JSON.
+//
+// latency profiles scheduling latency per cgroup with package latency's BPF
+// tracing programs, on any kernel with BTF, and prints per-interval
+// queueing-delay histograms as text or JSON lines; --listen serves them as
+// Prometheus metrics.
 //
 // Exit status: 0 on success, 1 on failure, 2 for a usage error.
 package main
@@ -83,6 +89,7 @@ var commands = []*command{
 	{name: "status", summary: "show what the running kernel offers sched_ext schedulers", flags: statusCommand},
 	{name: "demo", summary: "run examples/simple under a workload, in a VM if this kernel lacks sched_ext", flags: demoCommand},
 	{name: "topology", summary: "print the CPU topology (packages, nodes, LLCs, cores, CPUs)", flags: topologyCommand},
+	{name: "latency", summary: "profile scheduling latency per cgroup with BPF tracing (root)", flags: latencyCommand},
 	{name: guestCommand, hidden: true, flags: guestCommandFlags},
 }
 

@@ -1,0 +1,232 @@
+package latency
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseBounds(t *testing.T) {
+	ms := time.Millisecond
+	tests := []struct {
+		in   string
+		want []time.Duration
+		err  string // substring of the error; "" for none
+	}{
+		{in: "1ms", want: []time.Duration{ms}},
+		{in: " 50us , 1ms,10ms ", want: []time.Duration{50 * time.Microsecond, ms, 10 * ms}},
+		{in: "log2", want: Log2Bounds()},
+		{in: "", err: "empty bucket bounds"},
+		{in: "1ms,1ms", err: "bucket bound 1 (1ms) is not above bound 0 (1ms)"},
+		{in: "2ms,1ms", err: "strictly increasing"},
+		{in: "0s", err: "bucket bound 0 is 0s: bounds must be positive"},
+		{in: "-1ms", err: "must be positive"},
+		{in: "1ms,,2ms", err: `bucket bound 1 "": time: invalid duration`},
+		{in: "1 ms", err: `bucket bound 0 "1 ms"`},
+		{in: "soon", err: "write a duration like 250us"},
+		{in: strings.Repeat("1ms,", 64) + "1ms", err: "65 bucket bounds: at most 64"},
+	}
+	for _, tt := range tests {
+		got, err := ParseBounds(tt.in)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) || !errors.Is(err, ErrInvalidOptions) {
+				t.Errorf("ParseBounds(%q) = %v, %v; want an ErrInvalidOptions error with %q", tt.in, got, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(got, tt.want) {
+			t.Errorf("ParseBounds(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+// FuzzParseBounds checks that whatever ParseBounds accepts is a valid set of
+// bounds, that it round-trips through the durations' strings, and that it
+// rejects with ErrInvalidOptions.
+func FuzzParseBounds(f *testing.F) {
+	for _, s := range []string{"1ms", "50us,1ms,10ms", "log2", "", "2ms,1ms", "1h,2h", "1ns,2ns,3ns", "-1s", "1e3ms"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		b, err := ParseBounds(s)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidOptions) {
+				t.Fatalf("ParseBounds(%q): %v does not wrap ErrInvalidOptions", s, err)
+			}
+			return
+		}
+		if err := checkBounds(b); err != nil {
+			t.Fatalf("ParseBounds(%q) = %v, which checkBounds rejects: %v", s, b, err)
+		}
+		var parts []string
+		for _, d := range b {
+			parts = append(parts, d.String())
+		}
+		again, err := ParseBounds(strings.Join(parts, ","))
+		if err != nil || !slices.Equal(again, b) {
+			t.Fatalf("round trip of %v: %v, %v", b, again, err)
+		}
+	})
+}
+
+func TestOptionsErrors(t *testing.T) {
+	mount, err := Cgroup2Mount()
+	if err != nil {
+		t.Skipf("no cgroup2 mount: %v", err)
+	}
+	file := filepath.Join(t.TempDir(), "f")
+	os.WriteFile(file, nil, 0o644)
+	tests := []struct {
+		name string
+		opts Options
+		err  string
+	}{
+		{"missing cgroup", Options{Cgroups: []string{"/schedkit-no-such-cgroup"}}, `cgroup "/schedkit-no-such-cgroup": stat ` + filepath.Join(mount, "schedkit-no-such-cgroup") + ": no such file or directory: give an existing cgroup"},
+		{"missing cgroup dir", Options{Cgroups: []string{filepath.Join(mount, "nope")}}, "no such file"},
+		{"empty cgroup", Options{Cgroups: []string{""}}, "empty cgroup path"},
+		{"file is no cgroup", Options{Cgroups: []string{filepath.Join(mount, "cgroup.procs")}}, "is not a directory"},
+		{"not cgroup2", Options{Cgroups: []string{filepath.Dir(file)}}, ""}, // joined under the mount: missing
+		{"bounds not increasing", Options{Bounds: []time.Duration{2 * time.Millisecond, time.Millisecond}}, "bucket bound 1 (1ms) is not above bound 0 (2ms)"},
+		{"bounds empty", Options{Bounds: []time.Duration{}}, "no bucket bounds"},
+		{"too many bounds", Options{Bounds: make([]time.Duration, 65)}, "65 bucket bounds"},
+		{"negative threshold", Options{OutlierThreshold: -1}, "OutlierThreshold is -1ns"},
+		{"negative buffer", Options{OutlierBuffer: -1}, "OutlierBuffer is -1"},
+		{"ring buffer size", Options{RingBufferSize: 5000}, "RingBufferSize is 5000: give a power of two"},
+		{"negative max cgroups", Options{MaxCgroups: -2}, "MaxCgroups is -2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := Start(context.Background(), &tt.opts)
+			if err == nil {
+				p.Close()
+				t.Fatal("Start accepted the options")
+			}
+			if !errors.Is(err, ErrInvalidOptions) || !strings.Contains(err.Error(), tt.err) {
+				t.Fatalf("Start: %v; want an ErrInvalidOptions error with %q", err, tt.err)
+			}
+		})
+	}
+	_, err = Start(context.Background(), &Options{Cgroups: []string{"/schedkit-no-such-cgroup"}})
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a missing cgroup: %v does not wrap fs.ErrNotExist", err)
+	}
+}
+
+func TestLookupCgroup(t *testing.T) {
+	mount, err := Cgroup2Mount()
+	if err != nil {
+		t.Skipf("no cgroup2 mount: %v", err)
+	}
+	root, err := LookupCgroup("/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	byDir, err := LookupCgroup(mount)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The root cgroup's id is 1 (kernfs's root inode).
+	if root != byDir || root.Path != "/" || root.Dir != mount || root.ID != 1 {
+		t.Errorf(`LookupCgroup("/") = %+v, LookupCgroup(%q) = %+v`, root, mount, byDir)
+	}
+	x := newCgroupIndex(mount)
+	if got := x.path(1); got != "/" {
+		t.Errorf("index: path of id 1 = %q", got)
+	}
+	if got := x.path(1 << 62); got != "" {
+		t.Errorf("index: path of a missing id = %q", got)
+	}
+}
+
+func TestParseCgroup2Mount(t *testing.T) {
+	const mounts = `sysfs /sys sysfs rw 0 0
+cgroup /sys/fs/cgroup/cpu cgroup rw,cpu 0 0
+cgroup2 /sys/fs/cgroup/my\040unified cgroup2 rw,relatime 0 0
+`
+	got, err := parseCgroup2Mount(strings.NewReader(mounts))
+	if err != nil || got != "/sys/fs/cgroup/my unified" {
+		t.Errorf("parseCgroup2Mount = %q, %v", got, err)
+	}
+	if _, err := parseCgroup2Mount(strings.NewReader("sysfs /sys sysfs rw 0 0\n")); err == nil || !strings.Contains(err.Error(), "no cgroup2 file system") {
+		t.Errorf("no cgroup2: %v", err)
+	}
+}
+
+func TestHistogram(t *testing.T) {
+	if _, err := NewHistogram([]time.Duration{3, 2}); !errors.Is(err, ErrInvalidOptions) {
+		t.Errorf("NewHistogram of decreasing bounds: %v", err)
+	}
+	h, _ := NewHistogram([]time.Duration{10, 20, 40})
+	for _, tc := range []struct {
+		d    time.Duration
+		want int
+	}{{0, 0}, {1, 0}, {10, 0}, {11, 1}, {20, 1}, {21, 2}, {40, 2}, {41, 3}, {1 << 40, 3}} {
+		if got := h.bucket(tc.d); got != tc.want {
+			t.Errorf("bucket(%d) = %d, want %d", tc.d, got, tc.want)
+		}
+	}
+	if h.Percentile(50) != 0 || h.Mean() != 0 || h.String() != "(no samples)\n" {
+		t.Errorf("empty histogram: p50 %v, mean %v, %q", h.Percentile(50), h.Mean(), h.String())
+	}
+	// 10 samples uniform in bucket (10, 20]: the percentiles interpolate.
+	for range 10 {
+		h.Add(15)
+	}
+	for _, tc := range []struct {
+		p    float64
+		want time.Duration
+	}{{0, 10}, {50, 15}, {100, 20}, {-5, 10}, {200, 20}} {
+		if got := h.Percentile(tc.p); got != tc.want {
+			t.Errorf("Percentile(%v) = %v, want %v", tc.p, got, tc.want)
+		}
+	}
+	h.Add(1000) // in the unbounded bucket: reported as the last bound
+	if got := h.Percentile(100); got != 40 {
+		t.Errorf("Percentile(100) with an overflow = %v, want 40", got)
+	}
+	var d Histogram
+	old := &Histogram{Bounds: h.Bounds, Counts: []uint64{0, 4, 0, 0}, Sum: 60}
+	d.Sub(h, old)
+	if !slices.Equal(d.Counts, []uint64{0, 6, 0, 1}) || d.Sum != 1150-60 {
+		t.Errorf("Sub = %v sum %v", d.Counts, d.Sum)
+	}
+}
+
+// TestBucketRandom compares Histogram.bucket, the twin of sk_lat_bucket,
+// with a linear search.
+func TestBucketRandom(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 200 {
+		n := 1 + rng.IntN(MaxBounds)
+		b := make([]time.Duration, n)
+		v := time.Duration(0)
+		for i := range b {
+			v += time.Duration(1 + rng.IntN(1000))
+			b[i] = v
+		}
+		h, err := NewHistogram(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 100 {
+			d := time.Duration(rng.Int64N(int64(v) + 10))
+			want := len(b)
+			for i, x := range b {
+				if d <= x {
+					want = i
+					break
+				}
+			}
+			if got := h.bucket(d); got != want {
+				t.Fatalf("bounds %v: bucket(%d) = %d, want %d", b, d, got, want)
+			}
+		}
+	}
+}
