@@ -31,26 +31,12 @@ type dsqtypesSkDsqLayout struct {
 	CpuDsq         [512]uint32
 }
 
-type dsqtypesSkExitInfo struct {
-	_        structs.HostLayout
-	Kind     int32
-	ExitCpu  int32
-	ExitCode int64
-	Flags    uint64
-	Reason   [128]int8
-	Msg      [1024]int8
-	Dump     [32768]int8
-}
-
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	dsqtypesVarCountersType     = "counters_type"
-	dsqtypesVarLayoutType       = "layout_type"
-	dsqtypesVarSchedkitKfuncGen = "schedkit_kfunc_gen"
-	dsqtypesVarSkExitInfo       = "sk_exit_info"
-	dsqtypesVarSkSliceNs        = "sk_slice_ns"
+	dsqtypesVarCountersType = "counters_type"
+	dsqtypesVarLayoutType   = "layout_type"
 )
 
 // loadDsqtypes returns the embedded CollectionSpec for dsqtypes.
@@ -107,11 +93,8 @@ type dsqtypesMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type dsqtypesVariableSpecs struct {
-	CountersType     *ebpf.VariableSpec `ebpf:"counters_type"`
-	LayoutType       *ebpf.VariableSpec `ebpf:"layout_type"`
-	SchedkitKfuncGen *ebpf.VariableSpec `ebpf:"schedkit_kfunc_gen"`
-	SkExitInfo       *ebpf.VariableSpec `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
+	CountersType *ebpf.VariableSpec `ebpf:"counters_type"`
+	LayoutType   *ebpf.VariableSpec `ebpf:"layout_type"`
 }
 
 // dsqtypesObjects contains all objects after they have been loaded into the kernel.
@@ -144,11 +127,8 @@ func (m *dsqtypesMaps) Close() error {
 //
 // It can be passed to loadDsqtypesObjects or ebpf.CollectionSpec.LoadAndAssign.
 type dsqtypesVariables struct {
-	CountersType     *ebpf.Variable `ebpf:"counters_type"`
-	LayoutType       *ebpf.Variable `ebpf:"layout_type"`
-	SchedkitKfuncGen *ebpf.Variable `ebpf:"schedkit_kfunc_gen"`
-	SkExitInfo       *ebpf.Variable `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.Variable `ebpf:"sk_slice_ns"`
+	CountersType *ebpf.Variable `ebpf:"counters_type"`
+	LayoutType   *ebpf.Variable `ebpf:"layout_type"`
 }
 
 // dsqtypesPrograms contains all programs after they have been loaded into the kernel.

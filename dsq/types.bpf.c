@@ -5,7 +5,7 @@
  * types - compiled only so that bpf2go generates the Go twins of
  * struct sk_dsq_layout and struct sk_dsq_counters (dsq.h).
  */
-#include <schedkit/scx.bpf.h>
+#include <vmlinux.h>
 #include <schedkit/dsq.h>
 
 struct sk_dsq_layout layout_type;

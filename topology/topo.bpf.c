@@ -5,5 +5,7 @@
  * topo - compiled only so that bpf2go generates the Go twin of struct
  * sk_topo (topology.h) that Topology.WriteBPF fills; no program runs it.
  */
-#include <schedkit/scx.bpf.h>
-#include <schedkit/topology.bpf.h>
+#include <vmlinux.h>
+#include <schedkit/topology.h>
+
+struct sk_topo topo_type;

@@ -13,17 +13,6 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-type topoSkExitInfo struct {
-	_        structs.HostLayout
-	Kind     int32
-	ExitCpu  int32
-	ExitCode int64
-	Flags    uint64
-	Reason   [128]int8
-	Msg      [1024]int8
-	Dump     [32768]int8
-}
-
 type topoSkTopo struct {
 	_        structs.HostLayout
 	NrCpuIds uint32
@@ -57,10 +46,7 @@ type topoSkTopo struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	topoVarSchedkitKfuncGen = "schedkit_kfunc_gen"
-	topoVarSkExitInfo       = "sk_exit_info"
-	topoVarSkSliceNs        = "sk_slice_ns"
-	topoVarSkTopology       = "sk_topology"
+	topoVarTopoType = "topo_type"
 )
 
 // loadTopo returns the embedded CollectionSpec for topo.
@@ -117,10 +103,7 @@ type topoMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type topoVariableSpecs struct {
-	SchedkitKfuncGen *ebpf.VariableSpec `ebpf:"schedkit_kfunc_gen"`
-	SkExitInfo       *ebpf.VariableSpec `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
-	SkTopology       *ebpf.VariableSpec `ebpf:"sk_topology"`
+	TopoType *ebpf.VariableSpec `ebpf:"topo_type"`
 }
 
 // topoObjects contains all objects after they have been loaded into the kernel.
@@ -153,10 +136,7 @@ func (m *topoMaps) Close() error {
 //
 // It can be passed to loadTopoObjects or ebpf.CollectionSpec.LoadAndAssign.
 type topoVariables struct {
-	SchedkitKfuncGen *ebpf.Variable `ebpf:"schedkit_kfunc_gen"`
-	SkExitInfo       *ebpf.Variable `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.Variable `ebpf:"sk_slice_ns"`
-	SkTopology       *ebpf.Variable `ebpf:"sk_topology"`
+	TopoType *ebpf.Variable `ebpf:"topo_type"`
 }
 
 // topoPrograms contains all programs after they have been loaded into the kernel.
