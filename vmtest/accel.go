@@ -17,8 +17,9 @@ import (
 // the kernel's int3-based live code patching when vCPUs run on several host
 // threads (guests oops in sched_clock_cpu about once in ten boots with
 // Debian 12's qemu 7.2), so older qemu runs all vCPUs on one thread. qemu
-// 10 still races, but rarely (once in a few hundred boots, seen when
-// sched_ext flips static keys): runHost recognizes that oops
+// 10 still races, but rarely (twice in about 200 boots on 2026-11-22, both
+// at the same static branch in __schedule on 7.3, one of them while
+// sched_ext was disabling a scheduler): runHost recognizes that oops
 // (RunError.TCGPokeRace) and runs the VM once more.
 func tcgOptions(qemu string) string {
 	if qemuMajor(qemu) >= 10 {
