@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -301,5 +302,31 @@ func BenchmarkSpinUnit(b *testing.B) {
 	}
 	if x == 0 {
 		b.Fatal("xorshift reached 0")
+	}
+}
+
+func TestRequests(t *testing.T) {
+	rep, err := Requests(context.Background(), RequestConfig{Threads: 2, Period: 2 * time.Millisecond, Work: 100 * time.Microsecond, Duration: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 2 threads × 300ms / 2ms; a loaded host may miss some periods.
+	if rep.Requests < 100 || rep.Requests > 300 {
+		t.Errorf("%d requests, want 100 to 300", rep.Requests)
+	}
+	if !slices.IsSorted(rep.Latencies) || rep.Percentile(50) > rep.Percentile(99) || rep.Percentile(100) != rep.Latencies[len(rep.Latencies)-1] {
+		t.Errorf("latencies not sorted or percentiles inconsistent: p50 %v p99 %v", rep.Percentile(50), rep.Percentile(99))
+	}
+	if rep.Latencies[0] < 0 {
+		t.Errorf("negative latency %v: woke before the timer", rep.Latencies[0])
+	}
+	t.Logf("%d requests in %v: p50 %v p99 %v max %v", rep.Requests, rep.Elapsed, rep.Percentile(50), rep.Percentile(99), rep.Percentile(100))
+}
+
+func TestRequestsInvalid(t *testing.T) {
+	for _, c := range []RequestConfig{{Threads: -1}, {Period: time.Millisecond, Work: time.Millisecond}, {Duration: -1}} {
+		if _, err := Requests(context.Background(), c); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("Requests(%+v) = %v, want ErrInvalidConfig", c, err)
+		}
 	}
 }

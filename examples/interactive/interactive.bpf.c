@@ -1,0 +1,127 @@
+//go:build ignore
+
+/* SPDX-License-Identifier: MIT OR GPL-2.0-only */
+/*
+ * interactive - a weighted virtual-time scheduler whose preemption policy
+ * is set per class of work, built on preempt.bpf.h: which wakeups preempt
+ * which running tasks, how long slices are, and whether a task yields at
+ * the end of its slice or runs on while no higher class waits.
+ *
+ * Each class has a DSQ ordered by weighted virtual time (one vtime clock
+ * per class, as in pair); preempt.bpf.h picks the class a CPU runs next
+ * and whom a waking task preempts.
+ */
+#include <schedkit/scx.bpf.h>
+#include <schedkit/runtime.bpf.h>
+#include <schedkit/preempt.bpf.h>
+
+struct interactive_stats {
+	u64 enqueued;   /* tasks queued on a class DSQ */
+	u64 dispatched; /* dispatch calls that found something to run */
+	u64 idle;       /* dispatch calls that left the CPU idle */
+};
+SK_STATS_DEFINE(struct interactive_stats);
+
+/* Virtual time of the task that started running last, per class. */
+static u64 vtime_now[SK_PREEMPT_MAX_CLASSES];
+
+static __always_inline bool vtime_before(u64 a, u64 b)
+{
+	return (s64)(a - b) < 0;
+}
+
+static __always_inline u64 *class_vtime(u32 cls)
+{
+	barrier_var(cls);
+	if (cls >= SK_PREEMPT_MAX_CLASSES)
+		return NULL;
+	return &vtime_now[cls];
+}
+
+SK_OPS(s32, interactive_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_flags)
+{
+	return sk_preempt_select_cpu(p, prev_cpu, wake_flags);
+}
+
+SK_OPS(void, interactive_runnable, struct task_struct *p, u64 enq_flags)
+{
+	sk_preempt_runnable(p, enq_flags);
+}
+
+SK_OPS(void, interactive_enqueue, struct task_struct *p, u64 enq_flags)
+{
+	u64 *now = class_vtime(sk_preempt_class_of(p));
+	u64 vtime = p->scx.dsq_vtime;
+
+	/* Credit at most one slice of sleep. */
+	if (now && vtime_before(vtime, *now - sk_slice()))
+		vtime = *now - sk_slice();
+	sk_stat_inc(enqueued);
+	sk_preempt_enqueue(p, enq_flags, vtime);
+}
+
+SK_OPS(void, interactive_dispatch, s32 cpu, struct task_struct *prev)
+{
+	if (sk_preempt_dispatch(cpu, prev))
+		sk_stat_inc(dispatched);
+	else
+		sk_stat_inc(idle);
+}
+
+SK_OPS(void, interactive_running, struct task_struct *p)
+{
+	u64 *now = class_vtime(sk_preempt_class_of(p));
+
+	sk_runtime_start(p);
+	sk_preempt_running(p);
+	if (now && vtime_before(*now, p->scx.dsq_vtime))
+		*now = p->scx.dsq_vtime;
+}
+
+SK_OPS(void, interactive_stopping, struct task_struct *p, bool runnable)
+{
+	sk_preempt_stopping(p, runnable);
+	p->scx.dsq_vtime += sk_runtime_used(p) * 100 / p->scx.weight;
+}
+
+SK_OPS(void, interactive_tick, struct task_struct *p)
+{
+	sk_preempt_tick(p);
+}
+
+SK_OPS(bool, interactive_yield, struct task_struct *from, struct task_struct *to)
+{
+	return sk_preempt_yield(from, to);
+}
+
+SK_OPS(void, interactive_enable, struct task_struct *p)
+{
+	u64 *now;
+
+	sk_preempt_enable(p);
+	now = class_vtime(sk_preempt_class_of(p));
+	p->scx.dsq_vtime = now ? *now : 0;
+}
+
+SK_OPS_SLEEPABLE(s32, interactive_init)
+{
+	return sk_preempt_init();
+}
+
+SK_OPS(void, interactive_exit, struct scx_exit_info *ei)
+{
+	sk_exit_record(ei);
+}
+
+SK_SCHEDULER(interactive_ops,
+	.select_cpu = (void *)interactive_select_cpu,
+	.runnable   = (void *)interactive_runnable,
+	.enqueue    = (void *)interactive_enqueue,
+	.dispatch   = (void *)interactive_dispatch,
+	.running    = (void *)interactive_running,
+	.stopping   = (void *)interactive_stopping,
+	.tick       = (void *)interactive_tick,
+	.yield      = (void *)interactive_yield,
+	.enable     = (void *)interactive_enable,
+	.init       = (void *)interactive_init,
+	.exit       = (void *)interactive_exit);

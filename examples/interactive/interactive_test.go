@@ -1,0 +1,547 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/schedkit/schedkit/internal/workload"
+	"github.com/schedkit/schedkit/preempt"
+	"github.com/schedkit/schedkit/scx"
+	"github.com/schedkit/schedkit/vmtest"
+)
+
+// envRole makes the test binary a helper process: "requester" runs
+// workload.Requests with the settings in envRequests and prints its
+// report as JSON.
+const (
+	envRole     = "INTERACTIVE_TEST_ROLE"
+	envRequests = "INTERACTIVE_TEST_REQUESTS"
+)
+
+// Two CPUs: two hogs keep every CPU busy.
+func TestMain(m *testing.M) {
+	if os.Getenv(envRole) == "requester" {
+		os.Exit(requesterMain())
+	}
+	vmtest.Main(m, &vmtest.Config{Topology: vmtest.Topology{Cores: 2}})
+}
+
+// requestResult is what a requester helper prints.
+type requestResult struct {
+	Requests      int
+	P50, P99, Max time.Duration
+}
+
+func requesterMain() int {
+	var cfg workload.RequestConfig
+	if err := json.Unmarshal([]byte(os.Getenv(envRequests)), &cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "requester:", err)
+		return 2
+	}
+	rep, err := workload.Requests(context.Background(), cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "requester:", err)
+		return 1
+	}
+	json.NewEncoder(os.Stdout).Encode(requestResult{rep.Requests, rep.Percentile(50), rep.Percentile(99), rep.Percentile(100)})
+	return 0
+}
+
+const cgroupRoot = "/sys/fs/cgroup"
+
+// makeCgroups creates cgroups under the guest's cgroup2 mount and removes
+// them at the end.
+func makeCgroups(t *testing.T, names ...string) {
+	t.Helper()
+	for _, name := range names {
+		dir := filepath.Join(cgroupRoot, name)
+		if err := os.Mkdir(dir, 0o755); err != nil && !os.IsExist(err) {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Remove(dir) })
+	}
+}
+
+// inCgroup returns the SysProcAttr that starts a process in cgroup cg
+// (CLONE_INTO_CGROUP), and a function to call once it started.
+func inCgroup(t *testing.T, cg string) (*syscall.SysProcAttr, func()) {
+	t.Helper()
+	dir, err := os.Open(filepath.Join(cgroupRoot, cg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(dir.Fd())}, func() { dir.Close() }
+}
+
+// hog starts an endless shell busy loop in cgroup cg, killed at the end
+// of the test.
+func hog(t *testing.T, cg string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command("/bin/sh", "-c", "while :; do :; done")
+	attr, done := inCgroup(t, cg)
+	defer done()
+	cmd.SysProcAttr = attr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return cmd
+}
+
+// requester runs a request/response helper process in cgroup cg and
+// returns its report; it fails the test unless it finishes within its
+// duration plus 30s having served at least the fraction least of its
+// requests (a thread that waits longer than its period skips periods).
+func requester(t *testing.T, cg string, cfg workload.RequestConfig, least float64) requestResult {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Duration+30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, self, "-test.run=^$")
+	cmd.Env = append(os.Environ(), envRole+"=requester", envRequests+"="+string(b))
+	attr, done := inCgroup(t, cg)
+	defer done()
+	cmd.SysProcAttr = attr
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("requester in %s: %v (deadline %v)\n%s", cg, err, cfg.Duration+30*time.Second, stderr.String())
+	}
+	var r requestResult
+	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+		t.Fatalf("requester output %q: %v", stdout.String(), err)
+	}
+	want := int(cfg.Duration/cfg.Period) * cfg.Threads
+	if r.Requests == 0 || float64(r.Requests) < least*float64(want) {
+		t.Fatalf("requester in %s served %d requests, want at least %.0f%% of %d: starved", cg, r.Requests, least*100, want)
+	}
+	return r
+}
+
+// loaded is the example's scheduler, loaded and attached by a test
+// itself, with its preempt.Controller.
+type loaded struct {
+	t     *testing.T
+	ctl   *preempt.Controller
+	k     *scx.Kernel
+	seq   uint64 // enable_seq after attach
+	stop  context.CancelFunc
+	done  chan error
+	sched *scx.Scheduler
+}
+
+// attach loads the scheduler, applies cfg and attaches it.
+func attach(t *testing.T, cfg *preempt.Config) *loaded {
+	t.Helper()
+	k, err := scx.Probe(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := scx.Open(scx.Objects{Base: loadInteractive, V2: loadInteractiveV2}, scx.Config{Name: "interactive", Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := spec.Load(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &loaded{t: t, k: k, sched: s, done: make(chan error, 1)}
+	if l.ctl, err = preempt.NewController(s.Collection(), nil); err != nil {
+		s.Close()
+		t.Fatal(err)
+	}
+	if err := l.ctl.Apply(cfg); err != nil {
+		s.Close()
+		t.Fatal(err)
+	}
+	if err := s.Attach(); err != nil {
+		s.Close()
+		t.Fatal(err)
+	}
+	st := l.status()
+	l.seq = st.EnableSeq
+	ctx, cancel := context.WithCancel(context.Background())
+	l.stop = cancel
+	go func() {
+		_, err := s.Run(ctx, nil)
+		l.done <- err
+	}()
+	t.Cleanup(l.detach)
+	return l
+}
+
+func (l *loaded) status() scx.Status {
+	st, err := l.k.Status()
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return st
+}
+
+// check fails the test unless the same scheduler is still attached: no
+// exit, no reload (enable_seq unchanged).
+func (l *loaded) check() {
+	l.t.Helper()
+	select {
+	case err := <-l.done:
+		l.done <- err
+		l.t.Fatalf("the scheduler stopped: %v", err)
+	default:
+	}
+	if st := l.status(); st.State != scx.StateEnabled || st.Ops != "interactive" || st.EnableSeq != l.seq {
+		l.t.Fatalf("status %v, want interactive enabled with enable_seq %d (no reload)", st, l.seq)
+	}
+}
+
+// detach stops the scheduler and checks the kernel is back on the fair
+// class.
+func (l *loaded) detach() {
+	if l.stop == nil {
+		return
+	}
+	l.stop()
+	l.stop = nil
+	select {
+	case err := <-l.done:
+		if err != nil {
+			l.t.Errorf("scheduler run: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		l.t.Error("the scheduler did not detach within 30s")
+	}
+	l.sched.Close()
+	if st := l.status(); st.State != scx.StateDisabled {
+		l.t.Errorf("after detach: status %v, want disabled", st)
+	}
+}
+
+// stats returns the counters of class name.
+func (l *loaded) stats(name string) preempt.ClassStats {
+	l.t.Helper()
+	st, err := l.ctl.Read(nil)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	for _, s := range st {
+		if s.Class == name {
+			return s
+		}
+	}
+	l.t.Fatalf("no class %q in %v", name, st)
+	return preempt.ClassStats{}
+}
+
+func mustParse(t *testing.T, text string) *preempt.Config {
+	t.Helper()
+	cfg, err := preempt.Parse([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// reqLoad is the latency-critical load of the tests: two threads, a
+// request every 5ms, 300µs of work each.
+var reqLoad = workload.RequestConfig{Threads: 2, Period: 5 * time.Millisecond, Work: 300 * time.Microsecond, Duration: 3 * time.Second}
+
+// hogSlice is the slice of the hogs' class: what a waking task would
+// wait without preemption.
+const hogSlice = 200 * time.Millisecond
+
+// TestLatencyClass: with a CPU hog per CPU in the background class, the
+// wakeups of a latency-critical class preempt them, and its p99 wakeup
+// latency stays far below the hogs' slice.
+func TestLatencyClass(t *testing.T) {
+	makeCgroups(t, "lat", "bg")
+	l := attach(t, mustParse(t, fmt.Sprintf(`
+lat cgroup=/lat wakeup=lower slice=5ms
+bg  cgroup=/bg  background slice=%v
+`, hogSlice)))
+	hog(t, "bg")
+	hog(t, "bg")
+	r := requester(t, "lat", reqLoad, 0.25)
+	l.check()
+	lat, bg := l.stats("lat"), l.stats("bg")
+	t.Logf("requests %d: userspace p50 %v p99 %v max %v", r.Requests, r.P50, r.P99, r.Max)
+	t.Logf("%s", &lat)
+	t.Logf("%s", &bg)
+	bound := hogSlice / 5
+	if r.P99 >= bound {
+		t.Errorf("userspace p99 wakeup latency %v, want far below the hogs' slice %v (< %v)", r.P99, hogSlice, bound)
+	}
+	if p99 := lat.Wait.Percentile(99); p99 >= bound {
+		t.Errorf("kernel-side p99 wakeup-to-run wait of lat %v, want < %v", p99, bound)
+	}
+	if lat.Preempts == 0 || bg.Preempted == 0 {
+		t.Errorf("lat preempts %d, bg preempted %d: want both > 0", lat.Preempts, bg.Preempted)
+	}
+	if bg.Runtime < time.Second {
+		t.Errorf("the hogs ran %v in all: they should have had most of 2 CPUs for 3s", bg.Runtime)
+	}
+}
+
+// TestNoPreempt: a no-preempt class is never preempted, though a class
+// that preempts lower ones wakes all the time; lower classes wait.
+func TestNoPreempt(t *testing.T) {
+	makeCgroups(t, "lat", "np", "bg")
+	l := attach(t, mustParse(t, `
+lat cgroup=/lat wakeup=lower slice=5ms
+np  cgroup=/np  nopreempt slice=10ms
+bg  cgroup=/bg  background slice=20ms
+`))
+	hog(t, "np")
+	hog(t, "np")
+	hog(t, "bg")
+	r := requester(t, "lat", reqLoad, 0.1) // waits for np's slices
+	l.check()
+	lat, np, bg := l.stats("lat"), l.stats("np"), l.stats("bg")
+	t.Logf("requests %d: userspace p50 %v p99 %v max %v", r.Requests, r.P50, r.P99, r.Max)
+	for _, s := range []*preempt.ClassStats{&lat, &np, &bg} {
+		t.Logf("%s", s)
+	}
+	if np.Preempted != 0 {
+		t.Errorf("the no-preempt class was preempted %d times, want 0", np.Preempted)
+	}
+	if np.Runtime < time.Second {
+		t.Errorf("np ran %v, want most of 2 CPUs for 3s", np.Runtime)
+	}
+	// bg waits behind np: it runs only through the starvation bound.
+	if bg.Starved == 0 || bg.Runtime >= np.Runtime/2 {
+		t.Errorf("bg ran %v (starved %d) beside np's %v: want it to wait behind np, served by the starvation bound", bg.Runtime, bg.Starved, np.Runtime)
+	}
+}
+
+// TestPolicyChange: a policy changed through the Controller while the
+// scheduler runs takes effect without a reload.
+func TestPolicyChange(t *testing.T) {
+	makeCgroups(t, "lat", "batch")
+	const before = `
+lat   cgroup=/lat   wakeup=never slice=5ms
+batch cgroup=/batch slice=200ms tick=runon
+`
+	l := attach(t, mustParse(t, before))
+	hog(t, "batch")
+	hog(t, "batch")
+	load := reqLoad
+	load.Duration = 2 * time.Second
+	r1 := requester(t, "lat", load, 0.02) // waits up to a 200ms slice
+	s1 := l.stats("lat")
+	gen1, _ := l.ctl.Generation()
+
+	if err := l.ctl.Apply(mustParse(t, strings.Replace(before, "wakeup=never", "wakeup=lower", 1))); err != nil {
+		t.Fatal(err)
+	}
+	r2 := requester(t, "lat", load, 0.25)
+	l.check()
+	s2 := l.stats("lat")
+	gen2, _ := l.ctl.Generation()
+	t.Logf("wakeup=never: requests %d, p50 %v p99 %v; preempts %d", r1.Requests, r1.P50, r1.P99, s1.Preempts)
+	t.Logf("wakeup=lower: requests %d, p50 %v p99 %v; preempts %d", r2.Requests, r2.P50, r2.P99, s2.Preempts-s1.Preempts)
+	if gen2 != gen1+1 {
+		t.Errorf("generation %d -> %d, want one step", gen1, gen2)
+	}
+	if s1.Preempts != 0 {
+		t.Errorf("lat preempted %d times under wakeup=never", s1.Preempts)
+	}
+	if s2.Preempts == s1.Preempts {
+		t.Error("lat never preempted after the change to wakeup=lower")
+	}
+	checkLower(t, r1, r2)
+}
+
+// checkLower fails the test unless the p99 latency of after is at most
+// half that of before and of the hogs' slice: preemption took effect.
+// (Without it, a wakeup waits up to a slice of the hogs: p99 is close to
+// hogSlice. Host load under TCG adds stalls of tens of ms now and then,
+// hence the wide margin.)
+func checkLower(t *testing.T, before, after requestResult) {
+	t.Helper()
+	if after.P99*2 > before.P99 || after.P99*2 > hogSlice {
+		t.Errorf("p99 %v with preemption, %v without: want it at most half that, and half the hogs' slice %v", after.P99, before.P99, hogSlice)
+	}
+}
+
+// TestBadConfig: bad configurations are refused with errors that name
+// the problem, and the policy in force stays.
+func TestBadConfig(t *testing.T) {
+	makeCgroups(t, "lat")
+	good := mustParse(t, "lat cgroup=/lat wakeup=lower slice=5ms\n")
+	l := attach(t, good)
+	gen, err := l.ctl.Generation()
+	if err != nil {
+		t.Fatal(err)
+	}
+	comm, err := os.ReadFile("/proc/self/comm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	self := strings.TrimSpace(string(comm))
+	for _, c := range []struct {
+		name string
+		cfg  *preempt.Config
+		want string
+	}{
+		{"unknown cgroup", &preempt.Config{Classes: []preempt.Class{{Name: "x", Cgroups: []string{"/no-such-cgroup"}}}}, "no-such-cgroup"},
+		{"task in two classes", &preempt.Config{Classes: []preempt.Class{
+			{Name: "byname", Comms: []string{self}},
+			{Name: "bycgroup", Cgroups: []string{"/"}},
+		}}, "in class \"byname\" by its name and in class \"bycgroup\" by its cgroup"},
+		{"cgroup in two classes", &preempt.Config{Classes: []preempt.Class{
+			{Name: "a", Cgroups: []string{"/lat"}},
+			{Name: "b", Cgroups: []string{"/lat/"}},
+		}}, "also in class"},
+		{"negative slice", &preempt.Config{Classes: []preempt.Class{{Name: "a", Cgroups: []string{"/lat"}, Policy: preempt.Policy{Slice: -time.Millisecond}}}}, "must be positive"},
+	} {
+		err := l.ctl.Apply(c.cfg)
+		if !errors.Is(err, preempt.ErrInvalidConfig) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: Apply = %v, want ErrInvalidConfig mentioning %q", c.name, err, c.want)
+			continue
+		}
+		t.Logf("%s: %v", c.name, err)
+	}
+	if g, err := l.ctl.Generation(); err != nil || g != gen {
+		t.Errorf("generation %d, %v after refused configs, want %d", g, err, gen)
+	}
+	if got := l.ctl.Config().String(); got != "lat cgroup=/lat wakeup=lower slice=5ms\ndefault\n" {
+		t.Errorf("config in force:\n%s", got)
+	}
+	// The policy in force still works: lat preempts a background hog.
+	makeCgroups(t, "bg")
+	if err := l.ctl.Apply(mustParse(t, "lat cgroup=/lat wakeup=lower slice=5ms\nbg cgroup=/bg background slice=100ms\n")); err != nil {
+		t.Fatal(err)
+	}
+	hog(t, "bg")
+	hog(t, "bg")
+	load := reqLoad
+	load.Duration = time.Second
+	requester(t, "lat", load, 0.25)
+	l.check()
+	if s := l.stats("lat"); s.Preempts == 0 {
+		t.Errorf("lat did not preempt after the refused configs: %s", &s)
+	}
+}
+
+// syncBuffer is a bytes.Buffer for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// waitFor polls cond every 50ms until it holds or d passes.
+func waitFor(d time.Duration, cond func() bool) bool {
+	for end := time.Now().Add(d); ; {
+		if cond() {
+			return true
+		}
+		if time.Now().After(end) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestConfigFile runs the example as an operator would, with -config: a
+// change to the file applies without a reload, a bad change is logged and
+// ignored, and SIGTERM-like cancellation detaches cleanly.
+func TestConfigFile(t *testing.T) {
+	makeCgroups(t, "lat", "batch")
+	k, err := scx.Probe(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "classes.conf")
+	write := func(text string) {
+		t.Helper()
+		if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const before = "lat cgroup=/lat wakeup=never slice=5ms\nbatch cgroup=/batch slice=200ms tick=runon\n"
+	write(before)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-config", file, "-watch", "200ms", "-stats", "500ms", "-timeout", "10s"}, &stdout, &stderr)
+	}()
+	if !waitFor(60*time.Second, func() bool {
+		st, err := k.Status()
+		return err == nil && st.State == scx.StateEnabled && st.Ops == "interactive"
+	}) {
+		cancel()
+		t.Fatalf("interactive did not attach within 60s: %v\n%s", <-done, stderr.String())
+	}
+	hog(t, "batch")
+	hog(t, "batch")
+	load := reqLoad
+	load.Duration = 2 * time.Second
+	r1 := requester(t, "lat", load, 0.02) // waits up to a 200ms slice
+	// Read after the first load: the kernel counts enable_seq a moment
+	// after state reads enabled.
+	st0, _ := k.Status()
+
+	write("lat cgroup=/lat wakeup=lower slice=5ms\nbatch cgroup=/batch slice=200ms tick=runon\n")
+	if !waitFor(10*time.Second, func() bool { return strings.Contains(stderr.String(), "config applied") }) {
+		t.Fatalf("the change was not applied within 10s:\n%s", stderr.String())
+	}
+	r2 := requester(t, "lat", load, 0.25)
+	t.Logf("wakeup=never: p99 %v; wakeup=lower: p99 %v", r1.P99, r2.P99)
+	checkLower(t, r1, r2)
+
+	write("lat cgroup=/lat slice=0s\n")
+	if !waitFor(10*time.Second, func() bool { return strings.Contains(stderr.String(), "config change not applied") }) {
+		t.Fatalf("the bad change was not reported within 10s:\n%s", stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "slice=0s: must be positive") {
+		t.Errorf("the error does not name the bad slice:\n%s", stderr.String())
+	}
+	// Still the good policy: lat preempts.
+	r3 := requester(t, "lat", load, 0.25)
+	checkLower(t, r1, r3)
+	if st, _ := k.Status(); st.State != scx.StateEnabled || st.EnableSeq != st0.EnableSeq {
+		t.Errorf("status %v, want interactive enabled with enable_seq %d (no reload)", st, st0.EnableSeq)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("interactive: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("interactive did not return 30s after cancel")
+	}
+	if st, err := k.Status(); err != nil || st.State != scx.StateDisabled {
+		t.Fatalf("after detach: status %v, %v; want disabled", st, err)
+	}
+	if !strings.Contains(stdout.String(), "| lat: run=") {
+		t.Errorf("no per-class stats line in the output:\n%s", stdout.String())
+	}
+}

@@ -1,0 +1,70 @@
+// Package preempt is the userspace half of schedkit's preemption-policy
+// component (bpf/include/schedkit/preempt.bpf.h): tasks fall into classes
+// of work, by cgroup or by task name, and each class's Policy says whom
+// its wakeups preempt, how long its slices are, and what happens when a
+// slice ends. Policies change while the scheduler runs, without a reload.
+//
+// Years of tuning the fair scheduler's knobs mostly came down to one
+// thing, how likely a task is to be preempted. Some workloads gain when
+// long-running tasks are preempted by tasks handling short requests;
+// others, made only of short requests, gain when they are never
+// preempted; and background work should give way to everything. Under
+// sched_ext preemption is the scheduler's own decision, so this package
+// makes it a setting per workload.
+//
+// # Glossary
+//
+//   - Class: a named set of tasks with one Policy. Classes are ordered by
+//     priority: Config.Classes[0] is the highest. Tasks that no class
+//     matches are in DefaultClass.
+//   - Member: a cgroup (with its descendants; the nearest listed cgroup
+//     wins) or a task name. A task's name wins over its cgroup; a Config
+//     under which a running task matches two classes is refused.
+//   - Wakeup preemption: a waking task that finds no idle CPU kicks the CPU
+//     of a running task its class may preempt (Policy.Wakeup); that CPU
+//     then runs the highest class with work. Background classes are
+//     preempted by every other class; no-preempt classes by none.
+//   - Tick: what a task does when its slice runs out: yield to its class's
+//     queue, or run on while no higher class has work (Policy.Tick).
+//   - Starvation bound: a class whose queued tasks have not run for 500ms
+//     is served first for 100ms, so that strict priorities cannot stall
+//     it into the kernel's watchdog.
+//
+// # Data flow
+//
+//	text --Parse--> Config --Controller.Apply--> inactive slot of sk_preempt_configs,
+//	                                             sk_preempt_cgroups, sk_preempt_comms
+//	                                             then sk_preempt_active flips (one write)
+//	ops.runnable/enqueue/dispatch/running/stopping/tick (BPF) read the active slot
+//	Controller.Read <-- sk_preempt_stats (per-CPU array, one slot per class name)
+//
+// Because a change is written beside the configuration in force and made
+// current by one write, the BPF side never sees half of one: a refused or
+// failed Apply leaves the policy in force untouched. Tasks find their class
+// again when the configuration's generation changes; running tasks do so
+// at their next tick, which also shortens a slice the change made shorter.
+//
+// # Use
+//
+// The scheduler's BPF side calls the sk_preempt_* helpers from its
+// callbacks (see the header's comment and examples/interactive). Its
+// loader does, after Load (and at any time after that):
+//
+//	ctl, err := preempt.NewController(sched.Collection(), nil)
+//	cfg, err := preempt.Parse([]byte("web cgroup=/web wakeup=lower slice=3ms\nbatch cgroup=/batch background\n"))
+//	err = ctl.Apply(cfg)
+//	go ctl.Watch(ctx, "/etc/classes.conf", time.Second, report)
+//	stats, err := ctl.Read(nil)
+//
+// # Counters
+//
+// ClassStats counts, per class: preemption kicks sent for its wakeups;
+// its tasks cut short (stopped while runnable before their slice ran out,
+// not by their own sched_yield); kicks its no-preempt tasks absorbed;
+// slices extended by TickRunOn; boosts by the starvation bound;
+// its run time; and the wait of its tasks from wakeup (ops.runnable) to
+// running (ops.running), as a latency.Histogram with latency.Log2Bounds.
+// Package latency measures the same waits from tracepoints, with or
+// without sched_ext, for a comparison with the kernel's default
+// scheduler.
+package preempt
