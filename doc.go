@@ -24,6 +24,8 @@
 //	dsq        DSQ id space and layouts built from topology
 //	lb         duty-cycle reading, infeasible weights, load balancer
 //	energy     energy model, placement cost, frequency knobs
+//	smt        SMT isolation of cgroups with forced-idle accounting
+//	preempt    per-workload preemption policy, changed at run time
 //	latency    per-cgroup scheduling latency distributions
 //	vmtest     run a scheduler's Go tests in qemu on real sched_ext kernels
 //

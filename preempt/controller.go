@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -156,6 +157,9 @@ func (c *Controller) resolve(classes []Class) (map[string]resolved, error) {
 	for i, k := range classes {
 		for _, g := range k.Cgroups {
 			cg, err := latency.LookupCgroup(g)
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, &ConfigError{Class: k.Name, Msg: fmt.Sprintf("cgroup %s does not exist: create it or fix the path (cgroup v2 paths as /proc/PID/cgroup shows them)", g)}
+			}
 			if err != nil {
 				return nil, fmt.Errorf("%w: class %q: %w", ErrInvalidConfig, k.Name, err)
 			}

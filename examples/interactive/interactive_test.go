@@ -396,7 +396,7 @@ func TestBadConfig(t *testing.T) {
 		cfg  *preempt.Config
 		want string
 	}{
-		{"unknown cgroup", &preempt.Config{Classes: []preempt.Class{{Name: "x", Cgroups: []string{"/no-such-cgroup"}}}}, "no-such-cgroup"},
+		{"unknown cgroup", &preempt.Config{Classes: []preempt.Class{{Name: "x", Cgroups: []string{"/no-such-cgroup"}}}}, "cgroup /no-such-cgroup does not exist"},
 		{"task in two classes", &preempt.Config{Classes: []preempt.Class{
 			{Name: "byname", Comms: []string{self}},
 			{Name: "bycgroup", Cgroups: []string{"/"}},
