@@ -47,9 +47,9 @@
  * and short of its slice gives the slice back, and the task runs on
  * (counted as kept, not preempted).
  *
- * Starvation. Priorities are strict, save one bound: a class with queued
- * tasks none of which started running for SK_PREEMPT_STARVE_NS (500ms) is
- * boosted above all others for SK_PREEMPT_BOOST_NS (100ms, counted as
+ * Starvation. Priorities are strict, save one bound: a class whose queue
+ * made no progress (no task taken from it) for SK_PREEMPT_STARVE_NS (500ms)
+ * while holding tasks is boosted above all others for SK_PREEMPT_BOOST_NS (100ms, counted as
  * starved), so a busy high class cannot stall a lower one into the
  * kernel's watchdog. A starved class thus gets at least about a sixth of
  * the CPUs.
@@ -147,17 +147,21 @@ struct sk_preempt_cpu {
 static struct sk_preempt_cpu sk_preempt_cpus[SK_PREEMPT_MAX_CPUS];
 
 /*
- * Starvation bound: a class with queued tasks none of which started running
- * for SK_PREEMPT_STARVE_NS is boosted for SK_PREEMPT_BOOST_NS: every CPU's
+ * Starvation bound: a class whose queue made no progress (no task taken
+ * from it since it became non-empty or since the last one was taken) for
+ * SK_PREEMPT_STARVE_NS is boosted for SK_PREEMPT_BOOST_NS: every CPU's
  * dispatch serves it first. Strict priority must not starve a class into
  * the kernel's watchdog, and serving one task per period would not do:
- * the head of a vtime queue may be a fresh wakeup every time.
+ * the head of a vtime queue may be a fresh wakeup every time. Progress is
+ * measured on the queue, not by when a task of the class last started
+ * running: a task that runs on without a break (its slice refilled) would
+ * make a class look starved the moment another of its tasks is queued.
  */
 #define SK_PREEMPT_STARVE_NS (500ULL * 1000 * 1000)
 #define SK_PREEMPT_BOOST_NS (100ULL * 1000 * 1000)
 
-/* When a task of each class last started running (scx_bpf_now). */
-static u64 sk_preempt_served[SK_PREEMPT_MAX_CLASSES];
+/* When each class's queue last made progress (scx_bpf_now). */
+static u64 sk_preempt_progress[SK_PREEMPT_MAX_CLASSES];
 /* Until when each class is boosted. */
 static u64 sk_preempt_boost_until[SK_PREEMPT_MAX_CLASSES];
 
@@ -455,6 +459,9 @@ static __always_inline void sk_preempt_enqueue(struct task_struct *p, u64 enq_fl
 	s32 cpu;
 
 	sk_preempt_policy_of(cfg, cls, &pol);
+	/* An empty queue starts its starvation clock now. */
+	if (cls < SK_PREEMPT_MAX_CLASSES && scx_bpf_dsq_nr_queued(sk_preempt_dsq(cls)) <= 0)
+		SK_PREEMPT_WRITE(sk_preempt_progress[cls], scx_bpf_now());
 	scx_bpf_dsq_insert_vtime(p, sk_preempt_dsq(cls), pol.slice_ns, vtime, enq_flags);
 	if (!(enq_flags & SK_ENQ_WAKEUP))
 		return;
@@ -468,6 +475,16 @@ static __always_inline void sk_preempt_enqueue(struct task_struct *p, u64 enq_fl
 		scx_bpf_kick_cpu(cpu, SK_KICK_PREEMPT);
 		sk_preempt_count(pol.id, preempts, 1);
 	}
+}
+
+/* sk_preempt_take - move the first task of class @cls's queue here. */
+static __always_inline bool sk_preempt_take(u32 cls, u64 now)
+{
+	if (!sk_dsq_move_to_local(sk_preempt_dsq(cls)))
+		return false;
+	if (cls < SK_PREEMPT_MAX_CLASSES)
+		SK_PREEMPT_WRITE(sk_preempt_progress[cls], now);
+	return true;
 }
 
 /* sk_preempt_grant - give running @p a slice of @ns now. */
@@ -512,16 +529,21 @@ static __always_inline bool sk_preempt_dispatch(s32 cpu, struct task_struct *pre
 	}
 	now = scx_bpf_now();
 	bpf_for(i, 0, nr) {
-		u64 served = SK_PREEMPT_READ(sk_preempt_served[i]);
+		u64 progress = SK_PREEMPT_READ(sk_preempt_progress[i]);
 		u64 until = SK_PREEMPT_READ(sk_preempt_boost_until[i]);
 
 		if (now >= until) {
-			if (now - served <= SK_PREEMPT_STARVE_NS || scx_bpf_dsq_nr_queued(sk_preempt_dsq(i)) <= 0)
+			/*
+			 * Signed: scx_bpf_now() is per-CPU and another CPU's
+			 * progress stamp may be a little ahead of ours.
+			 */
+			if ((s64)(now - progress) <= (s64)SK_PREEMPT_STARVE_NS ||
+			    scx_bpf_dsq_nr_queued(sk_preempt_dsq(i)) <= 0)
 				continue;
 			SK_PREEMPT_WRITE(sk_preempt_boost_until[i], now + SK_PREEMPT_BOOST_NS);
 			sk_preempt_count(sk_preempt_id(cfg, i), starved, 1);
 		}
-		if (sk_dsq_move_to_local(sk_preempt_dsq(i)))
+		if (sk_preempt_take(i, now))
 			return true;
 	}
 	bpf_for(i, 0, nr) {
@@ -531,7 +553,7 @@ static __always_inline bool sk_preempt_dispatch(s32 cpu, struct task_struct *pre
 			sk_preempt_count(pp.id, run_ons, 1);
 			return true;
 		}
-		if (sk_dsq_move_to_local(sk_preempt_dsq(i)))
+		if (sk_preempt_take(i, now))
 			return true;
 	}
 	/* Queues of classes a reconfiguration removed drain last. */
@@ -561,8 +583,6 @@ static __always_inline void sk_preempt_running(struct task_struct *p)
 		SK_PREEMPT_WRITE(sk_preempt_cpus[cpu].since, now);
 		SK_PREEMPT_WRITE(sk_preempt_cpus[cpu].running, (u64)t->cls + 1);
 	}
-	if (t->cls < SK_PREEMPT_MAX_CLASSES)
-		SK_PREEMPT_WRITE(sk_preempt_served[t->cls], now);
 	t->stint_at = p->se.sum_exec_runtime;
 	t->slice_at = t->stint_at;
 	t->granted = p->scx.slice;
