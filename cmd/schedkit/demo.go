@@ -25,7 +25,13 @@ const modulePath = "github.com/schedkit/schedkit"
 
 // examples are the example schedulers demo can run (--example), each
 // examples/<name> in the module; the first is the default.
-var examples = []string{"simple", "domains", "energy"}
+var examples = []string{"simple", "domains", "energy", "interactive"}
+
+// benchExample is the example whose demo is its benchmark program
+// (examples/<name>/internal/bench) rather than the generic workload: it
+// compares latency and throughput under the example and under the
+// kernel's default scheduler and prints the ratios.
+const benchExample = "interactive"
 
 // examplePackage is the import path of example name.
 func examplePackage(name string) string { return modulePath + "/examples/" + name }
@@ -51,11 +57,14 @@ func demoCommand() (*flag.FlagSet, func(context.Context, io.Writer, io.Writer) e
 	fs.IntVar(&o.cpus, "cpus", 4, "`N` vCPUs for the VM")
 	fs.StringVar(&o.example, "example", examples[0], "the example scheduler to run: "+strings.Join(examples, ", "))
 	fs.BoolVar(&o.fifo, "fifo", false, "run simple in FIFO mode (simple_fifo) instead of weighted virtual time")
-	fs.Float64Var(&o.seconds, "seconds", 3, "size the workload to take `S` seconds under the kernel's default scheduler")
+	fs.Float64Var(&o.seconds, "seconds", 3, "size the workload to take `S` seconds under the kernel's default scheduler (interactive: each measured phase lasts S seconds)")
 	setUsage(fs, "schedkit demo [--kernel NAME] [--cpus N] [--example NAME] [--fifo] [--seconds S]", `Demo runs an example scheduler (examples/simple unless --example says
 otherwise) under a bounded, self-checking workload (CPU-bound spinners and
 pipe ping-pong pairs) and compares the workload's time under it with its
-time under the kernel's default scheduler.
+time under the kernel's default scheduler. For --example interactive it
+runs the example's benchmark instead: wakeup latency of request/response
+threads beside CPU hogs, and throughput of CPU-bound workers, under the
+kernel's default scheduler and under interactive, with their ratios.
 
 When this machine's kernel has no sched_ext, demo boots a pinned sched_ext
 kernel in qemu (under TCG emulation the boot takes about 10 s) and runs
@@ -148,6 +157,9 @@ func demo(ctx context.Context, o *demoOptions, stdout io.Writer) error {
 	simple, err := buildExample(ctx, root, dir, o.example)
 	if err != nil {
 		return err
+	}
+	if o.example == benchExample {
+		return demoBench(ctx, o, root, dir, simple, local, why, kernel, out)
 	}
 
 	g := &guestOptions{seconds: o.seconds, example: o.example, fifo: o.fifo, simple: simple}
@@ -276,8 +288,11 @@ func goModPath(gomod string) string {
 
 // buildExample builds examples/<name>, statically, into dir.
 func buildExample(ctx context.Context, root, dir, name string) (string, error) {
-	bin := filepath.Join(dir, name)
-	pkg := examplePackage(name)
+	return buildPackage(ctx, root, filepath.Join(dir, name), examplePackage(name))
+}
+
+// buildPackage builds the command pkg, statically, as bin.
+func buildPackage(ctx context.Context, root, bin, pkg string) (string, error) {
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -285,4 +300,55 @@ func buildExample(ctx context.Context, root, dir, name string) (string, error) {
 		return "", fmt.Errorf("build %s: %w\n%s", pkg, err, strings.TrimSpace(string(out)))
 	}
 	return bin, nil
+}
+
+// guestBenchScheduler is where the host puts the example for its
+// benchmark in the guest.
+const guestBenchScheduler = "/vmtest/scheduler"
+
+// demoBench runs the benchmark program of benchExample against the
+// example built at sched: on this host when it can attach schedulers,
+// else in a VM. --seconds sets the length of each measured phase.
+func demoBench(ctx context.Context, o *demoOptions, root, dir, sched string, local bool, why string, kernel vmtest.Kernel, out io.Writer) error {
+	pkg := examplePackage(o.example) + "/internal/bench"
+	fmt.Fprintf(out, "demo: building %s\n", pkg)
+	bench, err := buildPackage(ctx, root, filepath.Join(dir, "bench"), pkg)
+	if err != nil {
+		return err
+	}
+	phase := max(o.target(), time.Second)
+	args := []string{"-runs", "1", "-duration", phase.String()}
+	if local {
+		fmt.Fprintf(out, "demo: %s: running the benchmark directly on this host, not in a VM\n", why)
+		cmd := exec.CommandContext(ctx, bench, append(args, "-scheduler", sched)...)
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("%s: %w", pkg, err)
+		}
+		return nil
+	}
+	topo := vmtest.Topology{Cores: o.cpus}
+	vm := &vmtest.VM{
+		Kernel:    kernel,
+		Topology:  topo,
+		MemoryMiB: 1024,
+		// Boot, a warm-up, two phases under each scheduler, attach and
+		// detach, and slack.
+		Timeout: 3*time.Minute + 6*phase,
+	}
+	fmt.Fprintf(out, "demo: %s\n", why)
+	fmt.Fprintf(out, "demo: booting kernel %s in qemu with %d vCPUs and 1 GiB; without KVM (TCG emulation) the boot takes about 10 s\n",
+		kernel, topo.CPUs())
+	res, err := vm.Run(ctx, &vmtest.Command{
+		Path:   bench,
+		Args:   append(args, "-scheduler", guestBenchScheduler),
+		Files:  []vmtest.File{{Guest: guestBenchScheduler, Host: sched, Mode: 0o755}},
+		Stdout: out,
+	})
+	if err != nil {
+		return vmError(ctx, kernel, err)
+	}
+	fmt.Fprintf(out, "demo: VM done (kernel %s, %s, boot %.1fs, total %.1fs)\n",
+		kernel.Name, res.Accel, res.Boot.Seconds(), res.Duration.Seconds())
+	return nil
 }

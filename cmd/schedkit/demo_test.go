@@ -109,6 +109,40 @@ func testDemoExample(t *testing.T, example string, line *regexp.Regexp) {
 	}
 }
 
+// TestDemoInteractive runs the demo of examples/interactive, which is its
+// benchmark against the kernel's default scheduler.
+func TestDemoInteractive(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the demo boots a VM")
+	}
+	if vmtest.InGuest() {
+		t.Skip("the demo boots its own VM from the host")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	err := demo(ctx, &demoOptions{cpus: 2, seconds: 1, example: "interactive"}, &out)
+	if errors.Is(err, vmtest.ErrUnavailable) {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("demo cannot run with CI=true: %v", err)
+		}
+		t.Skipf("demo cannot run here: %v", err)
+	}
+	t.Logf("demo output:\n%s", out.String())
+	if err != nil {
+		t.Fatalf("demo --example interactive: %v", err)
+	}
+	for _, re := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^\s*lat p99 \(user\)\s+\d+µs\s+\d+µs\s+\d+\.\d\dx\s+target`),
+		regexp.MustCompile(`(?m)^\s*worker units/s \(throughput\)\s+\d+\s+\d+\s+\d+\.\d\dx\s+target`),
+		regexp.MustCompile(`(?m)^\s*interactive class lat: run=\d+ms`),
+	} {
+		if !re.MatchString(out.String()) {
+			t.Errorf("output lacks a line matching %s", re)
+		}
+	}
+}
+
 func TestDemoFlags(t *testing.T) {
 	for _, o := range []demoOptions{
 		{cpus: 2, seconds: 1, example: "nope"},
