@@ -10,11 +10,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/schedkit/schedkit/internal/testout"
 	"github.com/schedkit/schedkit/internal/workload"
 	"github.com/schedkit/schedkit/preempt"
 	"github.com/schedkit/schedkit/scx"
@@ -436,24 +436,6 @@ func TestBadConfig(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // waitFor polls cond every 50ms until it holds or d passes.
 func waitFor(d time.Duration, cond func() bool) bool {
 	for end := time.Now().Add(d); ; {
@@ -487,7 +469,7 @@ func TestConfigFile(t *testing.T) {
 	write(before)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testout.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"-config", file, "-watch", "200ms", "-stats", "500ms", "-timeout", "10s"}, &stdout, &stderr)
