@@ -29,7 +29,7 @@ const (
 
 // maxIDs is the number of counter slots (SK_PREEMPT_MAX_IDS): the most
 // distinct class names a Controller can see in its life.
-const maxIDs = 64
+const maxIDs = int(preempttypesSkPreemptConstsSK_MAX_IDS)
 
 // Options configures a Controller.
 type Options struct {
@@ -292,8 +292,8 @@ func (c *Controller) writeSlot(slot uint32, classes []Class, byPath map[string]r
 		p.SliceNs = uint64(k.slice())
 		p.AfterNs = uint64(k.After)
 		p.RunOnNs = uint64(k.runOnMax())
-		p.Wakeup = uint32(k.Wakeup)
-		p.Tick = uint32(k.Tick)
+		p.Wakeup = uint32(bpfWakeup[k.Wakeup])
+		p.Tick = uint32(bpfTick[k.Tick])
 		if k.NoPreempt {
 			p.Flags |= flagNoPreempt
 		}
@@ -308,10 +308,24 @@ func (c *Controller) writeSlot(slot uint32, classes []Class, byPath map[string]r
 	return nil
 }
 
+// The values of sk_preempt_policy.wakeup and .tick for each Wakeup and
+// Tick (validate refuses others).
+var (
+	bpfWakeup = [...]preempttypesSkPreemptConsts{
+		WakeupNever: preempttypesSkPreemptConstsSK_WAKEUP_NEVER,
+		WakeupLower: preempttypesSkPreemptConstsSK_WAKEUP_LOWER,
+		WakeupAfter: preempttypesSkPreemptConstsSK_WAKEUP_AFTER,
+	}
+	bpfTick = [...]preempttypesSkPreemptConsts{
+		TickYield: preempttypesSkPreemptConstsSK_TICK_YIELD,
+		TickRunOn: preempttypesSkPreemptConstsSK_TICK_RUN_ON,
+	}
+)
+
 // Flags of struct sk_preempt_policy.
 const (
-	flagNoPreempt  = 1
-	flagBackground = 2
+	flagNoPreempt  = uint32(preempttypesSkPreemptConstsSK_F_NO_PREEMPT)
+	flagBackground = uint32(preempttypesSkPreemptConstsSK_F_BACKGROUND)
 )
 
 // clearSlot deletes the entries of slot from a membership map.

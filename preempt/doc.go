@@ -26,14 +26,18 @@
 //     preempted by every other class; no-preempt classes by none.
 //   - Tick: what a task does when its slice runs out: yield to its class's
 //     queue, or run on while no higher class has work (Policy.Tick).
+//   - Priority is strict: while a class's tasks keep every CPU they may
+//     use busy, lower classes get CPU time only through the starvation
+//     bound. A task whose slice ends still counts as work of its class.
 //   - Starvation bound: a class whose queue made no progress for 500ms
 //     is served first for 100ms, so that strict priorities cannot stall
 //     the class into the kernel's watchdog. The bound is per class, not
 //     per task: within a class served only through it, one task can keep
-//     losing to others (a 6.16 test run saw a default-class task wait
-//     10.6s below CPU-bound run-on hogs, and the watchdog fired). Keep
-//     the default class, which holds kernel threads, above classes of
-//     CPU-bound work.
+//     losing to others (test runs saw a default-class task wait 10.6s
+//     below CPU-bound run-on hogs on 6.16, and khugepaged, at nice 19,
+//     12s below no-preempt hogs on 7.3; the watchdog fired both times).
+//     Keep the default class, which holds kernel threads, above classes
+//     of CPU-bound work.
 //
 // # Data flow
 //
@@ -46,8 +50,13 @@
 // Because a change is written beside the configuration in force and made
 // current by one write, the BPF side never sees half of one: a refused or
 // failed Apply leaves the policy in force untouched. Tasks find their class
-// again when the configuration's generation changes; running tasks do so
-// at their next tick, which also shortens a slice the change made shorter.
+// again when the configuration's generation or their cgroup changes;
+// running tasks do so at their next tick, which also shortens a slice the
+// change made shorter (examples/interactive's TestChangeWithinTick measures
+// it). A renamed task (exec, prctl(PR_SET_NAME)) finds its class again at
+// its next wakeup, where BPF compares the name with the one its class was
+// found for; otherwise the class is cached in task storage, and the hot
+// paths do not walk cgroups or look names up.
 //
 // # Use
 //

@@ -28,6 +28,7 @@ const (
 	preemptselftestVarSkExitInfo       = "sk_exit_info"
 	preemptselftestVarSkPreemptActive  = "sk_preempt_active"
 	preemptselftestVarSkSliceNs        = "sk_slice_ns"
+	preemptselftestVarStCheckName      = "st_check_name"
 	preemptselftestVarStClass          = "st_class"
 	preemptselftestVarStGen            = "st_gen"
 )
@@ -98,6 +99,7 @@ type preemptselftestVariableSpecs struct {
 	SkExitInfo       *ebpf.VariableSpec `ebpf:"sk_exit_info"`
 	SkPreemptActive  *ebpf.VariableSpec `ebpf:"sk_preempt_active"`
 	SkSliceNs        *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
+	StCheckName      *ebpf.VariableSpec `ebpf:"st_check_name"`
 	StClass          *ebpf.VariableSpec `ebpf:"st_class"`
 	StGen            *ebpf.VariableSpec `ebpf:"st_gen"`
 }
@@ -149,6 +151,7 @@ type preemptselftestVariables struct {
 	SkExitInfo       *ebpf.Variable `ebpf:"sk_exit_info"`
 	SkPreemptActive  *ebpf.Variable `ebpf:"sk_preempt_active"`
 	SkSliceNs        *ebpf.Variable `ebpf:"sk_slice_ns"`
+	StCheckName      *ebpf.Variable `ebpf:"st_check_name"`
 	StClass          *ebpf.Variable `ebpf:"st_class"`
 	StGen            *ebpf.Variable `ebpf:"st_gen"`
 }

@@ -44,6 +44,24 @@ type preempttypesSkPreemptConfig struct {
 	}
 }
 
+type preempttypesSkPreemptConsts uint32
+
+const (
+	preempttypesSkPreemptConstsSK_MAX_CLASSES  preempttypesSkPreemptConsts = 16
+	preempttypesSkPreemptConstsSK_MAX_IDS      preempttypesSkPreemptConsts = 64
+	preempttypesSkPreemptConstsSK_MAX_MEMBERS  preempttypesSkPreemptConsts = 256
+	preempttypesSkPreemptConstsSK_COMM_LEN     preempttypesSkPreemptConsts = 16
+	preempttypesSkPreemptConstsSK_NR_BUCKETS   preempttypesSkPreemptConsts = 27
+	preempttypesSkPreemptConstsSK_DSQ_BASE     preempttypesSkPreemptConsts = 1347570944
+	preempttypesSkPreemptConstsSK_WAKEUP_NEVER preempttypesSkPreemptConsts = 0
+	preempttypesSkPreemptConstsSK_WAKEUP_LOWER preempttypesSkPreemptConsts = 1
+	preempttypesSkPreemptConstsSK_WAKEUP_AFTER preempttypesSkPreemptConsts = 2
+	preempttypesSkPreemptConstsSK_TICK_YIELD   preempttypesSkPreemptConsts = 0
+	preempttypesSkPreemptConstsSK_TICK_RUN_ON  preempttypesSkPreemptConsts = 1
+	preempttypesSkPreemptConstsSK_F_NO_PREEMPT preempttypesSkPreemptConsts = 1
+	preempttypesSkPreemptConstsSK_F_BACKGROUND preempttypesSkPreemptConsts = 2
+)
+
 type preempttypesSkPreemptCounters struct {
 	_           structs.HostLayout
 	Preempts    uint64
@@ -64,6 +82,7 @@ const (
 	preempttypesVarCgroupKeyType = "cgroup_key_type"
 	preempttypesVarCommKeyType   = "comm_key_type"
 	preempttypesVarConfigType    = "config_type"
+	preempttypesVarConstsType    = "consts_type"
 	preempttypesVarCountersType  = "counters_type"
 )
 
@@ -124,6 +143,7 @@ type preempttypesVariableSpecs struct {
 	CgroupKeyType *ebpf.VariableSpec `ebpf:"cgroup_key_type"`
 	CommKeyType   *ebpf.VariableSpec `ebpf:"comm_key_type"`
 	ConfigType    *ebpf.VariableSpec `ebpf:"config_type"`
+	ConstsType    *ebpf.VariableSpec `ebpf:"consts_type"`
 	CountersType  *ebpf.VariableSpec `ebpf:"counters_type"`
 }
 
@@ -160,6 +180,7 @@ type preempttypesVariables struct {
 	CgroupKeyType *ebpf.Variable `ebpf:"cgroup_key_type"`
 	CommKeyType   *ebpf.Variable `ebpf:"comm_key_type"`
 	ConfigType    *ebpf.Variable `ebpf:"config_type"`
+	ConstsType    *ebpf.Variable `ebpf:"consts_type"`
 	CountersType  *ebpf.Variable `ebpf:"counters_type"`
 }
 

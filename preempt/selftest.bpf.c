@@ -12,6 +12,7 @@
 #include <schedkit/scx.bpf.h>
 #include <schedkit/preempt.bpf.h>
 
+u32 st_check_name; /* in: run as on a wakeup, when the task's name is checked */
 u32 st_class;
 u64 st_gen;
 
@@ -20,7 +21,7 @@ int class_of_current(void *ctx)
 {
 	struct task_struct *p = bpf_get_current_task_btf();
 	const struct sk_preempt_config *cfg = sk_preempt_config();
-	struct sk_preempt_task *t = sk_preempt_task_of(p, cfg, false);
+	struct sk_preempt_task *t = sk_preempt_task_of(p, cfg, st_check_name);
 
 	st_gen = cfg ? cfg->gen : 0;
 	st_class = t ? t->cls : ~0U;

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -38,6 +39,20 @@ func loadSelftest(t *testing.T) *ebpf.Collection {
 // the BPF side sees for the calling thread.
 func classOfSelf(t *testing.T, coll *ebpf.Collection) (uint32, uint64) {
 	t.Helper()
+	return classOfSelfAs(t, coll, false)
+}
+
+// classOfSelfAs is classOfSelf, run as on a wakeup when checkName holds:
+// then BPF also checks whether the thread's name changed.
+func classOfSelfAs(t *testing.T, coll *ebpf.Collection, checkName bool) (uint32, uint64) {
+	t.Helper()
+	var check uint32
+	if checkName {
+		check = 1
+	}
+	if err := coll.Variables["st_check_name"].Set(check); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := coll.Programs["class_of_current"].Run(&ebpf.RunOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -146,6 +161,56 @@ func TestBPFClassOf(t *testing.T) {
 	}
 	if len(st) != 2 || st[0].Class != "default" || st[1].Class != "x" {
 		t.Errorf("Read: %v", st)
+	}
+}
+
+// TestBPFRename checks that a task renamed after it was classified (exec,
+// prctl(PR_SET_NAME)) finds its new class at its next wakeup, when BPF
+// compares the name with the one its class was found for, and that other
+// callbacks keep the class found without reading the name again.
+func TestBPFRename(t *testing.T) {
+	coll := loadSelftest(t)
+	ctl, err := NewController(coll, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The BPF program classifies the thread that runs it: stay on one.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	const comm = "/proc/thread-self/comm"
+	b, err := os.ReadFile(comm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	self := strings.TrimSpace(string(b))
+	defer os.WriteFile(comm, []byte(self), 0)
+	cfg, err := Parse([]byte("named comm=" + self + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ctl.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	const named, other = 0, 1 // the default class follows the listed one
+	steps := []struct {
+		name      string
+		checkName bool
+		want      uint32
+	}{
+		{self, false, named},
+		{"sk-renamed", false, named}, // not a wakeup: the class found is kept
+		{"sk-renamed", true, other},
+		{"sk-renamed", true, other},
+		{self, false, other},
+		{self, true, named},
+	}
+	for i, s := range steps {
+		if err := os.WriteFile(comm, []byte(s.name), 0); err != nil {
+			t.Fatalf("rename the test thread: %v", err)
+		}
+		if cls, _ := classOfSelfAs(t, coll, s.checkName); cls != s.want {
+			t.Errorf("step %d: named %q, name checked %v: class %d, want %d", i, s.name, s.checkName, cls, s.want)
+		}
 	}
 }
 

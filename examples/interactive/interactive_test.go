@@ -9,10 +9,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/schedkit/schedkit/internal/testout"
 	"github.com/schedkit/schedkit/internal/workload"
@@ -267,6 +271,9 @@ const hogSlice = 200 * time.Millisecond
 // wakeups of a latency-critical class preempt them, and its p99 wakeup
 // latency stays far below the hogs' slice.
 func TestLatencyClass(t *testing.T) {
+	// A longer slice than hogSlice leaves a margin of 5x between the
+	// bound and the slice: under TCG on a loaded host, p99 reached 35ms.
+	const hogSlice = 500 * time.Millisecond
 	makeCgroups(t, "lat", "bg")
 	l := attach(t, mustParse(t, fmt.Sprintf(`
 lat cgroup=/lat wakeup=lower slice=5ms
@@ -299,8 +306,13 @@ bg  cgroup=/bg  background slice=%v
 // that preempts lower ones wakes all the time; lower classes wait.
 func TestNoPreempt(t *testing.T) {
 	makeCgroups(t, "lat", "np", "bg")
+	// The default class (kernel threads, this test) goes above the
+	// CPU-bound no-preempt class: below it, its tasks would run only
+	// through the starvation bound, which is per class (khugepaged once
+	// waited 12s there, into the watchdog).
 	l := attach(t, mustParse(t, `
 lat cgroup=/lat wakeup=lower slice=5ms
+default
 np  cgroup=/np  nopreempt slice=10ms
 bg  cgroup=/bg  background slice=20ms
 `))
@@ -324,6 +336,61 @@ bg  cgroup=/bg  background slice=20ms
 	if bg.Starved == 0 || bg.Runtime >= np.Runtime/2 {
 		t.Errorf("bg ran %v (starved %d) beside np's %v: want it to wait behind np, served by the starvation bound", bg.Runtime, bg.Starved, np.Runtime)
 	}
+}
+
+// TestStrictPriority: while a higher class's CPU-bound tasks fill every
+// CPU, a lower class runs only through the starvation bound. When a task's
+// slice ends, ops.dispatch runs before the kernel puts it back on its
+// class's queue: the dispatch must count it as work of its class, or each
+// slice end hands the CPU to the lower class (before that fix the low hog
+// here got 9s of the 24 CPU-seconds, with no boost at all).
+func TestStrictPriority(t *testing.T) {
+	makeCgroups(t, "hi", "low")
+	l := attach(t, mustParse(t, "default\nhi cgroup=/hi slice=10ms\nlow cgroup=/low slice=20ms\n"))
+	hog(t, "hi")
+	hog(t, "hi")
+	low := hog(t, "low").Process.Pid
+	cpu0, _, err := schedstat(low)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const window = 6 * time.Second
+	start := time.Now()
+	time.Sleep(window)
+	l.check()
+	cpu1, _, err := schedstat(low)
+	if err != nil {
+		t.Fatal(err)
+	}
+	elapsed := time.Since(start)
+	st := l.stats("low")
+	ran := cpu1 - cpu0
+	t.Logf("the low hog ran %v of %v on 2 CPUs; %s", ran, elapsed, &st)
+	if st.Starved == 0 {
+		t.Errorf("low was never boosted by the starvation bound: it got CPU time otherwise (%v)", ran)
+	}
+	// One boost of 100ms per 500ms without progress, on one CPU (it is
+	// one task): at most about a sixth of the window, plus slack.
+	if bound := elapsed / 4; ran > bound {
+		t.Errorf("the low hog ran %v of %v, want at most %v: only the starvation bound's boosts", ran, elapsed, bound)
+	}
+	if ran == 0 {
+		t.Errorf("the low hog never ran in %v: the starvation bound failed", elapsed)
+	}
+}
+
+// schedstat returns how long pid has run and how many times it was
+// switched in, from /proc/PID/schedstat.
+func schedstat(pid int) (time.Duration, uint64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/schedstat", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	var run, wait, count uint64
+	if _, err := fmt.Sscan(string(b), &run, &wait, &count); err != nil {
+		return 0, 0, fmt.Errorf("/proc/%d/schedstat %q: %w", pid, b, err)
+	}
+	return time.Duration(run), count, nil
 }
 
 // TestPolicyChange: a policy changed through the Controller while the
@@ -363,6 +430,130 @@ batch cgroup=/batch slice=200ms tick=runon
 		t.Error("lat never preempted after the change to wakeup=lower")
 	}
 	checkLower(t, r1, r2)
+}
+
+// TestChangeWithinTick: a change applies to a task already running at the
+// next tick, not at the end of its slice, and to a task queued before it
+// as soon as it runs. Two hogs share CPU 1 in a class with 2s slices, so
+// a hog is switched out once every 2s; the class's slice is then cut to
+// 5ms mid-slice. The running hog must be switched out within a few ticks
+// (CONFIG_HZ is 250 on Debian: 4ms), far below the ~1.8s left of its old
+// slice, and the other one, queued with a 2s slice, within a few ticks
+// more. Nothing else preempts the hogs: every class has wakeup=never.
+func TestChangeWithinTick(t *testing.T) {
+	makeCgroups(t, "spin")
+	long := mustParse(t, "default wakeup=never\nspin cgroup=/spin wakeup=never slice=2s\n")
+	short := mustParse(t, "default wakeup=never\nspin cgroup=/spin wakeup=never slice=5ms\n")
+	l := attach(t, long)
+	var cpu1 unix.CPUSet
+	cpu1.Set(1)
+	var hogs [2]int
+	for i := range hogs {
+		hogs[i] = hog(t, "spin").Process.Pid
+		if err := unix.SchedSetaffinity(hogs[i], &cpu1); err != nil {
+			t.Fatalf("pin hog %d to CPU 1: %v", hogs[i], err)
+		}
+	}
+	switches := func() int {
+		n := 0
+		for _, pid := range hogs {
+			c, err := involuntarySwitches(pid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += c
+		}
+		return n
+	}
+	// awaitSwitch polls the hogs' switch count every 500µs until it
+	// differs from n, and returns the new count and when it was seen.
+	awaitSwitch := func(n int, limit time.Duration) (int, time.Time, bool) {
+		for end := time.Now().Add(limit); time.Now().Before(end); time.Sleep(500 * time.Microsecond) {
+			if m := switches(); m != n {
+				return m, time.Now(), true
+			}
+		}
+		return n, time.Time{}, false
+	}
+	const trials = 5
+	var delays, queued []time.Duration
+	for i := range trials {
+		if i > 0 {
+			if err := l.ctl.Apply(long); err != nil {
+				t.Fatal(err)
+			}
+			// A longer slice applies from the next one granted: let the
+			// slices queued under the short one run out first.
+			time.Sleep(100 * time.Millisecond)
+		}
+		// A switch under the long slice starts a 2s slice; the change
+		// comes 200ms into it. Higher sched classes also switch a hog
+		// out now and then (the soft-lockup detector's stop-class work
+		// runs on every CPU every few seconds): the hog resumes with its
+		// slice, and the trial starts over from the next switch.
+		n := switches()
+		for attempt := 0; ; attempt++ {
+			var ok bool
+			if n, _, ok = awaitSwitch(n, 10*time.Second); !ok {
+				t.Fatalf("trial %d: the hogs on CPU 1 were not switched within 10s under 2s slices", i)
+			}
+			time.Sleep(200 * time.Millisecond)
+			m := switches()
+			if m == n {
+				break
+			}
+			spin := l.stats("spin")
+			t.Logf("trial %d: a hog was switched out within 200ms of a 2s slice (%d -> %d switches; %s)", i, n, m, &spin)
+			if attempt == 2 {
+				t.Fatalf("trial %d: three 2s slices in a row were cut within 200ms: something preempts the hogs", i)
+			}
+			n = m
+		}
+		if err := l.ctl.Apply(short); err != nil {
+			t.Fatal(err)
+		}
+		applied := time.Now()
+		n, first, ok := awaitSwitch(n, 5*time.Second)
+		if !ok {
+			t.Fatalf("trial %d: no switch within 5s after the slice was cut to 5ms", i)
+		}
+		_, second, ok := awaitSwitch(n, 5*time.Second)
+		if !ok {
+			t.Fatalf("trial %d: the hog queued before the change was not switched out within 5s", i)
+		}
+		delays = append(delays, first.Sub(applied))
+		queued = append(queued, second.Sub(first))
+	}
+	l.check()
+	slices.Sort(delays)
+	slices.Sort(queued)
+	t.Logf("%d trials: from Apply to the running hog's switch: median %v, max %v (all %v)", trials, delays[trials/2], delays[trials-1], delays)
+	t.Logf("then the run of the hog queued before the change: median %v, max %v (all %v)", queued[trials/2], queued[trials-1], queued)
+	// The bound is loose for TCG on a shared host (ticks come late
+	// there), and still an order of magnitude below the 1.8s of old
+	// slice left.
+	const bound = 150 * time.Millisecond
+	if delays[trials/2] > bound {
+		t.Errorf("median delay %v from the change to the switch, want within a few ticks (< %v), not at the old slice's end", delays[trials/2], bound)
+	}
+	if queued[trials/2] > bound {
+		t.Errorf("median run %v of the hog queued before the change, want its slice cut to the new 5ms (< %v), not the 2s it was queued with", queued[trials/2], bound)
+	}
+}
+
+// involuntarySwitches returns how often pid was switched out while it
+// could still run, from /proc/PID/status.
+func involuntarySwitches(pid int) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "nonvoluntary_ctxt_switches:"); ok {
+			return strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	return 0, fmt.Errorf("/proc/%d/status has no nonvoluntary_ctxt_switches line", pid)
 }
 
 // checkLower fails the test unless the p99 latency of after is at most

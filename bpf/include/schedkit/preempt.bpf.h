@@ -80,9 +80,6 @@
 #define SK_TASK_QUEUED bpf_core_enum_value(enum scx_ent_flags, SCX_TASK_QUEUED)
 #endif
 
-/* Cgroups and task names per configuration slot. */
-#define SK_PREEMPT_MAX_MEMBERS 256
-
 /* The configuration slot in force, 0 or 1; written by package preempt. */
 u32 sk_preempt_active SEC(".bss");
 
@@ -122,7 +119,8 @@ struct sk_preempt_task {
 	u64 stint_at;  /* run time at ops.running */
 	u64 slice_at;  /* run time when its current slice was granted */
 	u64 granted;   /* that slice, ns */
-	u64 grant_gen; /* configuration the slice was granted under */
+	u64 grant_gen; /* configuration its slice was granted or queued under */
+	u64 comm[SK_PREEMPT_COMM_LEN / 8]; /* task name cls was found for */
 	u32 cls;
 	u32 yielded; /* it called sched_yield since ops.running */
 };
@@ -244,15 +242,14 @@ static __always_inline u32 sk_preempt_bucket(u64 ns)
 }
 
 /*
- * sk_preempt_classify - the class of @p under @cfg (slot @slot): its task
- * name's class, else the class of the nearest cgroup among its cgroup and
- * the ancestors, else the default class. Walks up through
- * cgroup.self.parent, which every supported kernel has.
+ * sk_preempt_classify - the class of a task named @ck->comm in cgroup
+ * @cgrp under @cfg (slot @slot): its name's class, else the class of the
+ * nearest cgroup among @cgrp and its ancestors, else the default class.
+ * Walks up through cgroup.self.parent, which every supported kernel has.
  */
-static __always_inline u32 sk_preempt_classify(struct task_struct *p, const struct sk_preempt_config *cfg,
+static __always_inline u32 sk_preempt_classify(struct sk_preempt_comm_key *ck, const struct sk_preempt_config *cfg,
 					       u32 slot, struct cgroup *cgrp)
 {
-	struct sk_preempt_comm_key ck = {};
 	struct sk_preempt_cgroup_key gk = {};
 	u32 nr = sk_preempt_nr_classes(cfg);
 	u32 *cls;
@@ -260,9 +257,8 @@ static __always_inline u32 sk_preempt_classify(struct task_struct *p, const stru
 
 	if (!cfg)
 		return 0;
-	bpf_probe_read_kernel_str(ck.comm, sizeof(ck.comm), p->comm);
-	ck.slot = slot;
-	cls = bpf_map_lookup_elem(&sk_preempt_comms, &ck);
+	ck->slot = slot;
+	cls = bpf_map_lookup_elem(&sk_preempt_comms, ck);
 	if (cls && *cls < nr)
 		return *cls;
 	gk.slot = slot;
@@ -279,27 +275,41 @@ static __always_inline u32 sk_preempt_classify(struct task_struct *p, const stru
 }
 
 /*
- * sk_preempt_task_of - @p's state with its class for @cfg, found again
- * when the configuration or the task's cgroup changed, or when @fresh
- * (a wakeup: its name may have changed). NULL if the task storage could
- * not be allocated.
+ * sk_preempt_task_of - @p's state with its class for @cfg. The class is
+ * found again when the configuration or the task's cgroup changed, and,
+ * when @check_name (a wakeup or a new task), when its name changed since
+ * (exec, prctl(PR_SET_NAME)); otherwise it costs a task-storage lookup
+ * and two loads. NULL if the task storage could not be allocated.
  */
 static __always_inline struct sk_preempt_task *sk_preempt_task_of(struct task_struct *p,
 								  const struct sk_preempt_config *cfg,
-								  bool fresh)
+								  bool check_name)
 {
 	struct cgroup *cgrp = BPF_CORE_READ(p, cgroups, dfl_cgrp);
 	u64 cgid = BPF_CORE_READ(cgrp, kn, id);
 	u64 gen = cfg ? cfg->gen : 0;
+	/* 8-aligned: the name is compared as two u64 stack loads. */
+	struct sk_preempt_comm_key ck __attribute__((aligned(8))) = {};
 	struct sk_preempt_task *t;
+	u64 *name = (u64 *)ck.comm;
+	bool renamed = false;
 
 	t = bpf_task_storage_get(&sk_preempt_tasks, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!t)
 		return NULL;
-	if (fresh || t->gen != gen || t->cgid != cgid) {
-		t->cls = sk_preempt_classify(p, cfg, SK_PREEMPT_READ(sk_preempt_active) & 1, cgrp);
+	if (check_name) {
+		/* The _str copy leaves the key's bytes after the NUL zero. */
+		bpf_probe_read_kernel_str(ck.comm, sizeof(ck.comm), p->comm);
+		renamed = name[0] != t->comm[0] || name[1] != t->comm[1];
+	}
+	if (renamed || t->gen != gen || t->cgid != cgid) {
+		if (!check_name)
+			bpf_probe_read_kernel_str(ck.comm, sizeof(ck.comm), p->comm);
+		t->cls = sk_preempt_classify(&ck, cfg, SK_PREEMPT_READ(sk_preempt_active) & 1, cgrp);
 		t->gen = gen;
 		t->cgid = cgid;
+		t->comm[0] = name[0];
+		t->comm[1] = name[1];
 	}
 	return t;
 }
@@ -429,6 +439,8 @@ static __always_inline s32 sk_preempt_select_cpu(struct task_struct *p, s32 prev
 
 		sk_preempt_policy_of(cfg, t ? t->cls : 0, &pol);
 		sk_dsq_insert(p, SK_DSQ_LOCAL, pol.slice_ns, 0);
+		if (t)
+			t->grant_gen = cfg ? cfg->gen : 0;
 	}
 	return cpu;
 }
@@ -463,6 +475,8 @@ static __always_inline void sk_preempt_enqueue(struct task_struct *p, u64 enq_fl
 	if (cls < SK_PREEMPT_MAX_CLASSES && scx_bpf_dsq_nr_queued(sk_preempt_dsq(cls)) <= 0)
 		SK_PREEMPT_WRITE(sk_preempt_progress[cls], scx_bpf_now());
 	scx_bpf_dsq_insert_vtime(p, sk_preempt_dsq(cls), pol.slice_ns, vtime, enq_flags);
+	if (t)
+		t->grant_gen = cfg ? cfg->gen : 0;
 	if (!(enq_flags & SK_ENQ_WAKEUP))
 		return;
 	cpu = scx_bpf_pick_idle_cpu(p->cpus_ptr, 0);
@@ -499,9 +513,11 @@ static __always_inline void sk_preempt_grant(struct task_struct *p, struct sk_pr
 
 /**
  * sk_preempt_dispatch - run the next task on @cpu: @prev on, if it is
- * no-preempt and was cut short, or runs on past its slice; else the first
- * task of the highest class with work; else @prev on for another slice.
- * Returns false when the CPU has nothing to run.
+ * no-preempt and was cut short, or runs on past its slice; else a task of
+ * a starved class; else the first task of the highest class with work,
+ * @prev counting as work of its class (behind the tasks queued there,
+ * unless it runs on); else @prev on for another slice. Returns false when
+ * the CPU has nothing to run.
  */
 static __always_inline bool sk_preempt_dispatch(s32 cpu, struct task_struct *prev)
 {
@@ -555,6 +571,14 @@ static __always_inline bool sk_preempt_dispatch(s32 cpu, struct task_struct *pre
 		}
 		if (sk_preempt_take(i, now))
 			return true;
+		/*
+		 * @prev is not on its class's queue yet: with nothing else of
+		 * its class waiting, it outranks every lower class.
+		 */
+		if (pt && i == pcls && !pt->yielded) {
+			sk_preempt_grant(prev, pt, cfg, pp.slice_ns);
+			return true;
+		}
 	}
 	/* Queues of classes a reconfiguration removed drain last. */
 	bpf_for(i, nr, SK_PREEMPT_MAX_CLASSES) {
@@ -566,6 +590,32 @@ static __always_inline bool sk_preempt_dispatch(s32 cpu, struct task_struct *pre
 		return true;
 	}
 	return false;
+}
+
+/*
+ * sk_preempt_regrant - running @p's slice was granted (or queued) under an
+ * older configuration than @cfg: its class and a shorter slice of the
+ * new policy apply now. A longer one applies from its next slice.
+ */
+static __always_inline void sk_preempt_regrant(struct task_struct *p, struct sk_preempt_task *t,
+					       const struct sk_preempt_config *cfg)
+{
+	u32 cpu = bpf_get_smp_processor_id();
+	struct sk_preempt_policy pol;
+	u64 used;
+
+	if (!cfg || t->grant_gen == cfg->gen)
+		return;
+	sk_preempt_policy_of(cfg, t->cls, &pol);
+	used = p->se.sum_exec_runtime - t->slice_at;
+	if (used >= pol.slice_ns)
+		p->scx.slice = 0;
+	else if (p->scx.slice > pol.slice_ns - used)
+		p->scx.slice = pol.slice_ns - used;
+	t->granted = used + p->scx.slice;
+	t->grant_gen = cfg->gen;
+	if (cpu < SK_PREEMPT_MAX_CPUS)
+		SK_PREEMPT_WRITE(sk_preempt_cpus[cpu].running, (u64)t->cls + 1);
 }
 
 /* sk_preempt_running - @p starts running on this CPU. */
@@ -586,8 +636,9 @@ static __always_inline void sk_preempt_running(struct task_struct *p)
 	t->stint_at = p->se.sum_exec_runtime;
 	t->slice_at = t->stint_at;
 	t->granted = p->scx.slice;
-	t->grant_gen = cfg ? cfg->gen : 0;
 	t->yielded = 0;
+	/* Queued before a change: the slice it was queued with may be too long. */
+	sk_preempt_regrant(p, t, cfg);
 	if (t->woke_at) {
 		u64 wait = now > t->woke_at ? now - t->woke_at : 0;
 		struct sk_preempt_counters *c;
@@ -631,26 +682,13 @@ static __always_inline void sk_preempt_stopping(struct task_struct *p, bool runn
 static __always_inline void sk_preempt_tick(struct task_struct *p)
 {
 	const struct sk_preempt_config *cfg = sk_preempt_config();
-	u32 cpu = bpf_get_smp_processor_id();
 	struct sk_preempt_task *t;
-	struct sk_preempt_policy pol;
-	u64 used;
 
 	if (!cfg)
 		return;
 	t = sk_preempt_task_of(p, cfg, false);
-	if (!t || t->grant_gen == cfg->gen)
-		return;
-	sk_preempt_policy_of(cfg, t->cls, &pol);
-	used = p->se.sum_exec_runtime - t->slice_at;
-	if (used >= pol.slice_ns)
-		p->scx.slice = 0;
-	else if (p->scx.slice > pol.slice_ns - used)
-		p->scx.slice = pol.slice_ns - used;
-	t->granted = used + p->scx.slice;
-	t->grant_gen = cfg->gen;
-	if (cpu < SK_PREEMPT_MAX_CPUS)
-		SK_PREEMPT_WRITE(sk_preempt_cpus[cpu].running, (u64)t->cls + 1);
+	if (t)
+		sk_preempt_regrant(p, t, cfg);
 }
 
 /* sk_preempt_yield - @from calls sched_yield: end its slice, uncounted. */

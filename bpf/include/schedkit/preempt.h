@@ -17,6 +17,8 @@
 /* Counter slots: a class keeps its slot across configuration changes. */
 #define SK_PREEMPT_MAX_IDS 64
 #define SK_PREEMPT_MAX_CPUS 512
+/* Cgroups and task names per configuration slot. */
+#define SK_PREEMPT_MAX_MEMBERS 256
 /* Levels of cgroup ancestors searched for a class's cgroup. */
 #define SK_PREEMPT_MAX_DEPTH 16
 /* Task names (comm) are at most 15 bytes and a NUL. */
