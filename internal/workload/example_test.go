@@ -6,8 +6,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log"
+	"os"
+	"path/filepath"
+	"strconv"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/schedkit/schedkit/internal/workload"
 )
@@ -31,4 +37,34 @@ func ExampleRun() {
 		log.Fatal(err)
 	}
 	fmt.Println(rep)
+}
+
+// Measure the wakeup latency of request threads that are alone in a
+// threaded cgroup (which a scheduler under test may give a class of its
+// own), starting when another process says so.
+func ExampleRequests() {
+	const cgroup = "/sys/fs/cgroup/lat/req" // a threaded cgroup
+	rep, err := workload.Requests(context.Background(), workload.RequestConfig{
+		Threads:  4,
+		Period:   5 * time.Millisecond,
+		Work:     200 * time.Microsecond,
+		Duration: 3 * time.Second,
+		// Move each request thread, alone, into the cgroup: the rest of
+		// the process stays where it is.
+		ThreadSetup: func(int) error {
+			tid := []byte(strconv.Itoa(unix.Gettid()))
+			return os.WriteFile(filepath.Join(cgroup, "cgroup.threads"), tid, 0)
+		},
+		// Tell the other process, which reads stdout, and wait for its
+		// go-ahead: the end of stdin.
+		Ready: func() error {
+			fmt.Println("ready")
+			_, err := io.Copy(io.Discard, os.Stdin)
+			return err
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%d requests: p50 %v, p99 %v, max %v\n", rep.Requests, rep.Percentile(50), rep.Percentile(99), rep.Percentile(100))
 }

@@ -4,13 +4,21 @@ package workload
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"math"
+	"math/big"
 	"os"
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // small is a workload that finishes in well under a second natively.
@@ -328,5 +336,243 @@ func TestRequestsInvalid(t *testing.T) {
 		if _, err := Requests(context.Background(), c); !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("Requests(%+v) = %v, want ErrInvalidConfig", c, err)
 		}
+	}
+}
+
+// requestsCfg is a short request load for the tests of the hooks.
+var requestsCfg = RequestConfig{Threads: 4, Period: 2 * time.Millisecond, Work: 50 * time.Microsecond, Duration: 60 * time.Millisecond}
+
+// countingCtx counts the calls to its Err method, which a request thread
+// makes before each request: none may come before Ready returns.
+type countingCtx struct {
+	context.Context
+	errs atomic.Int64
+}
+
+func (c *countingCtx) Err() error {
+	c.errs.Add(1)
+	return c.Context.Err()
+}
+
+var errBoom = errors.New("boom")
+
+// TestRequestsThreadSetup checks that ThreadSetup runs once per thread,
+// each on its own OS thread already set up by Requests, and that these OS
+// threads are retired afterwards rather than reused.
+func TestRequestsThreadSetup(t *testing.T) {
+	var (
+		mu   sync.Mutex
+		tids = map[int]int{} // thread number → tid
+	)
+	cfg := requestsCfg
+	cfg.ThreadSetup = func(thread int) error {
+		// Requests set the slack of the thread's OS thread: ThreadSetup
+		// runs on that OS thread.
+		if slack, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0); err != nil || slack != 1 {
+			return fmt.Errorf("timer slack %d (%v), want 1", slack, err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if _, ok := tids[thread]; ok {
+			return fmt.Errorf("thread %d set up twice", thread)
+		}
+		tids[thread] = unix.Gettid()
+		return nil
+	}
+	rep, err := Requests(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Requests == 0 {
+		t.Errorf("no request served")
+	}
+	distinct := map[int]bool{}
+	for i := range cfg.Threads {
+		tid, ok := tids[i]
+		if !ok {
+			t.Errorf("thread %d was not set up", i)
+		}
+		distinct[tid] = true
+	}
+	if len(tids) != cfg.Threads || len(distinct) != cfg.Threads {
+		t.Fatalf("set up threads %v (thread number → tid), want %d on distinct OS threads", tids, cfg.Threads)
+	}
+	// Each OS thread exits with its request thread (the runtime parks the
+	// process's main thread instead: it cannot exit).
+	deadline := time.Now().Add(10 * time.Second)
+	for i, tid := range tids {
+		if tid == os.Getpid() {
+			continue
+		}
+		task := fmt.Sprintf("/proc/self/task/%d", tid)
+		for {
+			_, err := os.Stat(task)
+			if errors.Is(err, os.ErrNotExist) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the OS thread of request thread %d (%s: %v) is still there: it was unlocked and reused", i, task, err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+func TestRequestsThreadSetupError(t *testing.T) {
+	var setups atomic.Int32
+	readies := 0
+	cfg := requestsCfg
+	cfg.ThreadSetup = func(thread int) error {
+		setups.Add(1)
+		if thread == 1 {
+			return errBoom
+		}
+		return nil
+	}
+	cfg.Ready = func() error { readies++; return nil }
+	ctx := &countingCtx{Context: context.Background()}
+	rep, err := Requests(ctx, cfg)
+	if !errors.Is(err, errBoom) || !strings.Contains(err.Error(), "thread 1") {
+		t.Errorf("Requests = %v, want %v for thread 1", err, errBoom)
+	}
+	if rep != nil {
+		t.Errorf("a report of %d requests after a failed setup", rep.Requests)
+	}
+	if n := setups.Load(); n != int32(cfg.Threads) {
+		t.Errorf("ThreadSetup called %d times, want %d", n, cfg.Threads)
+	}
+	if readies != 0 {
+		t.Errorf("Ready called after a failed setup")
+	}
+	if n := ctx.errs.Load(); n != 0 {
+		t.Errorf("requests started after a failed setup (%d checks of ctx)", n)
+	}
+}
+
+func TestRequestsReady(t *testing.T) {
+	var setups atomic.Int32
+	readies, setupsAtReady, errsAtReady := 0, int32(0), int64(0)
+	ctx := &countingCtx{Context: context.Background()}
+	cfg := requestsCfg
+	cfg.ThreadSetup = func(int) error { setups.Add(1); return nil }
+	cfg.Ready = func() error {
+		readies++
+		setupsAtReady, errsAtReady = setups.Load(), ctx.errs.Load()
+		return nil
+	}
+	rep, err := Requests(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if readies != 1 {
+		t.Errorf("Ready called %d times, want once", readies)
+	}
+	if setupsAtReady != int32(cfg.Threads) {
+		t.Errorf("Ready called after %d of %d thread setups", setupsAtReady, cfg.Threads)
+	}
+	if errsAtReady != 0 {
+		t.Errorf("requests started before Ready (%d checks of ctx)", errsAtReady)
+	}
+	if ctx.errs.Load() == 0 {
+		t.Errorf("the request threads never checked ctx: the test cannot tell when they started")
+	}
+	if rep.Requests == 0 {
+		t.Errorf("no request served")
+	}
+}
+
+func TestRequestsReadyError(t *testing.T) {
+	ctx := &countingCtx{Context: context.Background()}
+	cfg := requestsCfg
+	cfg.Ready = func() error { return errBoom }
+	rep, err := Requests(ctx, cfg)
+	if !errors.Is(err, errBoom) {
+		t.Errorf("Requests = %v, want %v", err, errBoom)
+	}
+	if rep != nil {
+		t.Errorf("a report of %d requests after Ready failed", rep.Requests)
+	}
+	if n := ctx.errs.Load(); n != 0 {
+		t.Errorf("requests started after Ready failed (%d checks of ctx)", n)
+	}
+}
+
+// TestStaggered checks the offsets of the threads' first requests: spread
+// evenly over the period, even a period whose multiples overflow.
+func TestStaggered(t *testing.T) {
+	for _, period := range []time.Duration{5 * time.Millisecond, 7, math.MaxInt64} {
+		for _, n := range []int{1, 2, 3, 7, MaxThreads} {
+			prev := int64(-1)
+			for i := range n {
+				got := staggered(period, i, n)
+				want := new(big.Int).Mul(big.NewInt(int64(period)), big.NewInt(int64(i)))
+				want.Quo(want, big.NewInt(int64(n)))
+				if got != want.Int64() {
+					t.Fatalf("staggered(%d, %d, %d) = %d, want %v", period, i, n, got, want)
+				}
+				if (i == 0 && got != 0) || got < prev || got >= int64(period) || (got == prev && int64(period) >= int64(n)) {
+					t.Fatalf("staggered(%d, %d, %d) = %d after %d: want 0 for thread 0, then increasing below the period", period, i, n, got, prev)
+				}
+				prev = got
+			}
+		}
+	}
+}
+
+// TestRequestConfigJSON: a RequestConfig with hooks still goes through
+// JSON (examples/interactive hands one to a helper process).
+func TestRequestConfigJSON(t *testing.T) {
+	cfg := requestsCfg
+	cfg.ThreadSetup = func(int) error { return nil }
+	cfg.Ready = func() error { return nil }
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got RequestConfig
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Threads != cfg.Threads || got.Period != cfg.Period || got.Work != cfg.Work || got.Duration != cfg.Duration {
+		t.Errorf("%s decodes to %+v, want %+v", b, got, requestsCfg)
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	rep := &RequestReport{Latencies: []time.Duration{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}}
+	for _, c := range []struct {
+		p    float64
+		want time.Duration
+	}{{1, 1}, {10, 1}, {50, 5}, {55, 6}, {90, 9}, {99, 10}, {100, 10}} {
+		if got := rep.Percentile(c.p); got != c.want {
+			t.Errorf("Percentile(%v) of 1..10 = %v, want %v", c.p, got, c.want)
+		}
+	}
+	if got := (&RequestReport{}).Percentile(50); got != 0 {
+		t.Errorf("Percentile(50) of nothing = %v, want 0", got)
+	}
+	one := &RequestReport{Latencies: []time.Duration{7}}
+	for _, p := range []float64{1, 50, 100} {
+		if got := one.Percentile(p); got != 7 {
+			t.Errorf("Percentile(%v) of 7 = %v, want 7", p, got)
+		}
+	}
+}
+
+// TestRequestLoopAllocs checks that a request thread allocates nothing
+// while the load runs.
+func TestRequestLoopAllocs(t *testing.T) {
+	cfg := RequestConfig{Period: time.Millisecond, Work: 10 * time.Microsecond}
+	lat := make([]time.Duration, 0, 20)
+	var err error
+	allocs := testing.AllocsPerRun(1, func() {
+		start := monoNow()
+		lat, err = requestLoop(context.Background(), cfg, start, start+int64(10*cfg.Period), lat[:0])
+	})
+	if err != nil || len(lat) == 0 {
+		t.Fatalf("requestLoop: %d requests, %v", len(lat), err)
+	}
+	if allocs != 0 {
+		t.Errorf("%v allocations in %d requests, want none", allocs, len(lat))
 	}
 }

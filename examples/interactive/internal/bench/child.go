@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -10,10 +11,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/schedkit/schedkit/internal/workload"
 )
 
 // childArg, as the first argument, makes the bench binary a worker
@@ -151,8 +153,9 @@ func awaitStart(stdin io.Reader, stdout io.Writer) error {
 	return nil
 }
 
-// checkClocks makes sure the clocks the workers read in their loops work,
-// so that the loops can ignore errors that then cannot happen.
+// checkClocks makes sure the clocks the workers read in their loops
+// (runSpin's and workload.Requests') work, so that the loops can ignore
+// errors that then cannot happen.
 func checkClocks() error {
 	var ts unix.Timespec
 	for _, id := range []int32{unix.CLOCK_MONOTONIC, unix.CLOCK_THREAD_CPUTIME_ID} {
@@ -170,82 +173,34 @@ func clockNs(id int32) int64 {
 	return ts.Nano()
 }
 
-// requester is one request/response thread.
-type requester struct {
-	lat  []int64 // wakeup latencies in ns, preallocated for the window
-	n    int     // requests done
-	sink uint64  // keeps the spin work from being optimised away
-	err  error
-}
-
-// runRequesters runs p.threads requester threads over one window and
-// returns their latencies' percentiles.
+// runRequesters runs p.threads requester threads over one window
+// (workload.Requests) and returns their latencies' percentiles. Each
+// thread moves itself into p.threadCgroup, if set, before the bench's
+// start.
 func runRequesters(p childParams, stdin io.Reader, stdout io.Writer) (*requesterReport, error) {
-	// A thread coming back from clock_nanosleep must find a free P at
-	// once, or the Go scheduler, not the kernel's, delays it.
-	runtime.GOMAXPROCS(p.threads + 2)
-	// The number of requests is bounded: the target advances by at least
-	// one period per request.
-	perThread := int(p.duration/p.period) + 2
-	reqs := make([]requester, p.threads)
-	var (
-		ready, done sync.WaitGroup
-		start       int64
-		aborted     bool // the start never came: threads return at once
-		begin       = make(chan struct{})
-	)
-	for i := range reqs {
-		r := &reqs[i]
-		r.lat = make([]int64, perThread)
-		ready.Add(1)
-		done.Add(1)
-		go func() {
-			defer done.Done()
-			// Never unlocked: the thread, moved into its cgroup, exits
-			// with the goroutine instead of running other Go code there.
-			runtime.LockOSThread()
-			// Timer slack: the kernel may otherwise delay the timer by
-			// up to 50µs to batch wakeups.
-			if err := unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0); err != nil {
-				r.err = fmt.Errorf("prctl(PR_SET_TIMERSLACK): %w", err)
-			} else if p.threadCgroup != "" {
-				r.err = joinCgroup(p.threadCgroup)
-			}
-			ready.Done()
-			<-begin
-			if r.err != nil || aborted {
-				return
-			}
-			// Stagger the threads over the period: independent requests.
-			first := start + int64(p.period)*int64(i)/int64(p.threads)
-			r.loop(first, start+int64(p.duration), int64(p.period), int64(p.work))
-		}()
+	cfg := workload.RequestConfig{
+		Threads:  p.threads,
+		Period:   p.period,
+		Work:     p.work,
+		Duration: p.duration,
+		Ready:    func() error { return awaitStart(stdin, stdout) },
 	}
-	ready.Wait()
-	err := awaitStart(stdin, stdout)
-	start, aborted = clockNs(unix.CLOCK_MONOTONIC), err != nil
-	close(begin)
-	done.Wait()
+	if p.threadCgroup != "" {
+		cfg.ThreadSetup = func(int) error { return joinCgroup(p.threadCgroup) }
+	}
+	rep, err := workload.Requests(context.Background(), cfg)
 	if err != nil {
 		return nil, err
 	}
-	all := make([]int64, 0, p.threads*perThread)
-	for i := range reqs {
-		if reqs[i].err != nil {
-			return nil, fmt.Errorf("thread %d: %w", i, reqs[i].err)
-		}
-		all = append(all, reqs[i].lat[:reqs[i].n]...)
-	}
-	q := percentiles(all, 50, 90, 99, 100)
 	return &requesterReport{
 		Threads:  p.threads,
 		Window:   p.duration,
-		Requests: int64(len(all)),
+		Requests: int64(rep.Requests),
 		Expected: int64(p.threads) * int64(p.duration/p.period),
-		P50:      time.Duration(q[0]),
-		P90:      time.Duration(q[1]),
-		P99:      time.Duration(q[2]),
-		Max:      time.Duration(q[3]),
+		P50:      rep.Percentile(50),
+		P90:      rep.Percentile(90),
+		P99:      rep.Percentile(99),
+		Max:      rep.Percentile(100),
 	}, nil
 }
 
@@ -259,57 +214,11 @@ func joinCgroup(dir string) error {
 	return nil
 }
 
-// loop sleeps until each request's target time, records how late it woke,
-// and spins work ns of its own CPU time, until the target passes end. A
-// request that finds its thread still busy with the previous one starts
-// at once: its latency is then the time to call the clock.
-//
-//	target ──sleep──► woke (latency = woke - target) ──spin work──► next target
-//	                                                   = max(target+period, now)
-func (r *requester) loop(target, end, period, work int64) {
-	x := uint64(target) | 1
-	for target < end && r.n < len(r.lat) {
-		ts := unix.NsecToTimespec(target)
-		for {
-			err := unix.ClockNanosleep(unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, &ts, nil)
-			if err == nil {
-				break
-			}
-			if err != unix.EINTR {
-				r.err = fmt.Errorf("clock_nanosleep: %w", err)
-				return
-			}
-		}
-		woke := clockNs(unix.CLOCK_MONOTONIC)
-		r.lat[r.n] = woke - target
-		r.n++
-		x = spinCPU(x, work)
-		target = max(target+period, clockNs(unix.CLOCK_MONOTONIC))
-	}
-	r.sink = x
-}
-
-// spinCPU spins until the calling thread has used work ns of CPU time
-// (CLOCK_THREAD_CPUTIME_ID: time preempted does not count) and returns the
-// spin state.
-func spinCPU(x uint64, work int64) uint64 {
-	until := clockNs(unix.CLOCK_THREAD_CPUTIME_ID) + work
-	for clockNs(unix.CLOCK_THREAD_CPUTIME_ID) < until {
-		x = spin(x, spinChunkIters)
-	}
-	return x
-}
-
-// Spin work sizes, in xorshift steps of about 1ns each natively (about
-// 20-50 times that under qemu TCG).
-const (
-	// spinChunkIters is a request's step between two reads of its CPU
-	// clock: fine enough for work of 100µs or less.
-	spinChunkIters = 1 << 8
-	// spinUnitIters is one unit of hog and worker throughput: about 10µs
-	// natively, so that a worker notices the end of its window at once.
-	spinUnitIters = 1 << 13
-)
+// spinUnitIters is one unit of hog and worker throughput, in xorshift
+// steps of about 1ns each natively (about 20-50 times that under qemu
+// TCG): about 10µs natively, so that a worker notices the end of its
+// window at once.
+const spinUnitIters = 1 << 13
 
 // spin does iters steps of Marsaglia's xorshift64 generator from x, whose
 // result depends on every step.

@@ -10,21 +10,6 @@ import (
 	"time"
 )
 
-func TestPercentiles(t *testing.T) {
-	v := []int64{9, 1, 8, 2, 7, 3, 6, 4, 5, 10}
-	got := percentiles(v, 1, 10, 50, 55, 90, 99, 100)
-	want := []int64{1, 1, 5, 6, 9, 10, 10}
-	if !slices.Equal(got, want) {
-		t.Errorf("percentiles = %v, want %v", got, want)
-	}
-	if got := percentiles(nil, 50, 99); !slices.Equal(got, []int64{0, 0}) {
-		t.Errorf("percentiles of nothing = %v, want zeros", got)
-	}
-	if got := percentiles([]int64{7}, 1, 50, 100); !slices.Equal(got, []int64{7, 7, 7}) {
-		t.Errorf("percentiles of one value = %v, want it thrice", got)
-	}
-}
-
 func TestMedian(t *testing.T) {
 	for _, c := range []struct {
 		v    []float64
