@@ -79,9 +79,8 @@ func markKVMBroken(qemu string) {
 	kvmProbe.mu.Lock()
 	kvmProbe.broken = true
 	kvmProbe.mu.Unlock()
-	if name, key, ok := kvmVerdictFile(qemu); ok {
-		os.MkdirAll(filepath.Dir(name), 0o755)
-		os.WriteFile(name, []byte(key), 0o644)
+	if name, key, ok := kvmVerdictFile(qemu); ok && privateDir(filepath.Dir(name)) == nil {
+		writePrivate(name, []byte(key))
 	}
 }
 
@@ -102,10 +101,10 @@ func kvmVerdictFile(qemu string) (name, key string, ok bool) {
 
 func knownKVMBroken(qemu string) bool {
 	name, key, ok := kvmVerdictFile(qemu)
-	if !ok {
+	if !ok || privateDir(filepath.Dir(name)) != nil {
 		return false
 	}
-	b, err := os.ReadFile(name)
+	b, err := readPrivate(name, 4096)
 	return err == nil && string(b) == key
 }
 

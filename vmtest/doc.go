@@ -33,6 +33,12 @@
 // not announce with ExpectSchedExtDisable, or when it exceeds its timeout;
 // the failure report ends with the last console lines.
 //
+// A boot watchdog keeps a hung guest from holding the run: a guest that has
+// not started its payload within VM.BootTimeout (3 minutes under TCG) is
+// killed and booted once more, and a second miss fails the run with the
+// console tail. A guest that prints nothing for VM.QuietAfter (3 minutes)
+// is reported, with its console tail, while the run goes on.
+//
 // One VM boots per test binary per kernel, never one per test: put tests
 // that need another VM shape in another package. Build test binaries with
 // CGO_ENABLED=0 when you can; a dynamically linked binary works too, as
@@ -47,7 +53,9 @@
 // the fix; with CI=true it fails instead, so CI never passes by skipping.
 //
 // Kernels are downloaded once into the cache directory (CacheDir) and only
-// their vmlinuz is kept. KVM is used where it actually works; elsewhere,
+// their vmlinuz is kept, with a manifest of its SHA-256 and of the package's,
+// checked against apt's lists before each boot. vmtest boots what it finds
+// there, so it refuses a cache directory that another user could write. KVM is used where it actually works; elsewhere,
 // nested virtualisation included, qemu's TCG emulation boots a kernel to its
 // payload in about 8-10 s on an idle 2-core host (BenchmarkBoot measures
 // it), and up to about 15 s for 8 vCPUs while other VMs run.

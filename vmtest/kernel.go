@@ -4,9 +4,12 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path"
@@ -95,22 +98,70 @@ func (k Kernel) String() string {
 
 // CacheDir returns the directory where vmtest keeps downloaded kernels:
 // $SCHEDKIT_CACHE, else the schedkit folder of os.UserCacheDir, else (no
-// $HOME, as in some CI environments) a schedkit-cache folder in the
-// temporary directory.
+// $HOME, as under systemd or env -i) a folder named for the user's id in
+// the temporary directory. vmtest boots what it finds there as root, so
+// before using the directory it creates it private (0700) and checks that
+// it is a real directory owned by this user that nobody else can write;
+// see ErrUnsafeCache.
 func CacheDir() (string, error) {
 	if d := os.Getenv(EnvCache); d != "" {
+		if !filepath.IsAbs(d) {
+			return "", fmt.Errorf("vmtest: %s=%q: want an absolute path", EnvCache, d)
+		}
 		return d, nil
 	}
 	d, err := os.UserCacheDir()
 	if err != nil {
-		return filepath.Join(os.TempDir(), "schedkit-cache"), nil
+		// A shared, world-writable place: the folder must be ours alone,
+		// which privateDir checks.
+		return filepath.Join(os.TempDir(), fmt.Sprintf("schedkit-cache-%d", os.Geteuid())), nil
 	}
 	return filepath.Join(d, "schedkit"), nil
+}
+
+// ErrUnsafeCache is wrapped by errors about a cache directory that another
+// user could change: one not owned by this user, writable by group or
+// others, or a symbolic link.
+var ErrUnsafeCache = errors.New("unsafe cache directory")
+
+// privateDir creates dir (and missing parents) with mode 0700 and checks
+// that dir itself is a directory, not a symbolic link, owned by this user
+// and writable by nobody else.
+func privateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("vmtest: cache directory: %w", err)
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return fmt.Errorf("vmtest: cache directory: %w", err)
+	}
+	st, _ := fi.Sys().(*syscall.Stat_t)
+	var problem string
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		problem = "is a symbolic link"
+	case !fi.IsDir():
+		problem = "is not a directory"
+	case st != nil && int(st.Uid) != os.Geteuid():
+		problem = fmt.Sprintf("is owned by uid %d, not by this user (uid %d)", st.Uid, os.Geteuid())
+	case fi.Mode().Perm()&0o022 != 0:
+		problem = fmt.Sprintf("is writable by other users (mode %v)", fi.Mode().Perm())
+	}
+	if problem != "" {
+		return fmt.Errorf("vmtest: cache directory %s %s: %w; remove it, or set %s to a directory of your own",
+			dir, problem, ErrUnsafeCache, EnvCache)
+	}
+	return nil
 }
 
 // Vmlinuz returns the path of the kernel image, downloading and unpacking
 // the package into the cache on first use. Concurrent callers (several test
 // binaries) wait for one download.
+//
+// A cached image is used only if it matches the manifest written when it
+// was unpacked: its SHA-256 and that of the .deb it came from, which must
+// be the SHA-256 apt's package lists give for the package (when apt still
+// lists it). An image that does not match is downloaded again.
 func (k Kernel) Vmlinuz(ctx context.Context) (string, error) {
 	if k.Image != "" {
 		if _, err := os.Stat(k.Image); err != nil {
@@ -125,30 +176,140 @@ func (k Kernel) Vmlinuz(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	dir := filepath.Join(cache, "kernels", k.Package)
-	img := filepath.Join(dir, "vmlinuz")
-	if _, err := os.Stat(img); err == nil {
-		return img, nil
+	if err := privateDir(cache); err != nil {
+		return "", err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("vmtest: kernel cache: %w", err)
+	kernels := filepath.Join(cache, "kernels")
+	dir := filepath.Join(kernels, k.Package)
+	for _, d := range []string{kernels, dir} {
+		if err := privateDir(d); err != nil {
+			return "", err
+		}
+	}
+	img := filepath.Join(dir, "vmlinuz")
+	if k.cached(ctx, dir) == nil {
+		return img, nil
 	}
 	unlock, err := lockFile(filepath.Join(dir, ".lock"))
 	if err != nil {
 		return "", fmt.Errorf("vmtest: kernel cache: %w", err)
 	}
 	defer unlock()
-	if _, err := os.Stat(img); err == nil {
+	if k.cached(ctx, dir) == nil {
 		return img, nil // another process finished the download
 	}
 	if err := k.download(ctx, dir, img); err != nil {
 		return "", err
 	}
-	return img, nil
+	return img, k.cached(ctx, dir)
 }
 
+// manifestName is the file beside a cached vmlinuz that records its origin.
+const manifestName = "manifest"
+
+// manifest records where a cached image came from.
+type manifest struct {
+	Package   string // Kernel.Package
+	DebSHA256 string // the .deb's SHA-256, as apt listed it
+	ImgSHA256 string // the extracted vmlinuz's SHA-256
+}
+
+func (m manifest) String() string {
+	return fmt.Sprintf("package %s\ndeb-sha256 %s\nvmlinuz-sha256 %s\n", m.Package, m.DebSHA256, m.ImgSHA256)
+}
+
+func parseManifest(b []byte) (manifest, error) {
+	var m manifest
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		key, value, _ := strings.Cut(line, " ")
+		switch key {
+		case "package":
+			m.Package = value
+		case "deb-sha256":
+			m.DebSHA256 = value
+		case "vmlinuz-sha256":
+			m.ImgSHA256 = value
+		}
+	}
+	if m.Package == "" || len(m.DebSHA256) != 64 || len(m.ImgSHA256) != 64 {
+		return m, errors.New("incomplete manifest")
+	}
+	return m, nil
+}
+
+// errNotCached reports a cache entry that is missing or does not verify.
+var errNotCached = errors.New("not cached")
+
+// cached checks the cached image in dir against its manifest and the
+// manifest against apt's checksum for the package.
+func (k Kernel) cached(ctx context.Context, dir string) error {
+	b, err := readPrivate(filepath.Join(dir, manifestName), 4096)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errNotCached, err)
+	}
+	m, err := parseManifest(b)
+	if err != nil || m.Package != k.Package {
+		return fmt.Errorf("%w: manifest does not describe %s", errNotCached, k.Package)
+	}
+	sum, err := fileSHA256(filepath.Join(dir, "vmlinuz"))
+	if err != nil || sum != m.ImgSHA256 {
+		return fmt.Errorf("%w: vmlinuz does not match its manifest", errNotCached)
+	}
+	if want, ok := aptSHA256(ctx, k.Package); ok && want != m.DebSHA256 {
+		return fmt.Errorf("%w: the cached image came from a .deb whose SHA-256 is not the one apt lists", errNotCached)
+	}
+	return nil
+}
+
+// readPrivate reads at most limit bytes of a regular file, refusing to
+// follow a symbolic link.
+func readPrivate(name string, limit int64) ([]byte, error) {
+	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", name)
+	}
+	return io.ReadAll(io.LimitReader(f, limit))
+}
+
+func fileSHA256(name string) (string, error) {
+	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("%s is not a regular file", name)
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// aptSHA256 returns the SHA-256 that apt's package lists give for pkg, if
+// apt lists it.
+func aptSHA256(ctx context.Context, pkg string) (string, bool) {
+	out, err := exec.CommandContext(ctx, "apt-cache", "show", "--no-all-versions", pkg).Output()
+	if err != nil {
+		return "", false
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(line, "SHA256: "); ok && len(strings.TrimSpace(v)) == 64 {
+			return strings.TrimSpace(v), true
+		}
+	}
+	return "", false
+}
+
+// lockFile takes an exclusive lock on name, creating it if need be. It
+// never follows a symbolic link planted in its place.
 func lockFile(name string) (unlock func(), err error) {
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -157,6 +318,28 @@ func lockFile(name string) (unlock func(), err error) {
 		return nil, fmt.Errorf("lock %s: %w", name, err)
 	}
 	return func() { f.Close() }, nil
+}
+
+// writePrivate writes data to name through a new temporary file in the
+// same directory (created exclusively, 0600) and a rename, so that nothing
+// planted at name, a symbolic link say, is followed.
+func writePrivate(name string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	_, werr := f.Write(data)
+	cerr := f.Close()
+	if werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(f.Name(), name)
+	}
+	if werr != nil {
+		os.Remove(f.Name())
+	}
+	return werr
 }
 
 // download fetches k.Package with apt-get into a scratch folder of dir and
@@ -199,12 +382,34 @@ func (k Kernel) download(ctx context.Context, dir, img string) error {
 	if len(debs) != 1 {
 		return fmt.Errorf("vmtest: kernel %s: apt-get download %s left %d .deb files, want 1", k.Name, k.Package, len(debs))
 	}
-	tmp := img + ".tmp"
-	if err := extractDebMember(ctx, debs[0], k.Member, tmp); err != nil {
-		os.Remove(tmp)
+	// apt-get verified the download against its signed lists; check it
+	// once more against the checksum they give, and record it.
+	debSum, err := fileSHA256(debs[0])
+	if err != nil {
 		return fmt.Errorf("vmtest: kernel %s: %w", k.Name, err)
 	}
-	if err := os.Rename(tmp, img); err != nil {
+	if want, ok := aptSHA256(ctx, k.Package); !ok || want != debSum {
+		return fmt.Errorf("vmtest: kernel %s: %s has SHA-256 %s, but apt lists %q for it: run apt-get update and try again",
+			k.Name, filepath.Base(debs[0]), debSum, want)
+	}
+	tmp, err := os.CreateTemp(dir, ".vmlinuz.tmp-*")
+	if err != nil {
+		return fmt.Errorf("vmtest: kernel cache: %w", err)
+	}
+	tmp.Close()
+	defer os.Remove(tmp.Name())
+	if err := extractDebMember(ctx, debs[0], k.Member, tmp.Name()); err != nil {
+		return fmt.Errorf("vmtest: kernel %s: %w", k.Name, err)
+	}
+	imgSum, err := fileSHA256(tmp.Name())
+	if err != nil {
+		return fmt.Errorf("vmtest: kernel cache: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), img); err != nil {
+		return fmt.Errorf("vmtest: kernel cache: %w", err)
+	}
+	m := manifest{Package: k.Package, DebSHA256: debSum, ImgSHA256: imgSum}
+	if err := writePrivate(filepath.Join(dir, manifestName), []byte(m.String())); err != nil {
 		return fmt.Errorf("vmtest: kernel cache: %w", err)
 	}
 	return nil
@@ -250,7 +455,7 @@ func copyTarMember(r io.Reader, member, dst string) (bool, error) {
 		if path.Clean(strings.TrimPrefix(hdr.Name, "./")) != member || hdr.Typeflag != tar.TypeReg {
 			continue
 		}
-		f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
 		if err != nil {
 			return false, err
 		}

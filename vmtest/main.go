@@ -131,7 +131,7 @@ func runHost(cfg *Config, stdout, stderr io.Writer) (int, error) {
 	for _, k := range kernels {
 		vm := &VM{
 			Kernel: k, Topology: cfg.Topology, MemoryMiB: cfg.MemoryMiB,
-			Cmdline: cfg.Cmdline, Timeout: timeout,
+			Cmdline: cfg.Cmdline, Timeout: timeout, Log: stdout,
 		}
 		if testing.Verbose() || os.Getenv(EnvConsole) == "all" {
 			vm.Console = &consoleStream{w: stderr, prefix: "console[" + k.Name + "]: ", all: os.Getenv(EnvConsole) == "all"}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -24,7 +25,18 @@ type monitor struct {
 	code     int       // payload exit status
 	haveCode bool
 	expect   []*regexp.Regexp // sched_ext disables the guest announced
+	report   []string         // the first failure's line and up to reportLines after it
+
+	// activity is when either port last delivered a line, in Unix
+	// nanoseconds: the run loop reports a guest that stays quiet.
+	activity atomic.Int64
 }
+
+// reportLines is how many console lines after a failure's first line the
+// monitor keeps apart from the rolling tail: a kernel report (an oops with
+// its Code line, say) followed by a long sched_ext dump would otherwise
+// scroll out of the tail before the run stops.
+const reportLines = 80
 
 // monitorEvent reports a kernel failure seen on the console.
 type monitorEvent struct {
@@ -33,7 +45,17 @@ type monitorEvent struct {
 }
 
 func newMonitor(nonce string) *monitor {
-	return &monitor{nonce: nonce}
+	m := &monitor{nonce: nonce}
+	m.touch()
+	return m
+}
+
+// touch records output from the guest.
+func (m *monitor) touch() { m.activity.Store(time.Now().UnixNano()) }
+
+// quietFor returns how long neither port has delivered a line.
+func (m *monitor) quietFor(now time.Time) time.Duration {
+	return now.Sub(time.Unix(0, m.activity.Load()))
 }
 
 // expectMarker starts a kmsg line by which the guest announces a sched_ext
@@ -96,6 +118,7 @@ func (m *monitor) watchConsole(r io.ReadCloser, tee io.Writer, events chan<- mon
 	for {
 		raw, err := br.ReadString('\n')
 		if raw != "" {
+			m.touch()
 			line := strings.TrimRight(raw, "\r\n")
 			if !m.status(line) {
 				m.console(line, tee, events)
@@ -119,6 +142,9 @@ func (m *monitor) console(line string, tee io.Writer, events chan<- monitorEvent
 		m.lines[m.next] = line
 	}
 	m.next = (m.next + 1) % consoleTail
+	if len(m.report) > 0 && len(m.report) <= reportLines {
+		m.report = append(m.report, line)
+	}
 
 	if _, pattern, ok := strings.Cut(line, expectMarker); ok {
 		if re, err := regexp.Compile(strings.TrimSpace(pattern)); err == nil {
@@ -138,6 +164,9 @@ func (m *monitor) console(line string, tee io.Writer, events chan<- monitorEvent
 			}
 		}
 	}
+	if len(m.report) == 0 {
+		m.report = append(m.report, line)
+	}
 	select {
 	case events <- monitorEvent{failure: kind, line: line}:
 	default:
@@ -154,6 +183,7 @@ func (m *monitor) watchPayload(r io.ReadCloser, w io.Writer) {
 	for {
 		raw, err := br.ReadString('\n')
 		if raw != "" {
+			m.touch()
 			if !m.status(strings.TrimRight(raw, "\r\n")) {
 				io.WriteString(w, strings.ReplaceAll(raw, "\r\n", "\n"))
 			}
@@ -172,6 +202,14 @@ func (m *monitor) tail() []string {
 		return append([]string(nil), m.lines...)
 	}
 	return append(append([]string(nil), m.lines[m.next:]...), m.lines[:m.next]...)
+}
+
+// failureReport returns the first failure's console line and the lines
+// that followed it, up to reportLines.
+func (m *monitor) failureReport() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]string(nil), m.report...)
 }
 
 func (m *monitor) exitCode() (int, bool) {

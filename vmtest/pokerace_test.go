@@ -1,6 +1,10 @@
 package vmtest
 
-import "testing"
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
 
 // From a CI run on Debian's 7.3 kernel under qemu 10 (TCG, 4 vCPUs on two
 // host threads): sched_ext's disable path flipping static keys.
@@ -31,5 +35,35 @@ func TestTCGPokeRace(t *testing.T) {
 		if got := tc.err.TCGPokeRace(); got != tc.want {
 			t.Errorf("%s: TCGPokeRace() = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestTCGPokeRaceAfterLongDump feeds the monitor an oops followed by more
+// console lines than the rolling tail keeps (as when sched_ext dumps its
+// state while disabling): the race must still be recognised from the
+// failure report.
+func TestTCGPokeRaceAfterLongDump(t *testing.T) {
+	m := newMonitor("n")
+	events := make(chan monitorEvent, 16)
+	for _, l := range pokeRaceConsole {
+		m.console(l, nil, events)
+	}
+	for i := range 2 * consoleTail {
+		m.console(fmt.Sprintf("[   38.6%05d] sched_ext dump line %d", i, i), nil, events)
+	}
+	ev := <-events
+	re := RunError{Kind: ev.failure, Line: ev.line, Console: m.tail(), Report: m.failureReport()}
+	if strings.Contains(strings.Join(re.Console, "\n"), "Oops") {
+		t.Fatalf("the test's dump is too short: the oops is still in the console tail")
+	}
+	if len(re.Report) != reportLines+1 || re.Report[0] != pokeRaceConsole[0] {
+		t.Errorf("report has %d lines starting %q; want %d starting with the oops", len(re.Report), re.Report[0], reportLines+1)
+	}
+	if !re.TCGPokeRace() {
+		t.Errorf("TCGPokeRace() = false for an oops whose Code line is in the report")
+	}
+	re.Report = nil
+	if re.TCGPokeRace() {
+		t.Errorf("TCGPokeRace() = true with neither report nor oops in the tail")
 	}
 }

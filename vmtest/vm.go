@@ -92,6 +92,23 @@ type VM struct {
 	Cmdline   []string      // extra kernel command line arguments
 	Accel     Accel         // default: SCHEDKIT_VMTEST_ACCEL, else AccelAuto
 	Timeout   time.Duration // limit for boot, payload and power-off; default 5 minutes
+	// BootTimeout bounds the time from starting qemu to the payload
+	// starting. A guest that misses it is killed and booted once more; if
+	// the second boot misses it too, Run returns a *RunError of kind
+	// FailBootTimeout with the console tail. It exists because a hung boot
+	// (seen once: a 4-vCPU TCG guest that never reached init) would
+	// otherwise hold the run until Timeout. Default: DefaultBootTimeoutTCG
+	// under TCG, DefaultBootTimeoutKVM under KVM.
+	BootTimeout time.Duration
+	// QuietAfter is how long the guest may print nothing, on the console
+	// or from the payload, before Run writes a note with the console tail
+	// to Log (once per quiet stretch). The run goes on until Timeout: the
+	// note only shows where a payload stalled before a timeout ends it.
+	// Default: DefaultQuietAfter; negative: no notes.
+	QuietAfter time.Duration
+	// Log receives vmtest's notes on the run: a boot that was retried, a
+	// guest that has been quiet for QuietAfter. Nil discards them.
+	Log io.Writer
 	// CPU is qemu's -cpu model. The default, "host" under KVM and
 	// "max,vendor=GenuineIntel" under TCG, gives every pinned kernel the
 	// SMT topology asked for (TCG's plain "max" looks like an old AMD part
@@ -122,12 +139,27 @@ type Result struct {
 	Kernel   Kernel
 	Accel    Accel
 	Boot     time.Duration // from starting qemu to the payload starting
-	Duration time.Duration // from starting qemu to qemu exiting
+	Duration time.Duration // from starting qemu to qemu exiting, over all boots
 	ExitCode int           // the payload's exit status
+	// Attempts is how many times the guest was booted: 2 when the first
+	// boot missed VM.BootTimeout and was killed.
+	Attempts int
 }
 
 // consoleTail is how many console lines a failure report keeps.
 const consoleTail = 60
+
+// Default bounds of the boot watchdog and the quiet note.
+//
+// Measured from qemu's start to the payload's start with Debian's kernels:
+// 4-12 s under TCG on an idle 2-core host (2-4 vCPUs), and up to about 40 s
+// with both host cores kept busy by other work. The TCG bound leaves more
+// than four times that; a boot that exceeds it is hung, not slow.
+const (
+	DefaultBootTimeoutTCG = 3 * time.Minute
+	DefaultBootTimeoutKVM = time.Minute
+	DefaultQuietAfter     = 3 * time.Minute
+)
 
 // Run boots the VM, runs cmd in it and waits for the guest to power off. It
 // returns a *RunError when the payload fails, the kernel panics, oopses or
@@ -209,15 +241,51 @@ func (vm *VM) Run(ctx context.Context, cmd *Command) (*Result, error) {
 		qemu: qemu, image: image, initrd: initrd.Name(), accel: accel,
 		nonce: ic.nonce, timeout: timeout, stdout: cmd.Stdout,
 	}
-	res, err := vm.boot(ctx, spec)
+	res, err := vm.bootWatched(ctx, spec)
 	if errors.Is(err, errKVMFailed) && vm.Accel == AccelAuto && os.Getenv(EnvAccel) == "" {
 		// KVM opened and passed the probe but cannot run this kernel
 		// (typical of nested virtualisation): use TCG from now on.
 		markKVMBroken(qemu)
 		spec.accel = AccelTCG
-		res, err = vm.boot(ctx, spec)
+		res, err = vm.bootWatched(ctx, spec)
 	}
 	return res, err
+}
+
+// bootWatched boots the guest and, when it does not start its payload
+// within the boot bound, kills it and boots it once more.
+func (vm *VM) bootWatched(ctx context.Context, s runSpec) (*Result, error) {
+	s.bootTimeout = vm.BootTimeout
+	if s.bootTimeout <= 0 {
+		s.bootTimeout = DefaultBootTimeoutTCG
+		if s.accel == AccelKVM {
+			s.bootTimeout = DefaultBootTimeoutKVM
+		}
+	}
+	s.quiet = vm.QuietAfter
+	if s.quiet == 0 {
+		s.quiet = DefaultQuietAfter
+	}
+	res, err := vm.boot(ctx, s)
+	var re *RunError
+	if !errors.As(err, &re) || re.Kind != FailBootTimeout {
+		return res, err
+	}
+	vm.logf("vmtest: kernel %s: the guest did not start its payload within %v; killed it, booting once more\n%s",
+		vm.Kernel.Name, s.bootTimeout, re.ConsoleTail())
+	first := res.Duration
+	res, err = vm.boot(ctx, s)
+	if res != nil {
+		res.Attempts = 2
+		res.Duration += first
+	}
+	return res, err
+}
+
+func (vm *VM) logf(format string, args ...any) {
+	if vm.Log != nil {
+		fmt.Fprintf(vm.Log, format, args...)
+	}
 }
 
 type runSpec struct {
@@ -225,6 +293,8 @@ type runSpec struct {
 	accel               Accel
 	nonce               string
 	timeout             time.Duration
+	bootTimeout         time.Duration // payload start deadline, from qemu's start
+	quiet               time.Duration // note a guest quiet this long; <= 0: never
 	stdout              io.Writer
 }
 
@@ -279,7 +349,7 @@ func (vm *VM) qemuArgs(image, initrd string, accel Accel, tcg string) []string {
 
 // boot runs qemu and watches both serial ports until the guest powers off.
 func (vm *VM) boot(ctx context.Context, s runSpec) (*Result, error) {
-	res := &Result{Kernel: vm.Kernel, Accel: s.accel}
+	res := &Result{Kernel: vm.Kernel, Accel: s.accel, Attempts: 1}
 	conR, conW, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -326,16 +396,39 @@ func (vm *VM) boot(ctx context.Context, s runSpec) (*Result, error) {
 
 	timer := time.NewTimer(s.timeout)
 	defer timer.Stop()
+	// The watchdog checks the boot bound and the guest's quiet time.
+	watchdog := time.NewTicker(watchdogPeriod(s))
+	defer watchdog.Stop()
 	var (
 		failure  *RunError
 		grace    <-chan time.Time
 		canceled error
 		waitErr  error
+		noted    bool // the current quiet stretch was reported
 	)
 	kill := func() { cmd.Process.Kill() }
 loop:
 	for {
 		select {
+		case now := <-watchdog.C:
+			if failure != nil {
+				break
+			}
+			if _, ok := mon.started(); !ok && now.Sub(start) >= s.bootTimeout {
+				failure = &RunError{Kind: FailBootTimeout, Timeout: s.bootTimeout, Detail: lastLines(qemuOut.String(), 10)}
+				kill()
+				break
+			}
+			switch quiet := mon.quietFor(now); {
+			case s.quiet <= 0:
+			case quiet < s.quiet:
+				noted = false
+			case !noted:
+				noted = true
+				vm.logf("vmtest: kernel %s: the guest has printed nothing for %v (%v since boot); still running, up to the %v timeout\n%s",
+					vm.Kernel.Name, quiet.Round(time.Second), now.Sub(start).Round(time.Second), s.timeout,
+					(&RunError{Kernel: vm.Kernel.Name, Console: mon.tail()}).ConsoleTail())
+			}
 		case ev := <-events:
 			// A kernel failure: give the kernel a moment to print the
 			// rest of its report, then stop the machine.
@@ -394,9 +487,20 @@ loop:
 	if failure != nil {
 		failure.Kernel = vm.Kernel.Name
 		failure.Console = mon.tail()
+		failure.Report = mon.failureReport()
 		return res, failure
 	}
 	return res, nil
+}
+
+// watchdogPeriod returns how often the run loop checks the boot bound and
+// the quiet time: a tenth of the shorter one, between 100 ms and 1 s.
+func watchdogPeriod(s runSpec) time.Duration {
+	d := s.bootTimeout
+	if s.quiet > 0 && s.quiet < d {
+		d = s.quiet
+	}
+	return min(max(d/10, 100*time.Millisecond), time.Second)
 }
 
 // errKVMFailed reports that qemu stopped the guest with a KVM error.
