@@ -74,3 +74,35 @@ func runFailures(t *testing.T, log string) []string {
 	}
 	return strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
 }
+
+// TestTimingsTable runs scripts/timings, which closes every scripts/test
+// run, on a log with a host package and a VM package: packages sorted by
+// wall time, each with its VM runs (durations in the forms vmtest prints).
+func TestTimingsTable(t *testing.T) {
+	const log = `ok  	github.com/schedkit/schedkit/energy	1.054s
+vmtest: kernel 6.16 (6.16.3+deb13-amd64), 2 vCPUs (1 sockets x 2 cores x 1 threads): booting
+vmtest: kernel 6.16: ok (tcg, boot 8.318s, total 1m2.5s)
+vmtest: kernel 7.3 (7.3.4+deb13-amd64), 2 vCPUs (1 sockets x 2 cores x 1 threads): booting
+vmtest: kernel 7.3: FAIL: vmtest: kernel 7.3: payload exited with status 1 (tcg, boot 950ms, total 20.25s)
+FAIL	github.com/schedkit/schedkit/examples/simple	90.2s
+ok  	github.com/schedkit/schedkit	24.379s
+`
+	path := filepath.Join(t.TempDir(), "test.log")
+	if err := os.WriteFile(path, []byte(log), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("scripts/timings", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("scripts/timings: %v\n%s", err, out)
+	}
+	want := []string{
+		"timings: package wall time (s), slowest first; VM runs as kernel:boot/total s",
+		"     90.2  examples/simple                              6.16:8/62 7.3:1/20",
+		"     24.4  .                                           ",
+		"      1.1  energy                                      ",
+		"timings: 3 packages, 116 s summed; 2 VM runs, 83 s in them, 9 s of it booting",
+	}
+	if diff := cmp.Diff(want, strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")); diff != "" {
+		t.Errorf("scripts/timings (-want +got):\n%s", diff)
+	}
+}
