@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -363,6 +364,9 @@ func (vm *VM) boot(ctx context.Context, s runSpec) (*Result, error) {
 	qemuOut := &qemuOutput{kvmFailed: make(chan struct{})}
 	cmd := exec.Command(s.qemu, vm.qemuArgs(s.image, s.initrd, s.accel, tcgOptions(s.qemu))...)
 	cmd.ExtraFiles = []*os.File{conW, outW}
+	// qemu dies with us: a test binary killed by go test's -timeout (or
+	// any signal) must not leave a guest running on the host.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.Stdout = qemuOut
 	cmd.Stderr = qemuOut
 	start := time.Now()

@@ -3,10 +3,13 @@ package vmtest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -199,6 +202,44 @@ func TestWatchdogPeriod(t *testing.T) {
 	} {
 		if got := watchdogPeriod(runSpec{bootTimeout: tc.boot, quiet: tc.quiet}); got != tc.want {
 			t.Errorf("watchdogPeriod(boot %v, quiet %v) = %v, want %v", tc.boot, tc.quiet, got, tc.want)
+		}
+	}
+}
+
+// TestQemuDiesWithRunner: qemu started by Run is killed when the process
+// that runs it dies (go test's -timeout kills a hung test binary so), not
+// left running on the host. The runner is this test binary, re-executed.
+func TestQemuDiesWithRunner(t *testing.T) {
+	if os.Getenv("VMTEST_RUNNER_CHILD") == "1" {
+		vm := fakeKernel(t)
+		vm.Run(context.Background(), &Command{Argv: []string{"true"}})
+		return
+	}
+	pids := filepath.Join(t.TempDir(), "pids")
+	fakeQemu(t, `echo "$$" >>"$PIDS"; exec sleep 1000`)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestQemuDiesWithRunner$")
+	cmd.Env = append(os.Environ(), "VMTEST_RUNNER_CHILD=1", "PIDS="+pids)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	for deadline := time.Now().Add(time.Minute); pid == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		b, _ := os.ReadFile(pids)
+		fmt.Sscan(string(b), &pid)
+	}
+	if pid == 0 {
+		cmd.Process.Kill()
+		t.Fatal("the fake qemu never started")
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			return
+		}
+		if time.Now().After(deadline) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("qemu (pid %d) still runs a minute after its runner was killed", pid)
 		}
 	}
 }
