@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -334,13 +335,57 @@ func (k *Knobs) CPUs() topology.Cpumask {
 // amd-pstate in active mode list only "performance" and "powersave". A
 // governor built as a module that is not loaded is not listed yet:
 // load it first (modprobe cpufreq_NAME).
+//
+// A name that is not a plain identifier (see CheckGovernor) is refused
+// before any knob is read.
 func (k *Knobs) SetGovernor(cpus topology.Cpumask, governor string) error {
+	if err := CheckGovernor(governor); err != nil {
+		return fmt.Errorf("energy: set governor on cpus %s: %w", cpus, err)
+	}
 	err := k.set(cpus, knobGovernor, governor, func(k *Knobs, p *FreqPolicy) error {
 		return k.checkListed(p, governor, "governor", knobGovernors,
 			" (a governor built as a module is listed once loaded: modprobe cpufreq_"+governor+")")
 	})
 	if err != nil {
 		return fmt.Errorf("energy: set governor %q on cpus %s: %w", governor, cpus, err)
+	}
+	return nil
+}
+
+// maxGovernorLen is the longest cpufreq governor name (CPUFREQ_NAME_LEN
+// less the NUL).
+const maxGovernorLen = 15
+
+// governorRE matches a plain identifier, as every cpufreq governor's name
+// is (performance, powersave, schedutil, ondemand, conservative,
+// userspace).
+var governorRE = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
+
+// CheckGovernor checks that governor has the form of a cpufreq governor
+// name: letters, digits and '_', at most 15 bytes. It does not look at the
+// machine; SetGovernor also checks that the governor is available. A
+// command line tool calls it to refuse a bad name before changing
+// anything.
+func CheckGovernor(governor string) error {
+	if len(governor) > maxGovernorLen || !governorRE.MatchString(governor) {
+		return fmt.Errorf("governor %q: not a cpufreq governor name (letters, digits and '_', at most %d bytes); use e.g. schedutil or powersave", governor, maxGovernorLen)
+	}
+	return nil
+}
+
+// CheckEPP checks that pref has the form of an energy-performance
+// preference: a plain identifier such as balance_power, or a number from
+// 0 to 255. It does not look at the machine; SetEPP also checks that the
+// preference is available.
+func CheckEPP(pref string) error {
+	if n, err := strconv.Atoi(pref); err == nil && strconv.Itoa(n) == pref {
+		if n < 0 || n > 255 {
+			return fmt.Errorf("energy performance preference %d out of range 0-255", n)
+		}
+		return nil
+	}
+	if len(pref) > 63 || !governorRE.MatchString(pref) {
+		return fmt.Errorf("energy performance preference %q: not a preference name (letters, digits and '_') or a number from 0 to 255; use e.g. balance_power", pref)
 	}
 	return nil
 }

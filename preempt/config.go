@@ -296,13 +296,19 @@ func cleanCgroup(g string) (string, error) {
 	if g == "" {
 		return "", errors.New("empty cgroup path in cgroup=")
 	}
-	if !strings.HasPrefix(g, "/") {
-		return "", fmt.Errorf("cgroup %q: give the path from the cgroup2 root, as /proc/PID/cgroup shows it, e.g. /%s", g, g)
-	}
 	if strings.ContainsAny(g, " \t\n#=\x00") {
 		return "", fmt.Errorf("cgroup %q: spaces, '#', '=' and NUL are not supported", g)
 	}
-	return path.Clean(g), nil
+	// The suggestion is the path from the root, which never holds "..",
+	// as /proc/PID/cgroup shows it.
+	clean := path.Clean("/" + g)
+	if slices.Contains(strings.Split(g, "/"), "..") {
+		return "", fmt.Errorf("cgroup %q: \"..\" is not allowed: give the path from the cgroup2 root, as /proc/PID/cgroup shows it, e.g. %s", g, clean)
+	}
+	if !strings.HasPrefix(g, "/") {
+		return "", fmt.Errorf("cgroup %q: give the path from the cgroup2 root, as /proc/PID/cgroup shows it, e.g. %s", g, clean)
+	}
+	return clean, nil
 }
 
 // Class returns the class named name, or nil.

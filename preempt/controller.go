@@ -173,6 +173,19 @@ func (c *Controller) resolve(classes []Class) (map[string]resolved, error) {
 	return byPath, nil
 }
 
+// CheckCgroups checks that the cgroups of cfg exist and that no two of
+// them are the same directory, as Apply does, without a scheduler: a
+// command line tool calls it to refuse a config before loading one. The
+// error wraps ErrInvalidConfig.
+func (cfg *Config) CheckCgroups() error {
+	classes, err := cfg.normalize()
+	if err != nil {
+		return err
+	}
+	_, err = (&Controller{}).resolve(classes)
+	return err
+}
+
 type resolved struct {
 	id    uint64
 	class int
@@ -467,8 +480,10 @@ func (c *Controller) Read(dst []ClassStats) ([]ClassStats, error) {
 // every interval, until ctx is done; then it returns nil. After every
 // change it calls report, if not nil, with the Config applied or the
 // error (an unreadable file, a bad Config), in which case the policy in
-// force stays as it was. A file that disappears and comes back with the
-// same contents is not applied again.
+// force stays as it was. The file is read as by ParseFile: a file that
+// is not regular (a FIFO, a device) or larger than MaxFileSize is such an
+// error, and is neither read nor blocks Watch. A file that disappears and
+// comes back with the same contents is not applied again.
 func (c *Controller) Watch(ctx context.Context, path string, interval time.Duration, report func(*Config, error)) error {
 	if interval <= 0 {
 		return fmt.Errorf("preempt: watch %s: interval %v: must be positive, e.g. 1s", path, interval)
@@ -476,7 +491,7 @@ func (c *Controller) Watch(ctx context.Context, path string, interval time.Durat
 	if report == nil {
 		report = func(*Config, error) {}
 	}
-	last, lastErr := os.ReadFile(path)
+	last, lastErr := readFile(path)
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -485,7 +500,7 @@ func (c *Controller) Watch(ctx context.Context, path string, interval time.Durat
 			return nil
 		case <-t.C:
 		}
-		text, err := os.ReadFile(path)
+		text, err := readFile(path)
 		switch {
 		case err != nil:
 			if lastErr == nil || lastErr.Error() != err.Error() {
@@ -507,17 +522,4 @@ func (c *Controller) Watch(ctx context.Context, path string, interval time.Durat
 			report(cfg, nil)
 		}
 	}
-}
-
-// ParseFile reads and parses the Config in file path.
-func ParseFile(path string) (*Config, error) {
-	text, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("preempt: config file: %w", err)
-	}
-	cfg, err := Parse(text)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return cfg, nil
 }

@@ -70,6 +70,10 @@
 //	go ctl.Watch(ctx, "/etc/classes.conf", time.Second, report)
 //	stats, err := ctl.Read(nil)
 //
+// ParseFile and Watch read only a regular file of at most MaxFileSize
+// (1 MiB), opened without blocking: a FIFO, a device or a huge file in
+// its place is an error, and Watch keeps the policy in force.
+//
 // # Counters
 //
 // ClassStats counts, per class: preemption kicks sent for its wakeups;

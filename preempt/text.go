@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"math"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -135,9 +137,17 @@ func parseWakeup(val string, p *Policy) error {
 	return nil
 }
 
+// durationRE matches the syntax time.ParseDuration accepts, whatever the
+// size of the numbers.
+var durationRE = regexp.MustCompile(`^[-+]?(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+$`)
+
 func positiveDuration(s string) (time.Duration, error) {
 	d, err := time.ParseDuration(s)
 	if err != nil {
+		if durationRE.MatchString(s) {
+			// Well formed, so ParseDuration failed on the overflow.
+			return 0, fmt.Errorf("too large: a duration is at most %v; use e.g. 500us, 3ms or 1s", time.Duration(math.MaxInt64))
+		}
 		return 0, fmt.Errorf("not a duration: use e.g. 500us, 3ms or 1s")
 	}
 	if d <= 0 {

@@ -28,6 +28,12 @@ type ServeOptions struct {
 // that asks for a restart (ExitInfo.ShouldRestart, e.g. a CPU went offline)
 // loads and attaches the scheduler again, reading the kernel afresh. The
 // results are those of the last Run.
+//
+// Serve looks at ctx between its steps too: once ctx is done it loads
+// nothing more and attaches nothing, so that a scheduler told to stop
+// (a SIGTERM while the verifier runs) is never attached. It then returns
+// a nil *ExitInfo and an error wrapping ctx's error (context.Canceled for
+// a canceled ctx), which a command treats as a clean stop.
 func Serve(ctx context.Context, spec *Spec, opts *ServeOptions) (*ExitInfo, error) {
 	if opts == nil {
 		opts = &ServeOptions{}
@@ -53,6 +59,9 @@ func Serve(ctx context.Context, spec *Spec, opts *ServeOptions) (*ExitInfo, erro
 }
 
 func serveOnce(ctx context.Context, spec *Spec, opts *ServeOptions) (*ExitInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("serve %s: stopped before load: %w", spec.cfg.OpsName(), context.Cause(ctx))
+	}
 	sched, err := spec.Load(opts.Load)
 	if err != nil {
 		return nil, err
@@ -62,6 +71,11 @@ func serveOnce(ctx context.Context, spec *Spec, opts *ServeOptions) (*ExitInfo, 
 		if err := opts.OnLoad(sched); err != nil {
 			return nil, fmt.Errorf("serve %s: on load: %w", sched.Name(), err)
 		}
+	}
+	// Loading can take seconds (the verifier, OnLoad): a stop asked for
+	// meanwhile must not attach the scheduler.
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("serve %s: stopped before attach: %w", sched.Name(), context.Cause(ctx))
 	}
 	if err := sched.Attach(); err != nil {
 		var exit *ExitError

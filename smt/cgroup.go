@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -43,16 +44,37 @@ func CgroupID(dir string) (uint64, error) {
 
 // cgroupDir turns a cgroup path as /proc/PID/cgroup shows it ("/a/b"),
 // or a directory under root, into the directory under root.
+// It refuses a path with a ".." element, which could name a directory
+// outside root.
 func cgroupDir(root, path string) (string, error) {
-	if path == "" {
-		return "", errors.New("empty cgroup path")
+	if err := checkCgroupPath(root, path); err != nil {
+		return "", err
 	}
 	root = filepath.Clean(root)
 	p := filepath.Clean(path)
 	if p == root || strings.HasPrefix(p, root+"/") {
 		return p, nil
 	}
-	return filepath.Join(root, p), nil
+	dir := filepath.Join(root, p)
+	if dir != root && !strings.HasPrefix(dir, root+"/") {
+		// Unreachable without "..", but the check is cheap.
+		return "", fmt.Errorf("%s is outside the cgroup v2 mount %s: give a path under it", dir, root)
+	}
+	return dir, nil
+}
+
+// checkCgroupPath checks the form of a cgroup path of Config.Isolate,
+// without looking at the file system.
+func checkCgroupPath(root, path string) error {
+	switch {
+	case path == "":
+		return errors.New("empty cgroup path: give a cgroup as /proc/PID/cgroup shows it, e.g. /batch")
+	case strings.ContainsRune(path, 0):
+		return errors.New("cgroup path with a NUL byte")
+	case slices.Contains(strings.Split(path, "/"), ".."):
+		return fmt.Errorf(`".." is not allowed, as it could leave the cgroup v2 mount %s: give the cgroup's path as /proc/PID/cgroup shows it (e.g. /batch), or its directory under %s`, root, root)
+	}
+	return nil
 }
 
 // notExist reports whether err says the path is missing.

@@ -65,6 +65,30 @@ type Config struct {
 	Hold time.Duration
 }
 
+// Validate checks cfg without looking at the machine: Hold, the number of
+// cgroups, and the form of their paths (a path with a ".." element is
+// refused, as it could name a directory outside Root). New checks the
+// same and then that the cgroups exist; a command line tool calls
+// Validate to refuse a bad configuration before loading a scheduler.
+func (c Config) Validate() error {
+	root := c.Root
+	if root == "" {
+		root = DefaultCgroupRoot
+	}
+	switch {
+	case c.Hold < 0:
+		return fmt.Errorf("smt: Hold %v is negative: use zero for the default", c.Hold)
+	case len(c.Isolate) > MaxIsolated:
+		return fmt.Errorf("smt: %d isolated cgroups: %w (at most %d)", len(c.Isolate), ErrTooBig, MaxIsolated)
+	}
+	for _, p := range c.Isolate {
+		if err := checkCgroupPath(root, p); err != nil {
+			return fmt.Errorf("smt: isolate %q: %w", p, err)
+		}
+	}
+	return nil
+}
+
 // Class is a set of tasks that may share a core.
 type Class struct {
 	// Index is the class number in BPF: 0 for the system class, then the
@@ -113,13 +137,12 @@ func New(topo *topology.Topology, cfg Config) (*Layout, error) {
 	if root == "" {
 		root = DefaultCgroupRoot
 	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	switch {
 	case topo == nil || len(topo.CPUs) == 0:
 		return nil, errors.New("smt: no topology: pass topology.Discover's result")
-	case cfg.Hold < 0:
-		return nil, fmt.Errorf("smt: Hold %v is negative: use zero for the default", cfg.Hold)
-	case len(cfg.Isolate) > MaxIsolated:
-		return nil, fmt.Errorf("smt: %d isolated cgroups: %w (at most %d)", len(cfg.Isolate), ErrTooBig, MaxIsolated)
 	case topo.Online.Max() >= MaxCPUs:
 		return nil, fmt.Errorf("smt: CPU %d: %w (kernel ids below %d)", topo.Online.Max(), ErrTooBig, MaxCPUs)
 	}

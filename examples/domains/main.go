@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"slices"
@@ -24,16 +25,14 @@ import (
 	"time"
 
 	"github.com/schedkit/schedkit/dsq"
+	"github.com/schedkit/schedkit/examples/internal/cli"
 	"github.com/schedkit/schedkit/lb"
 	"github.com/schedkit/schedkit/scx"
 	"github.com/schedkit/schedkit/topology"
 )
 
 func main() {
-	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "domains:", err)
-		os.Exit(1)
-	}
+	cli.Exit("domains", run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // options are the command line flags.
@@ -43,9 +42,11 @@ type options struct {
 	push, pull  float64
 	minLoad     float64
 	stats       time.Duration
-	stealQueued uint
+	stealQueued uint64
 	domains     string
 	verbose     bool
+
+	domainMasks []topology.Cpumask // -domains, parsed
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -58,25 +59,38 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Float64Var(&o.pull, "pull", 0.10, "a domain pulls load when below the average by this fraction")
 	fs.Float64Var(&o.minLoad, "min-load", 0.05, "tasks lighter than this fraction of the average load per CPU are not moved")
 	fs.DurationVar(&o.stats, "stats", time.Second, "interval between counter lines (0 turns them off)")
-	fs.UintVar(&o.stealQueued, "steal", 4, "an idle CPU steals from another domain only when it holds more tasks than this")
+	fs.Uint64Var(&o.stealQueued, "steal", 4, "an idle CPU steals from another domain only when it holds more tasks than this")
 	fs.StringVar(&o.domains, "domains", "", "domains as colon-separated cpulists, e.g. 0-3:4-7 (default: one per LLC)")
 	fs.BoolVar(&o.verbose, "v", false, "log every balancing round")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return nil, err
 	}
-	switch {
-	case fs.NArg() > 0:
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	case o.interval <= 0:
-		return nil, fmt.Errorf("-interval %v: must be positive, e.g. -interval 1s", o.interval)
-	case o.slice <= 0:
-		return nil, fmt.Errorf("-slice %v: must be positive, e.g. -slice 20ms", o.slice)
-	case o.stats < 0:
-		return nil, fmt.Errorf("-stats %v: must not be negative", o.stats)
-	case o.push <= 0 || o.pull <= 0:
-		return nil, fmt.Errorf("-push %v -pull %v: thresholds must be positive fractions, e.g. 0.1", o.push, o.pull)
-	case !(o.minLoad > 0 && o.minLoad <= 1):
-		return nil, fmt.Errorf("-min-load %v: must be a fraction in (0, 1], e.g. 0.05", o.minLoad)
+	for _, err := range []error{
+		cli.Interval("interval", o.interval, false, "1s"),
+		cli.Slice("slice", o.slice),
+		cli.Interval("stats", o.stats, true, "1s"),
+		// lb.Options: a push threshold above 0, a pull threshold in
+		// (0, 1) (a domain cannot be below the average by all of it).
+		cli.Float("push", o.push, 0, math.Inf(1), true, true, "0.1"),
+		cli.Float("pull", o.pull, 0, 1, true, true, "0.1"),
+		cli.Float("min-load", o.minLoad, 0, 1, true, false, "0.05"),
+		cli.Uint32("steal", o.stealQueued, "4"),
+	} {
+		if err != nil {
+			return nil, err
+		}
+	}
+	if o.domains != "" {
+		for _, part := range strings.Split(o.domains, ":") {
+			m, err := topology.ParseCPUList(part)
+			if err != nil {
+				return nil, cli.Usagef("-domains %q: %v: give colon-separated cpulists, e.g. -domains 0-3:4-7", o.domains, err)
+			}
+			if m.Empty() {
+				return nil, cli.Usagef("-domains %q: domain %q has no CPUs: give colon-separated cpulists, e.g. -domains 0-3:4-7", o.domains, part)
+			}
+			o.domainMasks = append(o.domainMasks, m)
+		}
 	}
 	return o, nil
 }
@@ -86,13 +100,7 @@ func (o *options) layout(topo *topology.Topology) (*dsq.Layout, error) {
 	opts := dsq.Options{Kind: dsq.PerLLC, StealMinQueued: uint32(o.stealQueued)}
 	if o.domains != "" {
 		opts.Kind = dsq.Custom
-		for _, part := range strings.Split(o.domains, ":") {
-			m, err := topology.ParseCPUList(part)
-			if err != nil {
-				return nil, fmt.Errorf("-domains %q: %w", o.domains, err)
-			}
-			opts.Domains = append(opts.Domains, m)
-		}
+		opts.Domains = o.domainMasks
 	}
 	l, err := dsq.New(topo, opts)
 	if err != nil {
@@ -231,6 +239,10 @@ func (b *balancer) setup(s *scx.Scheduler, o *options) error {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	// First of all, so that no step ignores a SIGINT or SIGTERM.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
 	o, err := parseFlags(args, stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -243,8 +255,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
 
 	spec, err := scx.Open(scx.Objects{Base: loadDomains, V2: loadDomainsV2}, scx.Config{Name: "domains", Slice: o.slice})
 	if err != nil {
@@ -275,6 +285,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		} else {
 			log.Info("detached", "exit", info.String())
 		}
+	}
+	if cli.Stopped(ctx, err) {
+		log.Info("stopped before attaching", "reason", err)
+		return nil
 	}
 	return err
 }

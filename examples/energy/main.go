@@ -8,9 +8,10 @@
 // cheap cores and the rest stay idle; as load rises it spreads. Wakeups go
 // to the warm idle CPU that runs the task at the least energy.
 //
-// -governor and -epp set cpufreq knobs for the run; they are restored on
-// exit. Where the machine has no such knob (a VM has no cpufreq), the
-// scheduler says so and runs without it.
+// -governor and -epp set cpufreq knobs for the run, once the kernel is
+// known to have sched_ext; they are restored on exit. Where the machine
+// has no such knob (a VM has no cpufreq), the scheduler says so and runs
+// without it.
 //
 //	go run ./examples/energy -stats 1s
 //	go run ./examples/energy -model /tmp/rk3399 -cpu-cost 50000 -v
@@ -33,16 +34,14 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/schedkit/schedkit/energy"
+	"github.com/schedkit/schedkit/examples/internal/cli"
 	"github.com/schedkit/schedkit/lb"
 	"github.com/schedkit/schedkit/scx"
 	"github.com/schedkit/schedkit/topology"
 )
 
 func main() {
-	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "energy:", err)
-		os.Exit(1)
-	}
+	cli.Exit("energy", run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // options are the command line flags.
@@ -54,10 +53,12 @@ type options struct {
 	cpuCost     uint64
 	headroom    float64
 	shrinkAfter int
-	spill       uint
+	spill       uint64
 	governor    string
 	epp         string
 	verbose     bool
+
+	modelCopy *energy.Model // -model, read once by readModelCopy
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -71,38 +72,73 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Uint64Var(&o.cpuCost, "cpu-cost", 0, "energy charged per warm CPU, for the static power the kernel's model leaves out (0: a twentieth of the model's costliest CPU at full load)")
 	fs.Float64Var(&o.headroom, "headroom", 1.25, "warm CPUs carry the measured demand times this")
 	fs.IntVar(&o.shrinkAfter, "shrink-after", 4, "intervals demand must stay lower before CPUs go cold")
-	fs.UintVar(&o.spill, "spill", 2, "cold CPUs help when more than (warm CPUs + this) tasks wait")
+	fs.Uint64Var(&o.spill, "spill", 2, "cold CPUs help when more than (warm CPUs + this) tasks wait")
 	fs.StringVar(&o.governor, "governor", "", "cpufreq governor to set for the run, e.g. schedutil")
 	fs.StringVar(&o.epp, "epp", "", "energy_performance_preference to set for the run, e.g. balance_power")
 	fs.BoolVar(&o.verbose, "v", false, "log every change of the warm CPUs")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return nil, err
 	}
+	for _, err := range []error{
+		cli.Interval("interval", o.interval, false, "250ms"),
+		cli.Slice("slice", o.slice),
+		cli.Interval("stats", o.stats, true, "1s"),
+		cli.Float("headroom", o.headroom, 1, 10, false, false, "1.25"),
+		cli.Uint32("spill", o.spill, "2"),
+	} {
+		if err != nil {
+			return nil, err
+		}
+	}
 	switch {
-	case fs.NArg() > 0:
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	case o.interval <= 0:
-		return nil, fmt.Errorf("-interval %v: must be positive, e.g. -interval 250ms", o.interval)
-	case o.slice <= 0:
-		return nil, fmt.Errorf("-slice %v: must be positive, e.g. -slice 20ms", o.slice)
-	case o.stats < 0:
-		return nil, fmt.Errorf("-stats %v: must not be negative", o.stats)
-	case !(o.headroom >= 1 && o.headroom <= 10):
-		return nil, fmt.Errorf("-headroom %v: must be from 1 to 10, e.g. 1.25", o.headroom)
 	case o.shrinkAfter < 1:
-		return nil, fmt.Errorf("-shrink-after %d: must be at least 1", o.shrinkAfter)
+		return nil, cli.Usagef("-shrink-after %d: must be at least 1, e.g. -shrink-after 4", o.shrinkAfter)
+	case o.cpuCost > maxCPUCost:
+		return nil, cli.Usagef("-cpu-cost %d: must be at most %d (0 for the default), e.g. -cpu-cost 50000", o.cpuCost, uint64(maxCPUCost))
+	}
+	if o.governor != "" {
+		if err := energy.CheckGovernor(o.governor); err != nil {
+			return nil, cli.Usagef("-governor: %v", err)
+		}
+	}
+	if o.epp != "" {
+		if err := energy.CheckEPP(o.epp); err != nil {
+			return nil, cli.Usagef("-epp: %v", err)
+		}
+	}
+	if o.model != "" {
+		// Only the form here; loadModel reads it.
+		if fi, err := os.Stat(o.model); err != nil || !fi.IsDir() {
+			return nil, cli.Usagef("-model %s: not a directory: give a directory holding a copy of the kernel's debugfs energy model (proc/mounts, sys/kernel/debug/energy_model)", o.model)
+		}
 	}
 	return o, nil
 }
 
+// maxCPUCost is the largest -cpu-cost energy.Model.CheapestSets accepts.
+const maxCPUCost = energy.MaxCost * energy.CapacityScale
+
+// readModelCopy reads -model, if given, before any kernel work; the copy
+// does not change, so loadModel hands out this reading. A file there that
+// blocks (a FIFO) does not hold up a signal's stop.
+func (o *options) readModelCopy(ctx context.Context) error {
+	if o.model == "" {
+		return nil
+	}
+	err := cli.Do(ctx, func() (err error) {
+		o.modelCopy, err = energy.ReadDebugfs(&energy.Options{Root: o.model})
+		return err
+	})
+	if err != nil && !cli.Stopped(ctx, err) {
+		return cli.Usagef("-model %s: %v", o.model, err)
+	}
+	return err
+}
+
 // loadModel returns the energy model to plan with and where it came from.
 func (o *options) loadModel(topo *topology.Topology, log *slog.Logger) (*energy.Model, string, error) {
-	if o.model != "" {
-		m, err := energy.ReadDebugfs(&energy.Options{Root: o.model})
-		if err != nil {
-			return nil, "", fmt.Errorf("-model %s: %w", o.model, err)
-		}
-		return m, "debugfs copy " + o.model, nil
+	if o.modelCopy != nil {
+		return o.modelCopy, "debugfs copy " + o.model, nil
 	}
 	m, err := energy.ReadDebugfs(nil)
 	if err == nil {
@@ -267,6 +303,11 @@ func (o *options) setKnobs(k *energy.Knobs, log *slog.Logger) error {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
+	// First of all, so that no step ignores a SIGINT or SIGTERM, and the
+	// cpufreq knobs are restored whatever stops the scheduler.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
 	o, err := parseFlags(args, stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -279,8 +320,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	if err := o.readModelCopy(ctx); err != nil {
+		if cli.Stopped(ctx, err) {
+			return nil
+		}
+		return err
+	}
+
+	// Make sure the kernel can run the scheduler before changing the
+	// machine's cpufreq knobs. Reading the kernel's BTF can take seconds
+	// (in an emulated VM): a signal meanwhile ends the run.
+	var kernel *scx.Kernel
+	if err := cli.Do(ctx, func() (err error) { kernel, err = scx.Probe(nil); return err }); err != nil {
+		if cli.Stopped(ctx, err) {
+			return nil
+		}
+		return fmt.Errorf("%w (no cpufreq knob was changed)", err)
+	}
 
 	knobs, err := energy.OpenKnobs(&energy.KnobOptions{Logger: log})
 	if err != nil {
@@ -313,7 +369,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		runOpts.OnStats = func(s *scx.Stats) { fmt.Fprintln(stdout, p.statsLine(s)) }
 	}
 	info, err := scx.Serve(ctx, spec, &scx.ServeOptions{
-		Load:   &scx.LoadOptions{Logger: log},
+		Load:   &scx.LoadOptions{Logger: log, Kernel: kernel},
 		Run:    runOpts,
 		OnLoad: p.setup,
 		OnAttach: func(s *scx.Scheduler) error {
@@ -327,6 +383,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		} else {
 			log.Info("detached", "exit", info.String())
 		}
+	}
+	if cli.Stopped(ctx, err) {
+		log.Info("stopped before attaching", "reason", err)
+		return nil
 	}
 	return err
 }

@@ -31,15 +31,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/schedkit/schedkit/examples/internal/cli"
 	"github.com/schedkit/schedkit/preempt"
 	"github.com/schedkit/schedkit/scx"
 )
 
 func main() {
-	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "interactive:", err)
-		os.Exit(1)
-	}
+	cli.Exit("interactive", run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // options are the command line flags.
@@ -63,27 +61,28 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("interactive", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	o := &options{}
-	fs.StringVar(&o.config, "config", "", "`FILE` of classes, one per line, highest priority first; watched for changes")
+	fs.StringVar(&o.config, "config", "", "`FILE` of classes, one per line, highest priority first (a regular file of at most 1 MiB); watched for changes")
 	fs.Var((*classFlags)(&o.classes), "class", "a class, as one line of the config file (repeatable; after the file's classes)")
 	fs.DurationVar(&o.watch, "watch", time.Second, "how often to look for changes of -config")
 	fs.DurationVar(&o.slice, "slice", preempt.DefaultSlice, "time slice before a configuration is applied")
 	fs.DurationVar(&o.stats, "stats", time.Second, "interval between counter lines (0 turns them off)")
 	fs.DurationVar(&o.timeout, "timeout", 0, "watchdog timeout (0: the kernel's default)")
 	fs.BoolVar(&o.verbose, "v", false, "log every configuration change and every exit in detail")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return nil, err
 	}
-	switch {
-	case fs.NArg() > 0:
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	case o.slice <= 0:
-		return nil, fmt.Errorf("-slice %v: must be positive, e.g. -slice 20ms", o.slice)
-	case o.watch <= 0:
-		return nil, fmt.Errorf("-watch %v: must be positive, e.g. -watch 1s", o.watch)
-	case o.stats < 0:
-		return nil, fmt.Errorf("-stats %v: must not be negative", o.stats)
-	case o.config != "" && len(o.classes) > 0:
-		return nil, errors.New("-config and -class: give the classes in one place (the file is watched, the flags are not)")
+	for _, err := range []error{
+		cli.Slice("slice", o.slice),
+		cli.Interval("watch", o.watch, false, "1s"),
+		cli.Interval("stats", o.stats, true, "1s"),
+		cli.Timeout("timeout", o.timeout),
+	} {
+		if err != nil {
+			return nil, err
+		}
+	}
+	if o.config != "" && len(o.classes) > 0 {
+		return nil, cli.Usagef("-config and -class: give the classes in one place (the file is watched, the flags are not)")
 	}
 	return o, nil
 }
@@ -112,6 +111,14 @@ func (o *options) loadConfig() (*preempt.Config, error) {
 	return cfg, nil
 }
 
+// source names where the classes come from, for errors.
+func (o *options) source() string {
+	if o.config != "" {
+		return "-config " + o.config
+	}
+	return "-class"
+}
+
 // statsLine formats the scheduler's counters and every class's.
 func statsLine(s *scx.Stats, c *preempt.Controller, buf *[]preempt.ClassStats) string {
 	var sb strings.Builder
@@ -129,6 +136,10 @@ func statsLine(s *scx.Stats, c *preempt.Controller, buf *[]preempt.ClassStats) s
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	// First of all, so that no step ignores a SIGINT or SIGTERM.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
 	o, err := parseFlags(args, stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -141,12 +152,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
 
+	// A bad config at start is a bad flag: refuse it before loading
+	// anything. (ParseFile never blocks, a FIFO included.)
 	cfg, err := o.loadConfig()
 	if err != nil {
-		return err
+		return cli.Usage(err)
+	}
+	if err := cfg.CheckCgroups(); err != nil {
+		return cli.Usage(fmt.Errorf("%s: %w", o.source(), err))
 	}
 	spec, err := scx.Open(scx.Objects{Base: loadInteractive, V2: loadInteractiveV2}, scx.Config{
 		Name:    "interactive",
@@ -200,6 +214,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		} else {
 			log.Info("detached", "exit", info.String())
 		}
+	}
+	if cli.Stopped(ctx, err) {
+		log.Info("stopped before attaching", "reason", err)
+		return nil
 	}
 	return err
 }

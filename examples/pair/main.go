@@ -18,20 +18,19 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/schedkit/schedkit/examples/internal/cli"
 	"github.com/schedkit/schedkit/scx"
 	"github.com/schedkit/schedkit/smt"
 	"github.com/schedkit/schedkit/topology"
 )
 
 func main() {
-	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "pair:", err)
-		os.Exit(1)
-	}
+	cli.Exit("pair", run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // options are the command line flags.
@@ -57,7 +56,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.stats, "stats", time.Second, "interval between counter lines (0 turns them off)")
 	fs.DurationVar(&o.timeout, "timeout", 0, "watchdog timeout (0: the kernel's default)")
 	fs.BoolVar(&o.verbose, "v", false, "log load decisions and every exit in detail")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return nil, err
 	}
 	for _, p := range strings.Split(isolate, ",") {
@@ -66,18 +65,35 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		}
 	}
 	switch {
-	case fs.NArg() > 0:
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	case len(o.isolate) == 0:
-		return nil, errors.New("-isolate: name at least one cgroup, e.g. -isolate /a,/b")
-	case o.slice <= 0:
-		return nil, fmt.Errorf("-slice %v: must be positive, e.g. -slice 20ms", o.slice)
+		return nil, cli.Usagef("-isolate: name at least one cgroup, e.g. -isolate /a,/b")
+	case o.root == "" || !filepath.IsAbs(o.root):
+		return nil, cli.Usagef("-cgroup-root %q: give the absolute path where cgroup v2 is mounted, e.g. -cgroup-root %s", o.root, smt.DefaultCgroupRoot)
 	case o.hold <= 0:
-		return nil, fmt.Errorf("-hold %v: must be positive, e.g. -hold 40ms", o.hold)
-	case o.stats < 0:
-		return nil, fmt.Errorf("-stats %v: must not be negative", o.stats)
+		return nil, cli.Usagef("-hold %v: must be positive, e.g. -hold 40ms", o.hold)
+	case o.hold > cli.MaxSlice:
+		return nil, cli.Usagef("-hold %v: longer than %v, the longest watchdog timeout, would starve the cgroups waiting for a core; use e.g. -hold 40ms", o.hold, cli.MaxSlice)
+	}
+	for _, err := range []error{
+		cli.Slice("slice", o.slice),
+		cli.Interval("stats", o.stats, true, "1s"),
+		cli.Timeout("timeout", o.timeout),
+	} {
+		if err != nil {
+			return nil, err
+		}
+	}
+	// The form of the paths (no ".." leaving the cgroup root); that the
+	// cgroups exist is checked when the scheduler is loaded.
+	if err := o.smtConfig().Validate(); err != nil {
+		return nil, cli.Usagef("-isolate: %v", err)
 	}
 	return o, nil
+}
+
+// smtConfig is the smt component's configuration from the flags.
+func (o *options) smtConfig() smt.Config {
+	return smt.Config{Isolate: o.isolate, Root: o.root, Hold: o.hold}
 }
 
 // statsLine formats the scheduler's counters and every class's.
@@ -103,6 +119,10 @@ func statsLine(s *scx.Stats, r *smt.Reader, buf *[]smt.Counters) string {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	// First of all, so that no step ignores a SIGINT or SIGTERM.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
 	o, err := parseFlags(args, stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -115,8 +135,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
 
 	spec, err := scx.Open(scx.Objects{Base: loadPair, V2: loadPairV2}, scx.Config{
 		Name:    "pair",
@@ -145,7 +163,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			if err != nil {
 				return err
 			}
-			if layout, err = smt.New(topo, smt.Config{Isolate: o.isolate, Root: o.root, Hold: o.hold}); err != nil {
+			if layout, err = smt.New(topo, o.smtConfig()); err != nil {
 				return err
 			}
 			if err := layout.WriteBPF(s.Collection()); err != nil {
@@ -169,6 +187,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		} else {
 			log.Info("detached", "exit", info.String())
 		}
+	}
+	if cli.Stopped(ctx, err) {
+		log.Info("stopped before attaching", "reason", err)
+		return nil
 	}
 	return err
 }

@@ -18,14 +18,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/schedkit/schedkit/examples/internal/cli"
 	"github.com/schedkit/schedkit/scx"
 )
 
 func main() {
-	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "simple:", err)
-		os.Exit(1)
-	}
+	cli.Exit("simple", run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // options are the command line flags.
@@ -46,17 +44,17 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.verbose, "v", false, "log load decisions and every exit in detail")
 	fs.DurationVar(&o.stats, "stats", time.Second, "interval between counter lines (0 turns them off)")
 	fs.DurationVar(&o.timeout, "timeout", 0, "watchdog timeout (0: the kernel's default)")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return nil, err
 	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	if o.slice <= 0 {
-		return nil, fmt.Errorf("-slice %v: the slice must be positive, e.g. -slice 20ms", o.slice)
-	}
-	if o.stats < 0 {
-		return nil, fmt.Errorf("-stats %v: the interval must not be negative", o.stats)
+	for _, err := range []error{
+		cli.Slice("slice", o.slice),
+		cli.Interval("stats", o.stats, true, "1s"),
+		cli.Timeout("timeout", o.timeout),
+	} {
+		if err != nil {
+			return nil, err
+		}
 	}
 	return o, nil
 }
@@ -75,6 +73,10 @@ func (o *options) config() scx.Config {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	// First of all, so that no step ignores a SIGINT or SIGTERM.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
 	o, err := parseFlags(args, stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -87,9 +89,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
 
 	spec, err := scx.Open(scx.Objects{Base: loadSimple, V2: loadSimpleV2}, o.config())
 	if err != nil {
@@ -115,6 +114,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		} else {
 			log.Info("detached", "exit", info.String())
 		}
+	}
+	if cli.Stopped(ctx, err) {
+		log.Info("stopped before attaching", "reason", err)
+		return nil
 	}
 	return err
 }
