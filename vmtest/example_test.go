@@ -10,7 +10,10 @@ import (
 )
 
 // Boot the newest pinned kernel in a 4-vCPU machine and run a shell
-// command in it.
+// command in it. It needs qemu and a kernel download, and its output
+// holds a boot time, so it has no Output and only compiles; the VM tests
+// of this package (TestRunDynamicPayloadExitStatus and others) run the
+// same calls.
 func ExampleVM_Run() {
 	vm := &vmtest.VM{
 		Kernel:   vmtest.Matrix[len(vmtest.Matrix)-1],
