@@ -65,7 +65,8 @@
 //
 // # Kernel
 //
-// Start needs root (CAP_BPF and CAP_PERFMON), kernel BTF, tp_btf programs,
+// Start needs root (CAP_BPF and CAP_PERFMON; without them its error wraps
+// ErrPermission and says how to get them), kernel BTF, tp_btf programs,
 // task storage in tracing programs (5.11), sched_switch's prev_state
 // argument (5.18) and bpf_map_lookup_percpu_elem (5.19).
 package latency

@@ -28,6 +28,8 @@ func TestMain(m *testing.M) {
 		sleeper()
 	case "hog":
 		hog()
+	case "start":
+		startOnce()
 	default:
 		fmt.Fprintf(os.Stderr, "unknown %s=%q\n", helperEnv, os.Getenv(helperEnv))
 		os.Exit(2)

@@ -2,6 +2,7 @@ package latency
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"time"
 )
@@ -73,6 +74,14 @@ func (h *Histogram) Mean() time.Duration {
 // last bucket, which has no upper bound, is reported as the last bound: the
 // true value is at least that. An empty histogram gives 0. p outside [0,
 // 100] is clamped.
+//
+// When Sum is not 0, the estimate is also held to what Sum allows: the
+// durations at and above the percentile, and those in higher buckets, which
+// exceed their buckets' lower bounds, cannot add up to more than Sum. With
+// bounds far above the durations (one bucket up to an hour for waits of a
+// millisecond) the interpolation alone would put the median at half an
+// hour; the bound keeps it within a small multiple of the mean. A Sum of 0
+// is taken as unknown.
 func (h *Histogram) Percentile(p float64) time.Duration {
 	n := h.Count()
 	if n == 0 {
@@ -89,14 +98,47 @@ func (h *Histogram) Percentile(p float64) time.Duration {
 		if i == len(h.Bounds) {
 			return h.Bounds[len(h.Bounds)-1]
 		}
-		var lo time.Duration
-		if i > 0 {
-			lo = h.Bounds[i-1]
-		}
+		lo := h.lower(i)
 		frac := (rank - float64(below)) / float64(c)
-		return lo + time.Duration(frac*float64(h.Bounds[i]-lo))
+		est := lo + time.Duration(frac*float64(h.Bounds[i]-lo))
+		if h.Sum > 0 {
+			est = min(est, max(lo, h.sumBound(i, below, rank)))
+		}
+		return est
 	}
 	return h.Bounds[len(h.Bounds)-1]
+}
+
+// lower returns the lower bound of bucket i: 0 for the first.
+func (h *Histogram) lower(i int) time.Duration {
+	if i == 0 {
+		return 0
+	}
+	return h.Bounds[i-1]
+}
+
+// sumBound returns the largest value the duration of the given rank can
+// have, given Sum, when it is in bucket i above the below durations of the
+// lower buckets. With k = ceil(rank) (at least 1), the durations of ranks
+// k and up in bucket i are at least x, those of ranks below k in bucket i
+// and all those of other buckets at least their buckets' lower bounds, and
+// all of them add up to Sum:
+//
+//	x ≤ (Sum − Σ_{j≠i} Counts[j]·lower(j) − (k−1−below)·lower(i)) / (below + Counts[i] − k + 1)
+func (h *Histogram) sumBound(i int, below uint64, rank float64) time.Duration {
+	k := max(math.Ceil(rank), 1)
+	rest := float64(h.Sum)
+	for j, c := range h.Counts {
+		if j != i {
+			rest -= float64(c) * float64(h.lower(j))
+		}
+	}
+	rest -= (k - 1 - float64(below)) * float64(h.lower(i))
+	m := float64(below+h.Counts[i]) - k + 1
+	if m < 1 || rest <= 0 {
+		return 0
+	}
+	return time.Duration(rest / m)
 }
 
 // Sub sets h to the difference a − b of two histograms with the same bounds

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -226,6 +227,82 @@ func TestBucketRandom(t *testing.T) {
 			}
 			if got := h.bucket(d); got != want {
 				t.Fatalf("bounds %v: bucket(%d) = %d, want %d", b, d, got, want)
+			}
+		}
+	}
+}
+
+// TestPercentileWideBounds checks percentiles whose bucket is far wider
+// than the durations in it: 1000 waits of 1 ms, bounds of 1 h and 2 h.
+// Interpolating within the bucket alone gives a median of 30 minutes next
+// to a mean of 1 ms; Sum bounds every percentile.
+func TestPercentileWideBounds(t *testing.T) {
+	h, err := NewHistogram([]time.Duration{time.Hour, 2 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 1000 {
+		h.Add(time.Millisecond)
+	}
+	for _, tc := range []struct {
+		p   float64
+		max time.Duration // what Sum allows the duration of that rank
+	}{{50, time.Second / 501}, {90, time.Second / 101}, {99, time.Second / 11}, {100, time.Second}} {
+		if got := h.Percentile(tc.p); got > tc.max {
+			t.Errorf("Percentile(%v) = %v, above %v, the most a duration of that rank can be with Sum %v", tc.p, got, tc.max, h.Sum)
+		}
+	}
+	// A Sum of 0 is unknown (histograms built from counts alone):
+	// interpolation as before.
+	counts := &Histogram{Bounds: []time.Duration{10, 20}, Counts: []uint64{0, 10, 0}}
+	if got := counts.Percentile(50); got != 15 {
+		t.Errorf("Percentile(50) without Sum = %v, want 15", got)
+	}
+	// Inconsistent Sum: never below the bucket's lower bound.
+	low := &Histogram{Bounds: []time.Duration{10, 20}, Counts: []uint64{0, 10, 0}, Sum: 1}
+	if got := low.Percentile(50); got != 10 {
+		t.Errorf("Percentile(50) with Sum 1 = %v, want 10", got)
+	}
+}
+
+// TestPercentileRandom checks on random samples that the estimate stays in
+// the bucket of the true percentile and never above the largest value the
+// Sum allows, which is at least the true value.
+func TestPercentileRandom(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for range 300 {
+		bounds := []time.Duration{time.Duration(1 + rng.IntN(100))}
+		for range rng.IntN(6) {
+			bounds = append(bounds, bounds[len(bounds)-1]+time.Duration(1+rng.IntN(1000)))
+		}
+		h, _ := NewHistogram(bounds)
+		n := 1 + rng.IntN(50)
+		samples := make([]time.Duration, n)
+		for i := range samples {
+			samples[i] = time.Duration(rng.Int64N(int64(bounds[len(bounds)-1]) + 50))
+			h.Add(samples[i])
+		}
+		slices.Sort(samples)
+		for _, p := range []float64{0, 10, 50, 90, 99, 100} {
+			k := max(int(math.Ceil(p/100*float64(n))), 1)
+			truth := samples[k-1]
+			b := h.bucket(truth)
+			got := h.Percentile(p)
+			if b == len(bounds) {
+				if got != bounds[len(bounds)-1] {
+					t.Fatalf("samples %v bounds %v: p%v = %v, want the last bound", samples, bounds, p, got)
+				}
+				continue
+			}
+			if got < h.lower(b) || got > bounds[b] {
+				t.Fatalf("samples %v bounds %v: p%v = %v, true %v in bucket %d", samples, bounds, p, got, truth, b)
+			}
+			var below uint64
+			for j := range b {
+				below += h.Counts[j]
+			}
+			if limit := h.sumBound(b, below, p/100*float64(n)); truth > limit+1 {
+				t.Fatalf("samples %v bounds %v: p%v true %v above the Sum bound %v", samples, bounds, p, truth, limit)
 			}
 		}
 	}

@@ -125,8 +125,9 @@ type Profiler struct {
 // Start loads the BPF programs, attaches them to the scheduler's
 // tracepoints and starts counting. It needs root (CAP_BPF and CAP_PERFMON),
 // a kernel with BTF and bpf_map_lookup_percpu_elem (5.19 or later), and a
-// mounted cgroup v2 hierarchy. opts may be nil. The Profiler stops when ctx
-// ends or Close is called.
+// mounted cgroup v2 hierarchy; without the privileges, the error wraps
+// ErrPermission. opts may be nil. The Profiler stops when ctx ends or
+// Close is called.
 func Start(ctx context.Context, opts *Options) (*Profiler, error) {
 	o, err := opts.withDefaults()
 	if err != nil {
@@ -155,7 +156,7 @@ func Start(ctx context.Context, opts *Options) (*Profiler, error) {
 	}
 	if err := p.load(); err != nil {
 		p.closeObjects()
-		return nil, err
+		return nil, permissionError(err)
 	}
 	p.percpu = make([]latencybpfSkLatStats, p.ncpu)
 	p.cpus = make([]latencybpfSkLatCpu, p.ncpu)

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
 )
 
 // LoadOptions steers Load. A nil *LoadOptions uses the defaults.
@@ -21,6 +23,28 @@ type LoadOptions struct {
 	// callbacks dropped because the kernel lacks them; nil means
 	// slog.Default().
 	Logger *slog.Logger
+}
+
+// ErrPermission is wrapped by the error Load returns when the kernel
+// refuses to raise the memlock limit or to load the scheduler for want of
+// privileges. It wraps os.ErrPermission, so errors.Is(err,
+// os.ErrPermission) holds too. The message says which capabilities are
+// needed and how to get them.
+var ErrPermission = fmt.Errorf("scx: %w", os.ErrPermission)
+
+// privilegesHint says what Load and Attach need and how to get it.
+const privilegesHint = "loading a sched_ext scheduler needs CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN, and CAP_SYS_RESOURCE " +
+	"to raise the memlock limit on kernels that charge BPF memory to it: run as root (sudo), or give the program those " +
+	"capabilities with sudo setcap cap_bpf,cap_perfmon,cap_sys_admin,cap_sys_resource+ep PROGRAM"
+
+// permissionError wraps err with ErrPermission and privilegesHint when
+// the kernel refused for want of privileges (EPERM), and returns it
+// unchanged otherwise.
+func permissionError(err error) error {
+	if err == nil || !errors.Is(err, unix.EPERM) || errors.Is(err, ErrPermission) {
+		return err
+	}
+	return fmt.Errorf("%w: %w: %s", ErrPermission, err, privilegesHint)
 }
 
 // LoadError is returned when the kernel rejects the object, most often its
@@ -80,7 +104,9 @@ func verifierTail(log []string) []string {
 //     into .rodata, failing if the kernel lacks a field that is set;
 //   - raises RLIMIT_MEMLOCK on kernels that still charge BPF memory to it.
 //
-// The returned Scheduler holds kernel resources until Close.
+// It needs root (CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN); without the
+// privileges, the error wraps ErrPermission and says how to get them. The
+// returned Scheduler holds kernel resources until Close.
 func (s *Spec) Load(opts *LoadOptions) (*Scheduler, error) {
 	if opts == nil {
 		opts = &LoadOptions{}
@@ -107,11 +133,11 @@ func (s *Spec) Load(opts *LoadOptions) (*Scheduler, error) {
 		return nil, fmt.Errorf("load %s: %w", name, err)
 	}
 	if err := rlimit.RemoveMemlock(); err != nil {
-		return nil, fmt.Errorf("load %s: %w", name, err)
+		return nil, fmt.Errorf("load %s: %w", name, permissionError(err))
 	}
 	coll, err := ebpf.NewCollection(spec)
 	if err != nil {
-		le := &LoadError{Name: name, Gen: k.Gen, Err: err}
+		le := &LoadError{Name: name, Gen: k.Gen, Err: permissionError(err)}
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
 			le.Tail = verifierTail(ve.Log)

@@ -8,9 +8,11 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // Where Discover reads, relative to the root of the file system.
@@ -24,6 +26,18 @@ const (
 // makes binary attributes so that they can describe 8192 CPUs; 1 MiB is far
 // above either.
 const maxFileSize = 1 << 20
+
+// maxKernelCPUs bounds the CPU ids Discover accepts in cpu/possible,
+// present and online and in cpuN directory names: Linux builds for at most
+// 8192 CPUs (CONFIG_NR_CPUS), so a larger id means a corrupted or made-up
+// sysfs, not a machine.
+const maxKernelCPUs = 8192
+
+// errNotRegular is wrapped by the error for a path that is neither a
+// regular file nor a directory: a FIFO, socket or device where sysfs has an
+// attribute. Discover fails on those rather than open them, as reading a
+// FIFO would block until something writes to it.
+var errNotRegular = errors.New("not a regular file or directory")
 
 // Options says where Discover reads sysfs from. The zero value, like a nil
 // *Options, reads the running system's /sys.
@@ -46,22 +60,27 @@ type Options struct {
 //
 // Missing files never make Discover fail. It fails when sysfs has no
 // devices/system/cpu, when no CPU is online, when a directory cannot be
-// listed, and when a file holds something the kernel would not write; the
-// error then names the file, relative to the root, and quotes the content.
+// listed, when a file holds something the kernel would not write (including
+// cpu/online, present and possible that contradict each other, and CPU ids
+// of 8192 or more), and when a path it reads is neither a regular file nor a
+// directory (a FIFO, which it never opens for reading: that would block);
+// the error then names the file, relative to the root, and quotes the
+// content. Files are read up to 1 MiB.
 func Discover(opts *Options) (*Topology, error) {
 	var o Options
 	if opts != nil {
 		o = *opts
 	}
 	fsys := o.FS
+	statFirst := fsys != nil
 	if fsys == nil {
 		root := o.Root
 		if root == "" {
 			root = "/"
 		}
-		fsys = os.DirFS(root)
+		fsys = rootFS(root)
 	}
-	d := &discoverer{fsys: fsys, noteIdx: map[string]int{}}
+	d := &discoverer{fsys: fsys, statFirst: statFirst, noteIdx: map[string]int{}}
 	t, err := d.discover()
 	if err != nil {
 		return nil, fmt.Errorf("topology: discover: %w", err)
@@ -72,11 +91,83 @@ func Discover(opts *Options) (*Topology, error) {
 	return t, nil
 }
 
+// rootFS is the file system of Options.Root. It is os.DirFS but for
+// Open, which opens with O_NONBLOCK, so that a FIFO in place of a sysfs file
+// cannot block, and refuses what is neither a regular file nor a directory.
+type rootFS string
+
+func (r rootFS) path(op, name string) (string, error) {
+	if !fs.ValidPath(name) {
+		return "", &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
+	}
+	return filepath.Join(string(r), filepath.FromSlash(name)), nil
+}
+
+func (r rootFS) Open(name string) (fs.File, error) {
+	full, err := r.path("open", name)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(full, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		if pe, ok := err.(*fs.PathError); ok {
+			pe.Path = name
+		}
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err == nil {
+		err = checkType(name, fi.Mode())
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+func (r rootFS) Stat(name string) (fs.FileInfo, error) {
+	full, err := r.path("stat", name)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := os.Stat(full)
+	if pe, ok := err.(*fs.PathError); ok {
+		pe.Path = name
+	}
+	return fi, err
+}
+
+// checkType returns an error wrapping errNotRegular, naming p and its
+// type, when mode is neither a regular file nor a directory.
+func checkType(p string, mode fs.FileMode) error {
+	if mode.IsRegular() || mode.IsDir() {
+		return nil
+	}
+	kind := "special file"
+	switch {
+	case mode&fs.ModeNamedPipe != 0:
+		kind = "named pipe (FIFO)"
+	case mode&fs.ModeSocket != 0:
+		kind = "socket"
+	case mode&fs.ModeCharDevice != 0:
+		kind = "character device"
+	case mode&fs.ModeDevice != 0:
+		kind = "block device"
+	case mode&fs.ModeSymlink != 0:
+		kind = "symbolic link"
+	}
+	return fmt.Errorf("%s: %w: it is a %s, where sysfs has a regular file or a directory: remove it, or point the root at a real copy of sysfs", p, errNotRegular, kind)
+}
+
 // discoverer holds the state of one Discover call.
 type discoverer struct {
 	fsys fs.FS
-	dirs Cpumask // the cpuN directories
-	buf  []byte  // for read
+	// statFirst: fsys is Options.FS, whose Open may block on a FIFO, so
+	// paths are checked with fs.Stat before they are opened.
+	statFirst bool
+	dirs      Cpumask // the cpuN directories
+	buf       []byte  // for read
 
 	// notes become Topology.Assumed. A note whose text has a %s collects
 	// CPUs, so that one note covers every CPU it applies to; noteIdx
@@ -125,7 +216,10 @@ func (d *discoverer) assumed() []string {
 // answers EIO or EOPNOTSUPP for some firmware attributes) is treated as
 // missing, with a note.
 func (d *discoverer) read(p string) (string, bool, error) {
-	f, err := d.fsys.Open(p)
+	f, err := d.open(p)
+	if errors.Is(err, errNotRegular) {
+		return "", false, err
+	}
 	if err != nil {
 		d.unreadable(p, err)
 		return "", false, nil
@@ -153,6 +247,31 @@ func (d *discoverer) read(p string) (string, bool, error) {
 		return "", false, fmt.Errorf("%s: larger than %d bytes: not a sysfs attribute", p, maxFileSize)
 	}
 	return string(bytes.TrimSpace(b)), true, nil
+}
+
+// open opens p, failing with an error that wraps errNotRegular when p is
+// neither a regular file nor a directory.
+func (d *discoverer) open(p string) (fs.File, error) {
+	if d.statFirst {
+		fi, err := fs.Stat(d.fsys, p)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkType(p, fi.Mode()); err != nil {
+			return nil, err
+		}
+	}
+	f, err := d.fsys.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := f.Stat(); err == nil {
+		if err := checkType(p, fi.Mode()); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	return f, nil
 }
 
 // unreadable records a note for a file that exists but could not be read.
@@ -227,6 +346,47 @@ func (d *discoverer) readList(p string) (m Cpumask, ok bool, err error) {
 	return m, true, nil
 }
 
+// readKernelList reads a cpulist of CPU ids, which must be below
+// maxKernelCPUs, from p; ok is false if p is missing.
+func (d *discoverer) readKernelList(p string) (m Cpumask, ok bool, err error) {
+	m, ok, err = d.readList(p)
+	if err == nil && ok && !m.Empty() && m.Max() >= maxKernelCPUs {
+		return Cpumask{}, false, fmt.Errorf("%s: cpu %d: Linux supports at most %d CPUs (CONFIG_NR_CPUS), ids 0-%d: the copy of sysfs is corrupted", p, m.Max(), maxKernelCPUs, maxKernelCPUs-1)
+	}
+	return m, ok, err
+}
+
+// checkCPULists checks that the CPU masks read from their files can all
+// be true: online within present within possible, as the kernel keeps
+// them, and no cpuN directory for a CPU that is not possible. found says
+// which masks were read from their files; masks derived from the cpuN
+// directories of a partial copy are not checked.
+func checkCPULists(t *Topology, dirs Cpumask, found map[string]bool) error {
+	for _, c := range []struct {
+		inner, outer   string
+		innerM, outerM Cpumask
+	}{
+		{"online", "present", t.Online, t.Present},
+		{"present", "possible", t.Present, t.Possible},
+		{"online", "possible", t.Online, t.Possible},
+	} {
+		if !found[c.inner] || !found[c.outer] {
+			continue
+		}
+		if extra := c.innerM.AndNot(c.outerM); !extra.Empty() {
+			return fmt.Errorf("%s/%s (%s) names cpus %s that %s/%s (%s) lacks: the kernel keeps online within present within possible, so this copy of sysfs is inconsistent; take it again from one machine",
+				cpuDir, c.inner, orDash(c.innerM), extra, cpuDir, c.outer, orDash(c.outerM))
+		}
+	}
+	if found["possible"] {
+		if extra := dirs.AndNot(t.Possible); !extra.Empty() {
+			return fmt.Errorf("%s/cpuN directories exist for cpus %s that %s/possible (%s) lacks: the kernel makes them only for possible CPUs, so this copy of sysfs is inconsistent; take it again from one machine",
+				cpuDir, extra, cpuDir, orDash(t.Possible))
+		}
+	}
+	return nil
+}
+
 // readSize reads a cache size such as "32K" from p, in KiB.
 func (d *discoverer) readSize(p string) (int, error) {
 	s, ok, err := d.read(p)
@@ -252,10 +412,23 @@ func (d *discoverer) readSize(p string) (int, error) {
 // listDir returns the numbers N of the directories named prefix+N in dir,
 // ascending. ok is false if dir does not exist.
 func (d *discoverer) listDir(dir, prefix string) (ids []int, ok bool, err error) {
-	ents, err := fs.ReadDir(d.fsys, dir)
+	f, err := d.open(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false, nil
 	}
+	if errors.Is(err, errNotRegular) {
+		return nil, false, err
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("%s: %w", dir, err)
+	}
+	rd, isDir := f.(fs.ReadDirFile)
+	if !isDir {
+		f.Close()
+		return nil, false, fmt.Errorf("%s: not a directory", dir)
+	}
+	ents, err := rd.ReadDir(-1)
+	f.Close()
 	if err != nil {
 		return nil, false, fmt.Errorf("%s: %w", dir, err)
 	}
@@ -268,8 +441,8 @@ func (d *discoverer) listDir(dir, prefix string) (ids []int, ok bool, err error)
 		if err != nil || n < 0 || strconv.Itoa(n) != num {
 			continue // cpufreq, cpuidle, ...
 		}
-		if n >= MaxCPUs {
-			return nil, false, fmt.Errorf("%s/%s: number %d is not below %d", dir, e.Name(), n, MaxCPUs)
+		if n >= maxKernelCPUs {
+			return nil, false, fmt.Errorf("%s/%s: number %d is not below %d, the most CPUs and nodes Linux supports: the copy of sysfs is corrupted", dir, e.Name(), n, maxKernelCPUs)
 		}
 		ids = append(ids, n)
 	}
@@ -321,17 +494,24 @@ func (d *discoverer) discover() (*Topology, error) {
 		return nil, err
 	}
 	if !ok {
+		inner := strings.TrimPrefix(cpuDir, "sys/")
+		if fi, err := fs.Stat(d.fsys, inner); err == nil && fi.IsDir() {
+			return nil, fmt.Errorf("%s: %w, but %s does: the root is sysfs itself; give the directory that holds sys/, its parent (/ rather than /sys)", cpuDir, fs.ErrNotExist, inner)
+		}
 		return nil, fmt.Errorf("%s: %w: sysfs is not mounted, or Options.Root or Options.FS does not hold a copy of it", cpuDir, fs.ErrNotExist)
 	}
 	t := &Topology{MaxCapacity: 1024}
 	dirMask := MaskOf(dirs...)
 	d.dirs = dirMask
+	// found records which of possible, present and online were read
+	// rather than derived, for the consistency checks.
+	found := map[string]bool{}
 	for _, f := range []struct {
 		name string
 		dst  *Cpumask
 	}{{"possible", &t.Possible}, {"present", &t.Present}} {
 		p := cpuDir + "/" + f.name
-		m, ok, err := d.readList(p)
+		m, ok, err := d.readKernelList(p)
 		if err != nil {
 			return nil, err
 		}
@@ -339,13 +519,15 @@ func (d *discoverer) discover() (*Topology, error) {
 			m = dirMask.Clone()
 			d.assume("%s missing: derived %s from cpuN directories", p, orDash(m))
 		}
+		found[f.name] = ok
 		*f.dst = m
 	}
 	onlinePath := cpuDir + "/online"
-	online, ok, err := d.readList(onlinePath)
+	online, ok, err := d.readKernelList(onlinePath)
 	if err != nil {
 		return nil, err
 	}
+	found["online"] = ok
 	if !ok {
 		for _, n := range dirs {
 			p := fmt.Sprintf("%s/cpu%d/online", cpuDir, n)
@@ -374,6 +556,9 @@ func (d *discoverer) discover() (*Topology, error) {
 		return nil, fmt.Errorf("%s: no CPU is online: no cpuN directory has online 1 or a topology directory", cpuDir)
 	}
 	t.Online = online
+	if err := checkCPULists(t, dirMask, found); err != nil {
+		return nil, err
+	}
 
 	// Read every online CPU; dense[kernel id] is its index in raw.
 	raw := make([]rawCPU, 0, online.Weight())

@@ -200,7 +200,7 @@ func TestDiscoverAssumed(t *testing.T) {
 		},
 		{
 			name:  "online CPU without a directory",
-			files: with(smallFiles(), cpu+"online", "0-8\n"),
+			files: with(smallFiles(), cpu+"online", "0-8\n", cpu+"possible", "0-8\n", cpu+"present", "0-8\n"),
 			want: []string{
 				cpu + "cpuN missing for online cpus 8: assumed package 0, a core each, one LLC per package",
 				"cpus 8 are in no sys/devices/system/node/nodeN/cpulist: assumed node 0",

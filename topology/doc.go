@@ -116,6 +116,8 @@
 //
 // Frequencies and cache sizes that are missing are 0, without a note.
 // Content the kernel would not write (a malformed number or cpulist, a CPU
-// in two nodes, a distance row of the wrong length) is an error that names
-// the file and quotes the content.
+// in two nodes, a distance row of the wrong length, cpu/online not within
+// present or present not within possible, a CPU id of 8192 or more) is an
+// error that names the file and quotes the content, as is a FIFO, socket
+// or device where sysfs has a file.
 package topology

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -40,28 +41,37 @@ func latencyCommand() (*flag.FlagSet, func(context.Context, io.Writer, io.Writer
 	fs := flag.NewFlagSet("latency", flag.ContinueOnError)
 	var f latencyFlags
 	fs.Var(&f.cgroups, "cgroup", "profile the cgroup at `PATH` (in the v2 hierarchy, e.g. /system.slice, or under its mount); repeat for more; none: every cgroup")
-	fs.DurationVar(&f.interval, "interval", time.Second, "print every `D`")
+	fs.DurationVar(&f.interval, "interval", time.Second, "print every `D` (at least 10ms)")
 	fs.DurationVar(&f.duration, "duration", 0, "stop after `D` (0: run until interrupted)")
 	fs.BoolVar(&f.json, "json", false, "print JSON lines instead of text")
-	fs.StringVar(&f.listen, "listen", "", "serve Prometheus/OpenMetrics metrics at http://`ADDR`/metrics (e.g. :9100)")
+	fs.StringVar(&f.listen, "listen", "", "serve Prometheus/OpenMetrics metrics at http://`ADDR`/metrics (e.g. 127.0.0.1:9100; :9100 serves every interface, unauthenticated)")
 	fs.StringVar(&f.bounds, "bounds", "log2", "histogram bucket bounds: `LIST` of durations (50us,1ms,10ms) or log2 (1µs to 33s)")
 	fs.DurationVar(&f.outlier, "outlier", 0, "also print every wait of at least `D` with its task (0: none)")
 	setUsage(fs, "schedkit latency [--cgroup PATH]... [--interval D] [--duration D] [--json] [--listen ADDR] [--bounds LIST] [--outlier D]",
 		`Latency profiles scheduling latency per cgroup with BPF tracing, on any kernel
-with BTF (sched_ext or not); it needs root. Every interval it prints, per
-cgroup, the queueing delay of its tasks in that interval (the time from
-being woken, or preempted, to running) as a histogram, the share of it spent
-while the CPU ran a task of the same cgroup, of another, or nothing, and the
-cgroup's on-CPU and off-CPU time. --listen serves the running totals as
-Prometheus histograms and counters. It runs until interrupted, or --duration.`)
+with BTF (sched_ext or not); it needs root, or CAP_BPF and CAP_PERFMON.
+Every interval it prints, per cgroup, the queueing delay of its tasks in that
+interval (the time from being woken, or preempted, to running) as a
+histogram, the share of it spent while the CPU ran a task of the same cgroup,
+of another, or nothing, and the cgroup's on-CPU and off-CPU time.
+--listen 127.0.0.1:9100 serves the running totals as Prometheus histograms
+and counters at http://127.0.0.1:9100/metrics; an address without a host,
+such as :9100, serves every network interface, without authentication. It
+runs until interrupted, or for --duration, printing the last interval then.`)
 	return fs, func(ctx context.Context, stdout, stderr io.Writer) error {
 		return runLatency(ctx, &f, stdout, stderr)
 	}
 }
 
+// minInterval is the shortest --interval: each interval reads every
+// profiled cgroup's per-CPU counters and prints them, which shorter
+// intervals would repeat in a busy loop.
+const minInterval = 10 * time.Millisecond
+
 func runLatency(ctx context.Context, f *latencyFlags, stdout, stderr io.Writer) error {
-	if f.interval <= 0 {
-		return usagef("--interval %v: must be positive, e.g. 1s", f.interval)
+	// Every flag is checked before the BPF programs are loaded.
+	if f.interval < minInterval {
+		return usagef("--interval %v: must be at least %v, e.g. 1s", f.interval, minInterval)
 	}
 	if f.duration < 0 {
 		return usagef("--duration %v: must be positive, or 0 to run until interrupted", f.duration)
@@ -73,12 +83,17 @@ func runLatency(ctx context.Context, f *latencyFlags, stdout, stderr io.Writer) 
 	if err != nil {
 		return usagef("--bounds %q: %v", f.bounds, err)
 	}
-	if f.duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, f.duration)
-		defer cancel()
+	var ln net.Listener
+	if f.listen != "" {
+		if ln, err = listenMetrics(f.listen, stderr); err != nil {
+			return err
+		}
+		defer ln.Close()
 	}
-	p, err := latency.Start(ctx, &latency.Options{Cgroups: f.cgroups, Bounds: bounds, OutlierThreshold: f.outlier})
+	// The profiler outlives ctx: the last interval is read after a signal
+	// or at the end of --duration, and the deferred Close unloads the
+	// BPF programs.
+	p, err := latency.Start(context.WithoutCancel(ctx), &latency.Options{Cgroups: f.cgroups, Bounds: bounds, OutlierThreshold: f.outlier})
 	if errors.Is(err, latency.ErrInvalidOptions) {
 		return usagef("%v", err)
 	}
@@ -98,11 +113,8 @@ func runLatency(ctx context.Context, f *latencyFlags, stdout, stderr io.Writer) 
 			}
 		}()
 	}
-	if f.listen != "" {
-		stop, err := serveMetrics(ctx, f.listen, p, stderr)
-		if err != nil {
-			return err
-		}
+	if ln != nil {
+		stop := serveMetrics(ctx, ln, p, stderr)
 		defer stop()
 	}
 
@@ -111,21 +123,26 @@ func runLatency(ctx context.Context, f *latencyFlags, stdout, stderr io.Writer) 
 		return err
 	}
 	var cur, delta []latency.CgroupStats
-	last := time.Now()
-	tick := time.NewTicker(f.interval)
-	defer tick.Stop()
-	for {
-		var done bool
+	start := time.Now()
+	last := start
+	timer := time.NewTimer(f.interval)
+	defer timer.Stop()
+	// Interval k ends at start + k×interval, the last one at start +
+	// duration: ceil(duration/interval) intervals, the last maybe short.
+	for k := 1; ; k++ {
+		due := start.Add(time.Duration(k) * f.interval)
+		final := false
+		if f.duration > 0 && !due.Before(start.Add(f.duration)) {
+			due, final = start.Add(f.duration), true
+		}
+		timer.Reset(time.Until(due))
 		select {
 		case <-ctx.Done():
-			done = true
-		case <-tick.C:
+			final = true
+		case <-timer.C:
 		}
 		now := time.Now()
 		if cur, err = p.Snapshot(cur); err != nil {
-			if done && errors.Is(err, latency.ErrClosed) {
-				break // the context closed the profiler first
-			}
 			return err
 		}
 		delta = subSnapshots(delta, cur, prev)
@@ -134,7 +151,7 @@ func runLatency(ctx context.Context, f *latencyFlags, stdout, stderr io.Writer) 
 		}
 		prev, cur = cur, prev
 		last = now
-		if done {
+		if final {
 			break
 		}
 	}
@@ -319,22 +336,41 @@ func pct(part, whole time.Duration) string {
 	return fmt.Sprintf("%.1f%%", 100*float64(part)/float64(whole))
 }
 
-// serveMetrics serves p's counters at http://addr/metrics until ctx ends
-// or stop is called.
-func serveMetrics(ctx context.Context, addr string, p *latency.Profiler, stderr io.Writer) (stop func(), err error) {
-	reg := prometheus.NewRegistry()
-	if err := reg.Register(newLatencyCollector(p.Snapshot)); err != nil {
-		return nil, fmt.Errorf("register the metrics: %w", err)
+// listenMetrics checks --listen and binds it, before anything is loaded:
+// a bad address is a usage error. An address without a host listens on
+// every interface, which it warns about.
+func listenMetrics(addr string, stderr io.Writer) (net.Listener, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, usagef("--listen %q: %v: give HOST:PORT, e.g. 127.0.0.1:9100", addr, err)
+	}
+	if port == "" {
+		return nil, usagef("--listen %q: no port: give HOST:PORT, e.g. 127.0.0.1:9100", addr)
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil {
+		return nil, usagef("--listen %q: port %q: not a port number (0 to 65535) or service name: give one, e.g. 127.0.0.1:9100", addr, port)
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		slog.New(slog.NewTextHandler(stderr, nil)).Warn("--listen: metrics are served on every network interface, without authentication, and name the profiled cgroups; give 127.0.0.1:PORT to serve this machine only",
+			"listen", addr)
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("--listen %s: %w", addr, err)
+		return nil, usagef("--listen %q: %v: give an address of this machine with a free port, e.g. 127.0.0.1:9100", addr, err)
 	}
+	return ln, nil
+}
+
+// serveMetrics serves p's counters at http://ADDR/metrics on ln until ctx
+// ends or stop is called.
+func serveMetrics(ctx context.Context, ln net.Listener, p *latency.Profiler, stderr io.Writer) (stop func()) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(newLatencyCollector(p.Snapshot))
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(stderr, "serving metrics at http://%s/metrics\n", ln.Addr())
 	go srv.Serve(ln)
 	stopCtx := context.AfterFunc(ctx, func() { srv.Close() })
-	return func() { stopCtx(); srv.Close() }, nil
+	return func() { stopCtx(); srv.Close() }
 }

@@ -26,8 +26,13 @@ func TestLatencyUsage(t *testing.T) {
 		args   []string
 		stderr string
 	}{
-		{"zero interval", []string{"latency", "--interval", "0s"}, "--interval 0s: must be positive"},
-		{"negative interval", []string{"latency", "--interval=-1s"}, "--interval -1s: must be positive"},
+		{"zero interval", []string{"latency", "--interval", "0s"}, "--interval 0s: must be at least 10ms"},
+		{"negative interval", []string{"latency", "--interval=-1s"}, "--interval -1s: must be at least 10ms"},
+		{"tiny interval", []string{"latency", "--interval", "1ns", "--duration", "1s"}, "--interval 1ns: must be at least 10ms"},
+		{"listen without port", []string{"latency", "--listen", "bogus", "--duration", "1s"}, `--listen "bogus": address bogus: missing port in address: give HOST:PORT, e.g. 127.0.0.1:9100`},
+		{"listen empty port", []string{"latency", "--listen", "127.0.0.1:", "--duration", "1s"}, `--listen "127.0.0.1:": no port`},
+		{"listen bad port", []string{"latency", "--listen", "127.0.0.1:99999", "--duration", "1s"}, `--listen "127.0.0.1:99999": port "99999"`},
+		{"listen unknown host", []string{"latency", "--listen", "schedkit-no-such-host.invalid:9100", "--duration", "1s"}, `--listen "schedkit-no-such-host.invalid:9100": listen tcp`},
 		{"negative duration", []string{"latency", "--duration=-1s"}, "--duration -1s"},
 		{"negative outlier", []string{"latency", "--outlier=-1ms"}, "--outlier -1ms"},
 		{"bounds not increasing", []string{"latency", "--bounds", "1ms,500us"}, `--bounds "1ms,500us": latency: invalid options: bucket bound 1 (500µs) is not above bound 0 (1ms)`},

@@ -35,8 +35,9 @@
 //
 // latency profiles scheduling latency per cgroup with package latency's BPF
 // tracing programs, on any kernel with BTF, and prints per-interval
-// queueing-delay histograms as text or JSON lines; --listen serves them as
-// Prometheus metrics.
+// queueing-delay histograms as text or JSON lines; --listen 127.0.0.1:9100
+// serves them as Prometheus metrics (an address without a host, such as
+// :9100, serves every network interface, unauthenticated: it warns).
 //
 // Exit status: 0 on success, 1 on failure, 2 for a usage error.
 package main
@@ -137,8 +138,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "help", "-h", "-help", "--help":
 		if name == "help" && len(args) > 1 {
 			c := lookup(args[1])
-			if c == nil || c.hidden || len(args) > 2 {
+			if c == nil || c.hidden {
 				fmt.Fprintf(stderr, "schedkit help: unknown command %q\n\n", args[1])
+				usage(stderr)
+				return exitUsage
+			}
+			if len(args) > 2 {
+				fmt.Fprintf(stderr, "schedkit help: unexpected argument %q: help takes one command, as in schedkit help %s\n\n", args[2], args[1])
 				usage(stderr)
 				return exitUsage
 			}

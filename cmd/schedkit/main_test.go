@@ -11,12 +11,18 @@ import (
 // TestMain lets the test binary stand in for schedkit where the demo runs
 // it as its payload: TestDemo's VM runs this binary with demo-guest, exactly
 // as it runs the schedkit binary.
+//
+// With SCHEDKIT_TEST_MAIN=1 in its environment the test binary is schedkit
+// itself, for tests that run it in another process (as another user).
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == guestCommand {
+	if len(os.Args) > 1 && os.Args[1] == guestCommand || os.Getenv(mainEnv) == "1" {
 		main()
 	}
 	os.Exit(m.Run())
 }
+
+// mainEnv makes the test binary run main; see TestMain.
+const mainEnv = "SCHEDKIT_TEST_MAIN"
 
 // runArgs runs the command line args and returns the exit status and the
 // output.
@@ -45,6 +51,7 @@ func TestUsage(t *testing.T) {
 		{name: "help demo", args: []string{"help", "demo"}, code: 0, stdout: []string{"schedkit demo", "-kernel NAME", "-cpus N", "-fifo", "-seconds S", "7.3"}},
 		{name: "help unknown", args: []string{"help", "nope"}, code: 2, stderr: []string{`unknown command "nope"`, "Usage:"}},
 		{name: "help hidden", args: []string{"help", guestCommand}, code: 2, stderr: []string{"unknown command"}},
+		{name: "help extra argument", args: []string{"help", "topology", "extra"}, code: 2, stderr: []string{`schedkit help: unexpected argument "extra": help takes one command, as in schedkit help topology`, "Usage:"}, notStderr: []string{"unknown command"}},
 		{name: "unknown command", args: []string{"frobnicate"}, code: 2, stderr: []string{`schedkit: unknown command "frobnicate"`, "Usage:", "status", "demo"}},
 		{name: "status -h", args: []string{"status", "-h"}, code: 0, stdout: []string{"schedkit status [--json]", "-json"}},
 		{name: "demo --help", args: []string{"demo", "--help"}, code: 0, stdout: []string{"schedkit demo", "-cpus N"}},

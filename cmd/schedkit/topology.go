@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 
 	"github.com/schedkit/schedkit/topology"
 )
@@ -18,11 +21,14 @@ func topologyCommand() (*flag.FlagSet, func(context.Context, io.Writer, io.Write
 	setUsage(fs, "schedkit topology [--sysfs DIR] [--json] [--llc-cores N]", `Topology prints the CPU topology package topology discovers: packages, NUMA
 nodes, LLCs, cores and CPUs with their capacities and core types, and the
 assumptions made where sysfs files were missing.`)
-	return fs, func(_ context.Context, stdout, _ io.Writer) error {
+	return fs, func(ctx context.Context, stdout, _ io.Writer) error {
 		if *llcCores < 0 {
 			return usagef("--llc-cores %d: must not be negative", *llcCores)
 		}
-		topo, err := topology.Discover(&topology.Options{Root: *root, LLCCores: *llcCores})
+		if err := checkSysfsRoot(*root); err != nil {
+			return err
+		}
+		topo, err := discoverTopology(ctx, &topology.Options{Root: *root, LLCCores: *llcCores})
 		if err != nil {
 			return err
 		}
@@ -34,6 +40,56 @@ assumptions made where sysfs files were missing.`)
 		fmt.Fprint(stdout, topo) // the tree ends with the assumptions
 		return nil
 	}
+}
+
+// discover is topology.Discover; tests replace it.
+var discover = topology.Discover
+
+// discoverTopology runs discover until it returns or ctx ends (a signal):
+// whatever discover waits for, a signal ends the command.
+func discoverTopology(ctx context.Context, opts *topology.Options) (*topology.Topology, error) {
+	type result struct {
+		topo *topology.Topology
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		t, err := discover(opts)
+		done <- result{t, err}
+	}()
+	select {
+	case r := <-done:
+		return r.topo, r.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("interrupted while reading %s: %w", filepath.Join(opts.Root, "sys/devices/system/cpu"), ctx.Err())
+	}
+}
+
+// checkSysfsRoot checks --sysfs: a directory that holds sys/, not sysfs
+// itself.
+func checkSysfsRoot(root string) error {
+	if root == "" {
+		return usagef(`--sysfs "": give the directory that holds sys/, e.g. / for this machine or an unpacked snapshot`)
+	}
+	fi, err := os.Stat(root)
+	if err != nil {
+		return usagef("--sysfs %s: %v: give the directory that holds sys/, e.g. / for this machine or an unpacked snapshot", root, errors.Unwrap(err))
+	}
+	if !fi.IsDir() {
+		return usagef("--sysfs %s: not a directory: give the directory that holds sys/, e.g. / for this machine or an unpacked snapshot", root)
+	}
+	isDir := func(p string) bool {
+		fi, err := os.Stat(p)
+		return err == nil && fi.IsDir()
+	}
+	if isDir(filepath.Join(root, "devices/system/cpu")) && !isDir(filepath.Join(root, "sys/devices/system/cpu")) {
+		abs, err := filepath.Abs(root)
+		if err != nil {
+			abs = root
+		}
+		return usagef("--sysfs %s: holds devices/system/cpu itself, so it is sysfs, not the directory that holds sys/: pass its parent, e.g. --sysfs %s", root, filepath.Dir(abs))
+	}
+	return nil
 }
 
 // topologyReport is the output of topology --json. Ids are package
