@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -109,6 +110,15 @@ func LookupCgroup(path string) (Cgroup, error) {
 func lookupCgroup(mount, path string) (Cgroup, error) {
 	if path == "" {
 		return Cgroup{}, optErr(`empty cgroup path: give a path in the cgroup v2 hierarchy such as "/system.slice", or "/" for the root`)
+	}
+	if slices.Contains(strings.Split(path, "/"), "..") {
+		var keep []string
+		for _, seg := range strings.Split(path, "/") {
+			if seg != ".." && seg != "." && seg != "" {
+				keep = append(keep, seg)
+			}
+		}
+		return Cgroup{}, optErr(`cgroup %q: ".." is not allowed: give the cgroup's path from the root of the v2 hierarchy, e.g. %q`, path, "/"+strings.Join(keep, "/"))
 	}
 	mount = filepath.Clean(mount)
 	clean := filepath.Clean("/" + path)

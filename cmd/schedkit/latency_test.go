@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -151,7 +152,9 @@ func TestLatencyRun(t *testing.T) {
 	}()
 	addr := regexp.MustCompile(`serving metrics at (http://\S+/metrics)`)
 	var url string
-	for deadline := time.Now().Add(10 * time.Second); url == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	// Deadlines in this test only bound a wait for a condition (a minute:
+	// far past what a loaded host needs, short of go test's timeout).
+	for deadline := time.Now().Add(time.Minute); url == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if m := addr.FindStringSubmatch(errOut.String()); m != nil {
 			url = m[1]
 		}
@@ -159,19 +162,30 @@ func TestLatencyRun(t *testing.T) {
 	if url == "" {
 		t.Fatalf("no metrics address on stderr: %s", errOut.String())
 	}
-	time.Sleep(300 * time.Millisecond)
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	for _, want := range []string{`schedkit_latency_queue_delay_seconds_bucket{cgroup="/",cgroup_id="1",le="0.001"}`,
+	wants := []string{`schedkit_latency_queue_delay_seconds_bucket{cgroup="/",cgroup_id="1",le="0.001"}`,
 		`schedkit_latency_queue_delay_seconds_bucket{cgroup="/",cgroup_id="1",le="+Inf"}`, "# TYPE schedkit_latency_queue_delay_seconds histogram",
-		`schedkit_latency_wait_seconds_total{cgroup="/",cgroup_id="1",occupant="other_cgroup"}`} {
+		`schedkit_latency_wait_seconds_total{cgroup="/",cgroup_id="1",occupant="other_cgroup"}`}
+	// Scrape until every series is there, rather than after a fixed pause.
+	var body []byte
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !slices.ContainsFunc(wants, func(w string) bool { return !strings.Contains(string(body), w) }) || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, want := range wants {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %s:\n%s", want, body)
 		}
+	}
+	// At least two intervals (100ms each) before stopping, waited for.
+	for deadline := time.Now().Add(time.Minute); strings.Count(out.String(), `"type":"interval"`) < 2 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
 	}
 	cancel() // as SIGINT does
 	select {
@@ -179,8 +193,8 @@ func TestLatencyRun(t *testing.T) {
 		if c != 0 {
 			t.Fatalf("exit %d: %s", c, errOut.String())
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("latency did not stop when its context ended")
+	case <-time.After(time.Minute):
+		t.Fatal("latency did not stop within a minute of its context ending")
 	}
 	sc := bufio.NewScanner(strings.NewReader(out.String()))
 	sc.Buffer(nil, 1<<20)
