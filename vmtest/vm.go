@@ -152,10 +152,11 @@ const consoleTail = 60
 
 // Default bounds of the boot watchdog and the quiet note.
 //
-// Measured from qemu's start to the payload's start with Debian's kernels:
-// 4-12 s under TCG on an idle 2-core host (2-4 vCPUs), and up to about 40 s
-// with both host cores kept busy by other work. The TCG bound leaves more
-// than four times that; a boot that exceeds it is hung, not slow.
+// Measured from qemu's start to the payload's start with Debian's kernels
+// under TCG on a 2-core host (2026-12-04, whole suite, 36-38 boots of 2-8
+// vCPUs): 5-16 s while other builds ran, and up to 27 s (4 vCPUs, NUMA)
+// with stress-ng keeping both host cores busy. The TCG bound leaves more
+// than six times that; a boot that exceeds it is hung, not slow.
 const (
 	DefaultBootTimeoutTCG = 3 * time.Minute
 	DefaultBootTimeoutKVM = time.Minute
