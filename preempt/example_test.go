@@ -57,8 +57,8 @@ func ExampleParse_errors() {
 
 // A Controller sets the policy of a loaded scheduler that includes
 // preempt.bpf.h, before and after it attaches, and reads its counters.
-// This needs root and a sched_ext kernel; examples/interactive is the
-// whole program.
+// This needs root and a sched_ext kernel, so it has no Output and only
+// compiles; examples/interactive is the whole program, tested in a VM.
 func ExampleController() {
 	var spec *scx.Spec // from scx.Open with the scheduler's objects
 	sched, err := spec.Load(nil)

@@ -45,6 +45,10 @@ import (
 //	//go:generate go tool bpf2go -tags linux -target bpfel -no-global-types fifoV2 fifo.bpf.c -- -I<schedkit>/bpf/include -DSCHEDKIT_KFUNC_V2
 //
 // The Go half runs it until SIGINT or SIGTERM, printing its counters.
+//
+// Running it needs root and a kernel with sched_ext, and it runs until it
+// is signalled, so it has no Output and only compiles; attachtest runs the
+// same scheduler in a VM.
 func Example() {
 	// In your package: scx.Objects{Base: loadFifo, V2: loadFifoV2}.
 	objs := attachtest.Fifo

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -378,8 +379,35 @@ func TestKfuncGenResolves(t *testing.T) {
 	})
 }
 
-// TestOpsDiff logs which members of struct sched_ext_ops differ between the
-// kernels of the matrix (informational).
+// wantOpsDiff lists the members of struct sched_ext_ops that some but not
+// all kernels of vmtest.Matrix have, with the kernels that have them. When
+// a pin in vmtest/kernels.go changes, TestOpsDiff prints the new table:
+// check that load.go copes with each change (a member a scheduler sets but
+// the kernel lacks must be dropped or refused, see Spec.prepare) and update
+// this map.
+var wantOpsDiff = map[string][]string{
+	"cgroup_set_bandwidth": {"7.0", "7.3"},
+	"cgroup_set_idle":      {"7.0", "7.3"},
+	"sub_attach":           {"7.3"},
+	"sub_detach":           {"7.3"},
+	"sub_caps_updated":     {"7.3"},
+	"sub_ecaps_updated":    {"7.3"},
+	"init_cids":            {"7.3"},
+	"cid_shard_size":       {"7.3"},
+	"rescue_bandwidth_ppt": {"7.3"},
+	"rescue_quantum_us":    {"7.3"},
+	"sub_cgroup_id":        {"7.3"},
+}
+
+// alwaysOps are the members of struct sched_ext_ops that Spec.prepare
+// needs on every kernel: it refuses a kernel without exit and writes the
+// data members unconditionally.
+var alwaysOps = []string{"exit", "name", "timeout_ms", "flags", "dispatch_max_batch", "exit_dump_len"}
+
+// TestOpsDiff checks Kernel.Ops against the BTF of each kernel of the
+// matrix, read independently of Probe (every member of the one struct
+// sched_ext_ops, in BTF order), and which members differ between the
+// kernels against wantOpsDiff. It logs the table of differences.
 func TestOpsDiff(t *testing.T) {
 	var (
 		names []string
@@ -389,6 +417,35 @@ func TestOpsDiff(t *testing.T) {
 	for _, mk := range matrixKernels {
 		p := mk.get(t)
 		names = append(names, mk.Name)
+
+		var members []string
+		structs := 0
+		for typ, err := range p.spec.All() {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st, ok := typ.(*btf.Struct); ok && st.Name == "sched_ext_ops" {
+				structs++
+				members = members[:0]
+				for _, m := range st.Members {
+					members = append(members, m.Name)
+				}
+			}
+		}
+		if structs != 1 {
+			t.Fatalf("kernel %s: %d structs named sched_ext_ops in BTF, want 1", mk.Name, structs)
+		}
+		if diff := cmp.Diff(members, p.kernel.Ops); diff != "" {
+			t.Errorf("kernel %s: Kernel.Ops differs from the members of struct sched_ext_ops in BTF (-btf +Ops):\n%s", mk.Name, diff)
+		}
+		seen := map[string]bool{}
+		for _, op := range p.kernel.Ops {
+			if op == "" || seen[op] {
+				t.Errorf("kernel %s: Kernel.Ops has an empty or repeated member %q: %v", mk.Name, op, p.kernel.Ops)
+			}
+			seen[op] = true
+		}
+
 		for _, op := range p.kernel.Ops {
 			if has[op] == nil {
 				has[op] = map[string]bool{}
@@ -402,26 +459,38 @@ func TestOpsDiff(t *testing.T) {
 	for _, n := range names {
 		fmt.Fprintf(&b, " %5s", n)
 	}
-	rows := 0
+	got := map[string][]string{}
 	for _, op := range order {
 		if len(has[op]) == len(names) {
 			continue
 		}
-		rows++
 		fmt.Fprintf(&b, "\n%-24s", op)
 		for _, n := range names {
 			mark := "-"
 			if has[op][n] {
 				mark = "x"
+				got[op] = append(got[op], n)
 			}
 			fmt.Fprintf(&b, " %5s", mark)
 		}
 	}
-	t.Logf("%d of %d members differ:\n%s", rows, len(order), b.String())
+	t.Logf("%d of %d members differ:\n%s", len(got), len(order), b.String())
+	if diff := cmp.Diff(wantOpsDiff, got); diff != "" {
+		t.Errorf("members of struct sched_ext_ops that differ between kernels (-wantOpsDiff +got):\n%s\n"+
+			"if a kernel pin changed, check load.go against the new members and update wantOpsDiff", diff)
+	}
+	for _, op := range alwaysOps {
+		if len(has[op]) != len(names) {
+			t.Errorf("sched_ext_ops.%s is on kernels %v only, want all of %v: Spec.prepare relies on it", op, slices.Sorted(maps.Keys(has[op])), names)
+		}
+	}
 }
 
 // ExampleProbe checks what the running kernel offers before loading a
-// scheduler, then reads which scheduler is attached now.
+// scheduler, then reads which scheduler is attached now. What it prints
+// depends on the running kernel (its release, whether it has sched_ext,
+// what is attached), so it has no Output and only compiles; TestProbeHost
+// runs the same calls and checks them.
 func ExampleProbe() {
 	k, err := Probe(nil)
 	if errors.Is(err, ErrNotSupported) {

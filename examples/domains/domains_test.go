@@ -157,13 +157,16 @@ func TestBalancesDomains(t *testing.T) {
 	}
 
 	startSpinners(t, 4)
-	// Let the balancer work for a dozen intervals, then measure a window.
+	// Let the balancer work for a dozen intervals, then measure a window
+	// between two stats lines. The window's ends are stats lines, not the
+	// sleeps: on a slow or loaded VM the line after a sleep may be late,
+	// so the test waits for one (the figures compared are the two
+	// domains' shares of the same window, whatever its length).
 	time.Sleep(3 * time.Second)
-	_, a0, a1, ok := lastStats(stdout.String())
-	if !ok {
-		t.Fatalf("no stats line:\n%s", stdout.String())
-	}
+	n := waitStatsLines(t, &stdout, 1)
+	_, a0, a1, _ := lastStats(stdout.String())
 	time.Sleep(3 * time.Second)
+	waitStatsLines(t, &stdout, n+1)
 	moved, b0, b1, _ := lastStats(stdout.String())
 	d0, d1 := b0-a0, b1-a1
 	cancel()
@@ -229,6 +232,20 @@ func TestBalancesDomains(t *testing.T) {
 	// left undercounted it).
 	if lo, hi := min(d0, d1), max(d0, d1); hi == 0 || float64(lo) < 0.5*float64(hi) {
 		t.Errorf("run time did not even out: domain 0 %dms, domain 1 %dms", d0, d1)
+	}
+}
+
+// waitStatsLines waits until out holds at least n stats lines and returns
+// how many it holds; it fails the test after 30s.
+func waitStatsLines(t *testing.T, out interface{ String() string }, n int) int {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if got := len(statsLine.FindAllString(out.String(), -1)); got >= n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("fewer than %d stats lines after 30s:\n%s", n, out.String())
+		}
 	}
 }
 

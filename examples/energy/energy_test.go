@@ -164,13 +164,25 @@ func TestPacksAndSpreads(t *testing.T) {
 	lightBusy := busyOver(t, 3*time.Second)
 	rounds := <-light
 	t.Logf("light load: per-CPU busy %s; rounds %v; last stats: %s", percent(lightBusy), rounds, lastMatch(stdout.String()))
+	// A CPU counts as kept busy when it is over 8% busy and over half as
+	// busy as the busiest little CPU, which runs a light thread: on a
+	// loaded host, TCG stretches the interrupts and kernel threads of
+	// idle CPUs too, so their busy fraction is judged against one that
+	// runs a light thread in the same window. A light thread on a big
+	// CPU makes it as busy as that little one.
+	var maxLittle float64
+	for c, f := range lightBusy {
+		if c < 4 {
+			maxLittle = max(maxLittle, f)
+		}
+	}
 	var busy topology.Cpumask
 	for c, f := range lightBusy {
-		if f > 0.08 {
+		if f > 0.08 && f > maxLittle/2 {
 			busy.Set(c)
 		}
-		if c >= 4 && f > 0.05 {
-			t.Errorf("light load kept big CPU %d busy %.0f%% of the time: want it idle (under 5%%)", c, 100*f)
+		if c >= 4 && f > 0.05 && f > maxLittle/2 {
+			t.Errorf("light load kept big CPU %d busy %.0f%% of the time (busiest little CPU %.0f%%): want it idle (under 5%% or half the little one's)", c, 100*f, 100*maxLittle)
 		}
 	}
 	// Tolerance: a light thread alone on a CPU keeps it about 11% busy;
@@ -193,8 +205,12 @@ func TestPacksAndSpreads(t *testing.T) {
 		}
 	}
 	for i, r := range rounds {
-		// 7s of 30ms rounds is 233; TCG and sharing may stretch them.
-		if r < 50 {
+		// 7s of 30ms rounds is 233; TCG and sharing may stretch them: a
+		// host busy with other work delays each wakeup by its own
+		// scheduling latency, up to some 20ms (about 140 rounds). A
+		// starved thread waits for seconds (the watchdog's scale) and does
+		// a handful: 25, a wait of 250ms a round, tells them apart.
+		if r < 25 {
 			t.Errorf("light thread %d did %d rounds in 7s: starved", i, r)
 		}
 	}

@@ -271,8 +271,8 @@ const hogSlice = 200 * time.Millisecond
 // wakeups of a latency-critical class preempt them, and its p99 wakeup
 // latency stays far below the hogs' slice.
 func TestLatencyClass(t *testing.T) {
-	// A longer slice than hogSlice leaves a margin of 5x between the
-	// bound and the slice: under TCG on a loaded host, p99 reached 35ms.
+	// A longer slice than hogSlice leaves room between the bound and
+	// the slice: under TCG on a loaded host, p99 reached 35ms.
 	const hogSlice = 500 * time.Millisecond
 	makeCgroups(t, "lat", "bg")
 	l := attach(t, mustParse(t, fmt.Sprintf(`
@@ -287,7 +287,14 @@ bg  cgroup=/bg  background slice=%v
 	t.Logf("requests %d: userspace p50 %v p99 %v max %v", r.Requests, r.P50, r.P99, r.Max)
 	t.Logf("%s", &lat)
 	t.Logf("%s", &bg)
-	bound := hogSlice / 5
+	// What the bound tells apart: without preemption a wakeup waits
+	// for the first of the 2 CPUs to end its hog's slice, and p99 of
+	// that wait is about 0.9 of the slice (450ms); with it, a tick or
+	// two. Under TCG p99 reached 35ms on a loaded host (vCPU threads
+	// waiting for a host CPU delay the wakeups), so a third of the
+	// slice (167ms) leaves near 5x for a busier host and is still
+	// 2.7x below the wait without preemption.
+	bound := hogSlice / 3
 	if r.P99 >= bound {
 		t.Errorf("userspace p99 wakeup latency %v, want far below the hogs' slice %v (< %v)", r.P99, hogSlice, bound)
 	}
@@ -442,7 +449,8 @@ batch cgroup=/batch slice=200ms tick=runon
 // more. Nothing else preempts the hogs: every class has wakeup=never.
 func TestChangeWithinTick(t *testing.T) {
 	makeCgroups(t, "spin")
-	long := mustParse(t, "default wakeup=never\nspin cgroup=/spin wakeup=never slice=2s\n")
+	const oldSlice = 2 * time.Second
+	long := mustParse(t, fmt.Sprintf("default wakeup=never\nspin cgroup=/spin wakeup=never slice=%v\n", oldSlice))
 	short := mustParse(t, "default wakeup=never\nspin cgroup=/spin wakeup=never slice=5ms\n")
 	l := attach(t, long)
 	var cpu1 unix.CPUSet
@@ -477,6 +485,7 @@ func TestChangeWithinTick(t *testing.T) {
 	}
 	const trials = 5
 	var delays, queued []time.Duration
+	var delayFrac, queuedFrac []float64 // of the old slice left at the change, of the old slice
 	for i := range trials {
 		if i > 0 {
 			if err := l.ctl.Apply(long); err != nil {
@@ -492,10 +501,11 @@ func TestChangeWithinTick(t *testing.T) {
 		// runs on every CPU every few seconds): the hog resumes with its
 		// slice, and the trial starts over from the next switch.
 		n := switches()
+		var sliceStart time.Time // when the switch that began the running hog's 2s slice was seen
 		for attempt := 0; ; attempt++ {
 			var ok bool
-			if n, _, ok = awaitSwitch(n, 10*time.Second); !ok {
-				t.Fatalf("trial %d: the hogs on CPU 1 were not switched within 10s under 2s slices", i)
+			if n, sliceStart, ok = awaitSwitch(n, 30*time.Second); !ok {
+				t.Fatalf("trial %d: the hogs on CPU 1 were not switched within 30s under 2s slices", i)
 			}
 			time.Sleep(200 * time.Millisecond)
 			m := switches()
@@ -523,21 +533,35 @@ func TestChangeWithinTick(t *testing.T) {
 		}
 		delays = append(delays, first.Sub(applied))
 		queued = append(queued, second.Sub(first))
+		// The old slice left at the change: 1.8s if the test's 200ms
+		// sleep took 200ms, less on a slow host. At least a tick, so a
+		// change that came at the slice's very end counts as late.
+		left := max(oldSlice-applied.Sub(sliceStart), 4*time.Millisecond)
+		delayFrac = append(delayFrac, float64(first.Sub(applied))/float64(left))
+		queuedFrac = append(queuedFrac, float64(second.Sub(first))/float64(oldSlice))
 	}
 	l.check()
 	slices.Sort(delays)
 	slices.Sort(queued)
 	t.Logf("%d trials: from Apply to the running hog's switch: median %v, max %v (all %v)", trials, delays[trials/2], delays[trials-1], delays)
 	t.Logf("then the run of the hog queued before the change: median %v, max %v (all %v)", queued[trials/2], queued[trials-1], queued)
-	// The bound is loose for TCG on a shared host (ticks come late
-	// there), and still an order of magnitude below the 1.8s of old
-	// slice left.
-	const bound = 150 * time.Millisecond
-	if delays[trials/2] > bound {
-		t.Errorf("median delay %v from the change to the switch, want within a few ticks (< %v), not at the old slice's end", delays[trials/2], bound)
+	// Each delay is compared with what it would be without the feature,
+	// measured in the same trial: the running hog would run out the old
+	// slice left at the change, the queued one its whole 2s slice. On an
+	// idle host the delays are a few ticks, under 5% of those; ticks come
+	// late under TCG on a loaded host and the test's own polling and
+	// sleeps stretch, which the fraction of the slice left absorbs. The
+	// bound, a quarter, is still 4x below what a change applied only at
+	// the slice's end gives (1).
+	slices.Sort(delayFrac)
+	slices.Sort(queuedFrac)
+	t.Logf("as fractions of the old slice left: median %.3f (all %.3f); queued hog: median %.3f (all %.3f)", delayFrac[trials/2], delayFrac, queuedFrac[trials/2], queuedFrac)
+	const bound = 0.25
+	if delayFrac[trials/2] > bound {
+		t.Errorf("median delay from the change to the switch is %.2f of the old slice left (%v of all delays), want within a few ticks (< %.2f), not at the old slice's end", delayFrac[trials/2], delays, bound)
 	}
-	if queued[trials/2] > bound {
-		t.Errorf("median run %v of the hog queued before the change, want its slice cut to the new 5ms (< %v), not the 2s it was queued with", queued[trials/2], bound)
+	if queuedFrac[trials/2] > bound {
+		t.Errorf("median run of the hog queued before the change is %.2f of the 2s slice it was queued with (%v of all runs), want its slice cut to the new 5ms (< %.2f)", queuedFrac[trials/2], queued, bound)
 	}
 }
 
@@ -687,16 +711,18 @@ func TestConfigFile(t *testing.T) {
 	st0, _ := k.Status()
 
 	write("lat cgroup=/lat wakeup=lower slice=5ms\ndefault\nbatch cgroup=/batch slice=200ms tick=runon\n")
-	if !waitFor(10*time.Second, func() bool { return strings.Contains(stderr.String(), "config applied") }) {
-		t.Fatalf("the change was not applied within 10s:\n%s", stderr.String())
+	// Polls of a 200ms watch: the deadline only decides a failure, and
+	// is long enough for a loaded host.
+	if !waitFor(30*time.Second, func() bool { return strings.Contains(stderr.String(), "config applied") }) {
+		t.Fatalf("the change was not applied within 30s:\n%s", stderr.String())
 	}
 	r2 := requester(t, "lat", load, 0.25)
 	t.Logf("wakeup=never: p99 %v; wakeup=lower: p99 %v", r1.P99, r2.P99)
 	checkLower(t, r1, r2)
 
 	write("lat cgroup=/lat slice=0s\n")
-	if !waitFor(10*time.Second, func() bool { return strings.Contains(stderr.String(), "config change not applied") }) {
-		t.Fatalf("the bad change was not reported within 10s:\n%s", stderr.String())
+	if !waitFor(30*time.Second, func() bool { return strings.Contains(stderr.String(), "config change not applied") }) {
+		t.Fatalf("the bad change was not reported within 30s:\n%s", stderr.String())
 	}
 	if !strings.Contains(stderr.String(), "slice=0s: must be positive") {
 		t.Errorf("the error does not name the bad slice:\n%s", stderr.String())

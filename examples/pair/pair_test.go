@@ -199,8 +199,15 @@ func withPair(t *testing.T, args []string, work func()) (int, map[string]class) 
 		time.Sleep(20 * time.Millisecond)
 	}
 
+	before := strings.Count(stdout.String(), "violations=")
 	work()
-	time.Sleep(700 * time.Millisecond) // a stats line after the work
+	// A stats line printed after the work: poll for it rather than sleep
+	// a stats interval and hope, which a slow or loaded VM may outlast.
+	for deadline := time.Now().Add(30 * time.Second); strings.Count(stdout.String(), "violations=") <= before; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no stats line within 30s after the work:\n%s", stdout.String())
+		}
+	}
 	if st, err := k.Status(); err != nil || st.State != scx.StateEnabled || st.Ops != "pair" {
 		t.Fatalf("after the workload: status %+v, %v; want pair enabled\n%s", st, err, stderr.String())
 	}

@@ -18,7 +18,9 @@ import (
 	"github.com/schedkit/schedkit/internal/workload"
 )
 
-// Run a small workload and tell a stall apart from other failures.
+// Run a small workload and tell a stall apart from other failures. The
+// report holds timings, which differ from run to run, so this example has
+// no Output and only compiles.
 func ExampleRun() {
 	rep, err := workload.Run(context.Background(), workload.Config{
 		Spinners:   4,
@@ -41,7 +43,9 @@ func ExampleRun() {
 
 // Measure the wakeup latency of request threads that are alone in a
 // threaded cgroup (which a scheduler under test may give a class of its
-// own), starting when another process says so.
+// own), starting when another process says so. It needs the cgroup and
+// that other process, and its latencies differ from run to run, so it has
+// no Output and only compiles.
 func ExampleRequests() {
 	const cgroup = "/sys/fs/cgroup/lat/req" // a threaded cgroup
 	rep, err := workload.Requests(context.Background(), workload.RequestConfig{

@@ -132,6 +132,26 @@ func runTimes(out string) []int {
 	return nil
 }
 
+// waitRunLines waits until out holds at least n stats lines with run times
+// and returns how many it holds; it fails the test after 30s.
+func waitRunLines(t *testing.T, out *testout.Buffer, n int) int {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		got := 0
+		for _, l := range strings.Split(out.String(), "\n") {
+			if runLine.MatchString(l) {
+				got++
+			}
+		}
+		if got >= n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("fewer than %d stats lines after 30s:\n%s", n, out.String())
+		}
+	}
+}
+
 // TestNodeFirst runs the domains binary with one domain per CPU, so two
 // domains per node, starts four bounded CPU-bound tasks in domain 0, and
 // checks that the balancer moves work across nodes, spreads it over all
@@ -183,13 +203,19 @@ func TestNodeFirst(t *testing.T) {
 	const spinners, iters = 4, 100000
 	start := time.Now()
 	cmds := startSpinners(t, spinners, iters)
+	// The window's ends for the run times are stats lines: after each
+	// sleep the test waits for a line printed since, which a slow or
+	// loaded VM may be late with (what is compared is the domains'
+	// shares of the same window, whatever its length).
 	time.Sleep(2 * time.Second)
+	n := waitRunLines(t, &stdout, 1)
 	before := runTimes(stdout.String())
 	busy0, err := cpustat.Read()
 	if err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(3 * time.Second)
+	waitRunLines(t, &stdout, n+1)
 	after := runTimes(stdout.String())
 	busy1, err := cpustat.Read()
 	if err != nil {
