@@ -1,11 +1,10 @@
 package latency
 
 import (
-	"errors"
 	"fmt"
 	"os"
 
-	"golang.org/x/sys/unix"
+	"github.com/schedkit/schedkit/internal/privilege"
 )
 
 // ErrPermission is wrapped by the error Start returns when the kernel
@@ -24,8 +23,5 @@ const privilegesHint = "profiling needs CAP_BPF and CAP_PERFMON, and CAP_SYS_RES
 // the kernel refused for want of privileges (EPERM), and returns it
 // unchanged otherwise.
 func permissionError(err error) error {
-	if err == nil || !errors.Is(err, unix.EPERM) || errors.Is(err, ErrPermission) {
-		return err
-	}
-	return fmt.Errorf("%w: %w: %s", ErrPermission, err, privilegesHint)
+	return privilege.Wrap(err, ErrPermission, privilegesHint)
 }

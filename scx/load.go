@@ -12,7 +12,8 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/rlimit"
-	"golang.org/x/sys/unix"
+
+	"github.com/schedkit/schedkit/internal/privilege"
 )
 
 // LoadOptions steers Load. A nil *LoadOptions uses the defaults.
@@ -41,10 +42,7 @@ const privilegesHint = "loading a sched_ext scheduler needs CAP_BPF, CAP_PERFMON
 // the kernel refused for want of privileges (EPERM), and returns it
 // unchanged otherwise.
 func permissionError(err error) error {
-	if err == nil || !errors.Is(err, unix.EPERM) || errors.Is(err, ErrPermission) {
-		return err
-	}
-	return fmt.Errorf("%w: %w: %s", ErrPermission, err, privilegesHint)
+	return privilege.Wrap(err, ErrPermission, privilegesHint)
 }
 
 // LoadError is returned when the kernel rejects the object, most often its
