@@ -1,11 +1,11 @@
-// Package schedkit is an SDK for writing Linux sched_ext schedulers in Go
+// Package scxkit is an SDK for writing Linux sched_ext schedulers in Go
 // out of reusable components.
 //
 // sched_ext lets a BPF program implement the kernel's CPU scheduling policy
 // (struct sched_ext_ops: select_cpu, enqueue, dispatch, running, stopping,
 // ...). Every scheduler needs the same parts: topology, dispatch-queue
 // layouts, duty-cycle tracking, load balancing, energy awareness. Each part
-// has a BPF half (headers under bpf/include/schedkit/) and a Go half (a
+// has a BPF half (headers under bpf/include/scxkit/) and a Go half (a
 // package here) that talk through BPF maps, so a scheduler author composes
 // components instead of rewriting them.
 //
@@ -29,7 +29,7 @@
 //	latency    per-cgroup scheduling latency distributions
 //	vmtest     run a scheduler's Go tests in qemu on real sched_ext kernels
 //
-// cmd/schedkit is the command line; examples/ holds runnable schedulers
+// cmd/scxkit is the command line; examples/ holds runnable schedulers
 // built only from the components. Packages land one by one: go doc lists the
 // ones present.
 //
@@ -38,4 +38,4 @@
 //	sysfs ──► Go (topology, energy) ──► BPF maps ──► BPF scheduler ──► kernel
 //	                 ▲                                    │
 //	                 └──── stats, duty cycles, exit info ◄┘
-package schedkit
+package scxkit

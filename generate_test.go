@@ -1,4 +1,4 @@
-package schedkit_test
+package scxkit_test
 
 import (
 	"bufio"

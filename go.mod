@@ -1,4 +1,4 @@
-module github.com/schedkit/schedkit
+module github.com/scxkit/scxkit
 
 go 1.25.0
 

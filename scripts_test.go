@@ -1,4 +1,4 @@
-package schedkit_test
+package scxkit_test
 
 import (
 	"os"
@@ -79,13 +79,13 @@ func runFailures(t *testing.T, log string) []string {
 // run, on a log with a host package and a VM package: packages sorted by
 // wall time, each with its VM runs (durations in the forms vmtest prints).
 func TestTimingsTable(t *testing.T) {
-	const log = `ok  	github.com/schedkit/schedkit/energy	1.054s
+	const log = `ok  	github.com/scxkit/scxkit/energy	1.054s
 vmtest: kernel 6.16 (6.16.3+deb13-amd64), 2 vCPUs (1 sockets x 2 cores x 1 threads): booting
 vmtest: kernel 6.16: ok (tcg, boot 8.318s, total 1m2.5s)
 vmtest: kernel 7.3 (7.3.4+deb13-amd64), 2 vCPUs (1 sockets x 2 cores x 1 threads): booting
 vmtest: kernel 7.3: FAIL: vmtest: kernel 7.3: payload exited with status 1 (tcg, boot 950ms, total 20.25s)
-FAIL	github.com/schedkit/schedkit/examples/simple	90.2s
-ok  	github.com/schedkit/schedkit	24.379s
+FAIL	github.com/scxkit/scxkit/examples/simple	90.2s
+ok  	github.com/scxkit/scxkit	24.379s
 `
 	path := filepath.Join(t.TempDir(), "test.log")
 	if err := os.WriteFile(path, []byte(log), 0o644); err != nil {

@@ -1,5 +1,5 @@
 // Package dsq lays out user dispatch queues (DSQs) over a machine's
-// topology and hands the layout to the BPF half, bpf/include/schedkit/dsq.bpf.h.
+// topology and hands the layout to the BPF half, bpf/include/scxkit/dsq.bpf.h.
 //
 // A DSQ is a kernel queue of runnable tasks that a sched_ext scheduler
 // fills in ops.enqueue and drains in ops.dispatch. Builtin DSQs (the

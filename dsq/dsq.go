@@ -8,11 +8,11 @@ import (
 	"unsafe"
 
 	"github.com/cilium/ebpf"
-	"github.com/schedkit/schedkit/scx"
-	"github.com/schedkit/schedkit/topology"
+	"github.com/scxkit/scxkit/scx"
+	"github.com/scxkit/scxkit/topology"
 )
 
-// Limits of the BPF-side layout (bpf/include/schedkit/dsq.h).
+// Limits of the BPF-side layout (bpf/include/scxkit/dsq.h).
 const (
 	MaxDSQs  = 64  // SK_DSQ_MAX
 	MaxCPUs  = 512 // SK_DSQ_MAX_CPUS: kernel CPU ids below this
@@ -85,7 +85,7 @@ type DSQ struct {
 }
 
 // Layout is a set of user DSQs covering a machine's CPUs, built from its
-// topology, for a scheduler that includes schedkit/dsq.bpf.h.
+// topology, for a scheduler that includes scxkit/dsq.bpf.h.
 type Layout struct {
 	Kind           Kind
 	DSQs           []DSQ
@@ -229,16 +229,16 @@ const (
 )
 
 // WriteBPF hands the layout to a loaded scheduler that includes
-// schedkit/dsq.bpf.h; its ops.init creates the DSQs with
+// scxkit/dsq.bpf.h; its ops.init creates the DSQs with
 // sk_dsq_create_all. Call it after Load and before Attach.
 func (l *Layout) WriteBPF(coll *ebpf.Collection) error {
 	v := coll.Variables[bpfLayout]
 	if v == nil {
-		return fmt.Errorf("dsq: write BPF: the object has no %s global: include schedkit/dsq.bpf.h", bpfLayout)
+		return fmt.Errorf("dsq: write BPF: the object has no %s global: include scxkit/dsq.bpf.h", bpfLayout)
 	}
 	var st dsqtypesSkDsqLayout
 	if size := uint32(unsafe.Sizeof(st)); v.Size() != size {
-		return fmt.Errorf("dsq: write BPF: %s is %d bytes, this package expects %d: rebuild the object against this version of schedkit/dsq.h", bpfLayout, v.Size(), size)
+		return fmt.Errorf("dsq: write BPF: %s is %d bytes, this package expects %d: rebuild the object against this version of scxkit/dsq.h", bpfLayout, v.Size(), size)
 	}
 	st.Nr = uint32(len(l.DSQs))
 	st.StealMinQueued = l.StealMinQueued
@@ -276,7 +276,7 @@ type Counters struct {
 func (l *Layout) ReadCounters(dst []Counters, coll *ebpf.Collection) ([]Counters, error) {
 	m := coll.Maps[bpfStats]
 	if m == nil {
-		return dst, fmt.Errorf("dsq: read counters: the object has no %s map: include schedkit/dsq.bpf.h", bpfStats)
+		return dst, fmt.Errorf("dsq: read counters: the object has no %s map: include scxkit/dsq.bpf.h", bpfStats)
 	}
 	dst = dst[:0]
 	ncpu, err := ebpf.PossibleCPU()
@@ -304,7 +304,7 @@ func (l *Layout) ReadCounters(dst []Counters, coll *ebpf.Collection) ([]Counters
 func (l *Layout) Depths(dst []uint64, coll *ebpf.Collection) ([]uint64, error) {
 	p, v := coll.Programs[bpfDepthsFn], coll.Variables[bpfDepth]
 	if p == nil || v == nil {
-		return dst, fmt.Errorf("dsq: depths: the object lacks %s or %s: include schedkit/dsq.bpf.h", bpfDepthsFn, bpfDepth)
+		return dst, fmt.Errorf("dsq: depths: the object lacks %s or %s: include scxkit/dsq.bpf.h", bpfDepthsFn, bpfDepth)
 	}
 	if _, err := p.Run(&ebpf.RunOptions{}); err != nil {
 		return dst, fmt.Errorf("dsq: depths: run %s: %w", bpfDepthsFn, err)

@@ -5,8 +5,8 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/schedkit/schedkit/internal/sysfstest"
-	"github.com/schedkit/schedkit/topology"
+	"github.com/scxkit/scxkit/internal/sysfstest"
+	"github.com/scxkit/scxkit/topology"
 )
 
 func discover(t *testing.T, fixture string) *topology.Topology {

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"log"
 
-	"github.com/schedkit/schedkit/dsq"
-	"github.com/schedkit/schedkit/topology"
+	"github.com/scxkit/scxkit/dsq"
+	"github.com/scxkit/scxkit/topology"
 )
 
 // A layout of one DSQ per custom domain: which DSQ serves a CPU, and where

@@ -6,7 +6,7 @@
  * struct sk_dsq_layout and struct sk_dsq_counters (dsq.h).
  */
 #include <vmlinux.h>
-#include <schedkit/dsq.h>
+#include <scxkit/dsq.h>
 
 struct sk_dsq_layout layout_type;
 struct sk_dsq_counters counters_type;

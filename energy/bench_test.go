@@ -4,8 +4,8 @@ import (
 	"testing"
 	"testing/fstest"
 
-	"github.com/schedkit/schedkit/energy"
-	"github.com/schedkit/schedkit/topology"
+	"github.com/scxkit/scxkit/energy"
+	"github.com/scxkit/scxkit/topology"
 )
 
 // hybridTopology returns an Intel-hybrid-like machine: nP P-cores

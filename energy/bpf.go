@@ -6,7 +6,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
-	"github.com/schedkit/schedkit/topology"
+	"github.com/scxkit/scxkit/topology"
 )
 
 // Limits of the BPF layout (energy.h).
@@ -27,7 +27,7 @@ const (
 var ErrTooBig = errors.New("energy: model too big for the BPF layout")
 
 // WriteBPF hands the model to a loaded scheduler that includes
-// schedkit/energy.bpf.h: for every CPU, its domain and the domain's
+// scxkit/energy.bpf.h: for every CPU, its domain and the domain's
 // efficient performance states (Performance and Cost), which the BPF
 // helpers pick states and CPUs from. Inefficient states are left out, as
 // the kernel skips them too. Call it after loading and before attaching.
@@ -37,7 +37,7 @@ func (m *Model) WriteBPF(coll *ebpf.Collection) error {
 	}
 	v := coll.Variables[bpfModel]
 	if v == nil {
-		return fmt.Errorf("energy: write BPF: the object has no %s: include schedkit/energy.bpf.h", bpfModel)
+		return fmt.Errorf("energy: write BPF: the object has no %s: include scxkit/energy.bpf.h", bpfModel)
 	}
 	st := new(entypesSkEnergyModel)
 	for _, row := range m.PerCPU() {
@@ -66,7 +66,7 @@ func (m *Model) WriteBPF(coll *ebpf.Collection) error {
 }
 
 // PlanWriter writes the plan an energy-aware scheduler follows into
-// schedkit/energy.bpf.h's sk_energy_plan: the CPUs to keep warm and a
+// scxkit/energy.bpf.h's sk_energy_plan: the CPUs to keep warm and a
 // performance target for every CPU of the model. A scheduler writes a new
 // plan whenever the demand it measures moves to another level of its
 // Table.
@@ -85,7 +85,7 @@ func NewPlanWriter(coll *ebpf.Collection, m *Model) (*PlanWriter, error) {
 	}
 	v := coll.Variables[bpfPlan]
 	if v == nil {
-		return nil, fmt.Errorf("energy: plan writer: the object has no %s: include schedkit/energy.bpf.h", bpfPlan)
+		return nil, fmt.Errorf("energy: plan writer: the object has no %s: include scxkit/energy.bpf.h", bpfPlan)
 	}
 	w := &PlanWriter{v: v, model: m, cheapest: -1}
 	var best uint64

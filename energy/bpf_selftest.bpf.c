@@ -8,8 +8,8 @@
  * fills queries, runs lookup, and compares the answers with package
  * energy's own.
  */
-#include <schedkit/scx.bpf.h>
-#include <schedkit/energy.bpf.h>
+#include <scxkit/scx.bpf.h>
+#include <scxkit/energy.bpf.h>
 
 #define MAX_QUERIES 4096
 

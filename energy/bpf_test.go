@@ -6,7 +6,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
-	"github.com/schedkit/schedkit/topology"
+	"github.com/scxkit/scxkit/topology"
 )
 
 //go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -tags linux -target bpfel enselftest bpf_selftest.bpf.c -- -mcpu=v3 -Wno-missing-declarations -I../bpf/include

@@ -13,7 +13,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/schedkit/schedkit/topology"
+	"github.com/scxkit/scxkit/topology"
 )
 
 // Options says where ReadDebugfs and Estimate read the kernel's files

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"testing/fstest"
 
-	"github.com/schedkit/schedkit/energy"
+	"github.com/scxkit/scxkit/energy"
 )
 
 const emDir = "sys/kernel/debug/energy_model/"

@@ -13,7 +13,7 @@
 //
 // # The BPF half and the knobs
 //
-// A scheduler that includes schedkit/energy.bpf.h gets the per-CPU tables
+// A scheduler that includes scxkit/energy.bpf.h gets the per-CPU tables
 // with Model.WriteBPF and, every time demand changes level, a plan with
 // PlanWriter.Write: the level's CPUs are warm, each at the performance
 // target of its share's state, the rest at their lowest state. On the BPF

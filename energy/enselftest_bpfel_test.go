@@ -67,15 +67,15 @@ type enselftestSkExitInfo struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	enselftestProgLookup          = "lookup"
-	enselftestVarAnswers          = "answers"
-	enselftestVarNrQueries        = "nr_queries"
-	enselftestVarQueries          = "queries"
-	enselftestVarSchedkitKfuncGen = "schedkit_kfunc_gen"
-	enselftestVarSkEnergyModel    = "sk_energy_model"
-	enselftestVarSkEnergyPlan     = "sk_energy_plan"
-	enselftestVarSkExitInfo       = "sk_exit_info"
-	enselftestVarSkSliceNs        = "sk_slice_ns"
+	enselftestProgLookup        = "lookup"
+	enselftestVarAnswers        = "answers"
+	enselftestVarNrQueries      = "nr_queries"
+	enselftestVarQueries        = "queries"
+	enselftestVarScxkitKfuncGen = "scxkit_kfunc_gen"
+	enselftestVarSkEnergyModel  = "sk_energy_model"
+	enselftestVarSkEnergyPlan   = "sk_energy_plan"
+	enselftestVarSkExitInfo     = "sk_exit_info"
+	enselftestVarSkSliceNs      = "sk_slice_ns"
 )
 
 // loadEnselftest returns the embedded CollectionSpec for enselftest.
@@ -133,14 +133,14 @@ type enselftestMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type enselftestVariableSpecs struct {
-	Answers          *ebpf.VariableSpec `ebpf:"answers"`
-	NrQueries        *ebpf.VariableSpec `ebpf:"nr_queries"`
-	Queries          *ebpf.VariableSpec `ebpf:"queries"`
-	SchedkitKfuncGen *ebpf.VariableSpec `ebpf:"schedkit_kfunc_gen"`
-	SkEnergyModel    *ebpf.VariableSpec `ebpf:"sk_energy_model"`
-	SkEnergyPlan     *ebpf.VariableSpec `ebpf:"sk_energy_plan"`
-	SkExitInfo       *ebpf.VariableSpec `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
+	Answers        *ebpf.VariableSpec `ebpf:"answers"`
+	NrQueries      *ebpf.VariableSpec `ebpf:"nr_queries"`
+	Queries        *ebpf.VariableSpec `ebpf:"queries"`
+	ScxkitKfuncGen *ebpf.VariableSpec `ebpf:"scxkit_kfunc_gen"`
+	SkEnergyModel  *ebpf.VariableSpec `ebpf:"sk_energy_model"`
+	SkEnergyPlan   *ebpf.VariableSpec `ebpf:"sk_energy_plan"`
+	SkExitInfo     *ebpf.VariableSpec `ebpf:"sk_exit_info"`
+	SkSliceNs      *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
 }
 
 // enselftestObjects contains all objects after they have been loaded into the kernel.
@@ -173,14 +173,14 @@ func (m *enselftestMaps) Close() error {
 //
 // It can be passed to loadEnselftestObjects or ebpf.CollectionSpec.LoadAndAssign.
 type enselftestVariables struct {
-	Answers          *ebpf.Variable `ebpf:"answers"`
-	NrQueries        *ebpf.Variable `ebpf:"nr_queries"`
-	Queries          *ebpf.Variable `ebpf:"queries"`
-	SchedkitKfuncGen *ebpf.Variable `ebpf:"schedkit_kfunc_gen"`
-	SkEnergyModel    *ebpf.Variable `ebpf:"sk_energy_model"`
-	SkEnergyPlan     *ebpf.Variable `ebpf:"sk_energy_plan"`
-	SkExitInfo       *ebpf.Variable `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.Variable `ebpf:"sk_slice_ns"`
+	Answers        *ebpf.Variable `ebpf:"answers"`
+	NrQueries      *ebpf.Variable `ebpf:"nr_queries"`
+	Queries        *ebpf.Variable `ebpf:"queries"`
+	ScxkitKfuncGen *ebpf.Variable `ebpf:"scxkit_kfunc_gen"`
+	SkEnergyModel  *ebpf.Variable `ebpf:"sk_energy_model"`
+	SkEnergyPlan   *ebpf.Variable `ebpf:"sk_energy_plan"`
+	SkExitInfo     *ebpf.Variable `ebpf:"sk_exit_info"`
+	SkSliceNs      *ebpf.Variable `ebpf:"sk_slice_ns"`
 }
 
 // enselftestPrograms contains all programs after they have been loaded into the kernel.

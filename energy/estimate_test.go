@@ -7,8 +7,8 @@ import (
 	"testing"
 	"testing/fstest"
 
-	"github.com/schedkit/schedkit/energy"
-	"github.com/schedkit/schedkit/topology"
+	"github.com/scxkit/scxkit/energy"
+	"github.com/scxkit/scxkit/topology"
 )
 
 func TestEstimateHybrid(t *testing.T) {

@@ -6,8 +6,8 @@ import (
 	"os"
 	"testing/fstest"
 
-	"github.com/schedkit/schedkit/energy"
-	"github.com/schedkit/schedkit/topology"
+	"github.com/scxkit/scxkit/energy"
+	"github.com/scxkit/scxkit/topology"
 )
 
 // Building the model of the RK3399 from its device tree.

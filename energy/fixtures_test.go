@@ -24,8 +24,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/schedkit/schedkit/energy"
-	"github.com/schedkit/schedkit/topology"
+	"github.com/scxkit/scxkit/energy"
+	"github.com/scxkit/scxkit/topology"
 )
 
 var update = flag.Bool("update", false, "regenerate testdata/*.debugfs.txtar from testdata/dt/*.dt")

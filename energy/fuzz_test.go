@@ -8,7 +8,7 @@ import (
 	"testing"
 	"testing/fstest"
 
-	"github.com/schedkit/schedkit/energy"
+	"github.com/scxkit/scxkit/energy"
 )
 
 // FuzzReadDebugfs feeds ReadDebugfs trees in the archive format of

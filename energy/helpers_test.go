@@ -3,7 +3,7 @@ package energy_test
 import (
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/schedkit/schedkit/topology"
+	"github.com/scxkit/scxkit/topology"
 )
 
 // cmpopts compares Cpumasks by content.

@@ -15,7 +15,7 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/schedkit/schedkit/topology"
+	"github.com/scxkit/scxkit/topology"
 )
 
 // Where the cpufreq knobs live, relative to the root. Since Linux 4.3 each

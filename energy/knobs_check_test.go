@@ -7,7 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/schedkit/schedkit/topology"
+	"github.com/scxkit/scxkit/topology"
 )
 
 // TestSetGovernorPathLike checks that a governor name that is not an

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/schedkit/schedkit/energy"
-	"github.com/schedkit/schedkit/topology"
+	"github.com/scxkit/scxkit/energy"
+	"github.com/scxkit/scxkit/topology"
 )
 
 func TestNewPerfDomain(t *testing.T) {

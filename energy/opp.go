@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/schedkit/schedkit/topology"
+	"github.com/scxkit/scxkit/topology"
 )
 
 // OPP is one operating performance point of a device-tree OPP table

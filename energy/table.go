@@ -6,7 +6,7 @@ import (
 	"math"
 	"slices"
 
-	"github.com/schedkit/schedkit/topology"
+	"github.com/scxkit/scxkit/topology"
 )
 
 // TableOptions tunes CheapestSets. A nil *TableOptions means the defaults.

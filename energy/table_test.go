@@ -8,8 +8,8 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/schedkit/schedkit/energy"
-	"github.com/schedkit/schedkit/topology"
+	"github.com/scxkit/scxkit/energy"
+	"github.com/scxkit/scxkit/topology"
 )
 
 // randModel returns a random valid model of n domains with at most

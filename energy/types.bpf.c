@@ -6,7 +6,7 @@
  * structs in energy.h.
  */
 #include <vmlinux.h>
-#include <schedkit/energy.h>
+#include <scxkit/energy.h>
 
 struct sk_energy_model model_type;
 struct sk_energy_plan plan_type;

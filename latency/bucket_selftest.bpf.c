@@ -2,7 +2,7 @@
 
 /* SPDX-License-Identifier: MIT OR GPL-2.0-only */
 /*
- * bucket_selftest - host test of sk_lat_bucket in schedkit/latency.bpf.h:
+ * bucket_selftest - host test of sk_lat_bucket in scxkit/latency.bpf.h:
  * a SEC("syscall") program, run through BPF_PROG_TEST_RUN, puts each of
  * delays[0..nr_delays) in a bucket of the bounds package latency wrote into
  * .rodata; the Go test compares with Histogram's twin.
@@ -13,7 +13,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 
-#include <schedkit/latency.bpf.h>
+#include <scxkit/latency.bpf.h>
 
 char _license[] SEC("license") = "GPL";
 

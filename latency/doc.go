@@ -42,7 +42,7 @@
 //
 // # Data flow
 //
-//	tracepoints          BPF (schedkit/latency.bpf.h)               Go
+//	tracepoints          BPF (scxkit/latency.bpf.h)               Go
 //	sched_wakeup(_new) ─► task storage: wait start, clocks ─┐
 //	sched_switch ───────► per-CPU: running cgroup, since,    ├─► per-CPU hash  ─► Snapshot: sum CPUs,
 //	sched_migrate_task ─► busy clock; per-cgroup on-CPU    ─┘   cgroup id → stats    subtract Reset,
@@ -51,7 +51,7 @@
 // The split needs no loop over waiting tasks: every CPU keeps two clocks
 // that only grow, the time each profiled cgroup ran on it and the time any
 // task did; a wait reads both at its start and its end. The comment at the
-// top of bpf/include/schedkit/latency.bpf.h draws it. Its three hooks
+// top of bpf/include/scxkit/latency.bpf.h draws it. Its three hooks
 // (sk_lat_wakeup, sk_lat_switch, sk_lat_migrate) are plain functions, so a
 // BPF program of one's own can drive them from other events.
 //

@@ -6,7 +6,7 @@ import (
 	"log"
 	"time"
 
-	"github.com/schedkit/schedkit/latency"
+	"github.com/scxkit/scxkit/latency"
 )
 
 func ExampleParseBounds() {

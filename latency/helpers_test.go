@@ -18,7 +18,7 @@ import (
 
 // helperEnv selects what a re-executed test binary does instead of
 // running tests: "sleeper" or "hog".
-const helperEnv = "SCHEDKIT_LATENCY_HELPER"
+const helperEnv = "SCXKIT_LATENCY_HELPER"
 
 func TestMain(m *testing.M) {
 	switch os.Getenv(helperEnv) {

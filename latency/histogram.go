@@ -36,7 +36,7 @@ func (h *Histogram) Add(d time.Duration) {
 	h.Sum += d
 }
 
-// bucket is the Go twin of sk_lat_bucket in schedkit/latency.bpf.h.
+// bucket is the Go twin of sk_lat_bucket in scxkit/latency.bpf.h.
 func (h *Histogram) bucket(d time.Duration) int {
 	lo, hi := 0, len(h.Bounds)
 	for lo < hi {

@@ -2,7 +2,7 @@
 
 /* SPDX-License-Identifier: MIT OR GPL-2.0-only */
 /*
- * latency - the tracing programs of package latency: schedkit/latency.bpf.h
+ * latency - the tracing programs of package latency: scxkit/latency.bpf.h
  * driven by the scheduler's tracepoints (tp_btf), so it works on any kernel
  * with BTF and BPF tracing, whether sched_ext runs or not.
  */
@@ -12,7 +12,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 
-#include <schedkit/latency.bpf.h>
+#include <scxkit/latency.bpf.h>
 
 char _license[] SEC("license") = "GPL";
 

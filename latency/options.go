@@ -20,7 +20,7 @@ func optErr(format string, args ...any) error {
 }
 
 // MaxBounds is the largest number of bucket bounds a histogram can have
-// (SK_LAT_MAX_BOUNDS in schedkit/latency.h); it then has MaxBounds+1
+// (SK_LAT_MAX_BOUNDS in scxkit/latency.h); it then has MaxBounds+1
 // buckets, the last for delays above the last bound.
 const MaxBounds = 64
 

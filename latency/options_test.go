@@ -89,7 +89,7 @@ func TestOptionsErrors(t *testing.T) {
 		opts Options
 		err  string
 	}{
-		{"missing cgroup", Options{Cgroups: []string{"/schedkit-no-such-cgroup"}}, `cgroup "/schedkit-no-such-cgroup": stat ` + filepath.Join(mount, "schedkit-no-such-cgroup") + ": no such file or directory: give an existing cgroup"},
+		{"missing cgroup", Options{Cgroups: []string{"/scxkit-no-such-cgroup"}}, `cgroup "/scxkit-no-such-cgroup": stat ` + filepath.Join(mount, "scxkit-no-such-cgroup") + ": no such file or directory: give an existing cgroup"},
 		{"missing cgroup dir", Options{Cgroups: []string{filepath.Join(mount, "nope")}}, "no such file"},
 		{"empty cgroup", Options{Cgroups: []string{""}}, "empty cgroup path"},
 		{"file is no cgroup", Options{Cgroups: []string{filepath.Join(mount, "cgroup.procs")}}, "is not a directory"},
@@ -114,7 +114,7 @@ func TestOptionsErrors(t *testing.T) {
 			}
 		})
 	}
-	_, err = Start(context.Background(), &Options{Cgroups: []string{"/schedkit-no-such-cgroup"}})
+	_, err = Start(context.Background(), &Options{Cgroups: []string{"/scxkit-no-such-cgroup"}})
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("a missing cgroup: %v does not wrap fs.ErrNotExist", err)
 	}

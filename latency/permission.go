@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/schedkit/schedkit/internal/privilege"
+	"github.com/scxkit/scxkit/internal/privilege"
 )
 
 // ErrPermission is wrapped by the error Start returns when the kernel

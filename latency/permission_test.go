@@ -96,7 +96,7 @@ func nobody(t *testing.T) (uid, gid uint32) {
 // read, as the go command builds it in one only its user can.
 func copyExecutable(t *testing.T) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "schedkit-nobody-")
+	dir, err := os.MkdirTemp("", "scxkit-nobody-")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,7 +46,7 @@ func TestTwoCgroups(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	top := makeCgroup(t, mount, fmt.Sprintf("schedkit-latency-test-%d", os.Getpid()))
+	top := makeCgroup(t, mount, fmt.Sprintf("scxkit-latency-test-%d", os.Getpid()))
 	hogDir := makeCgroup(t, top, "hogs")
 	sleepDir := makeCgroup(t, top, "sleeper")
 

@@ -82,22 +82,22 @@ type dcselftestSkExitInfo struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	dcselftestProgBucket          = "bucket"
-	dcselftestProgDecay           = "decay"
-	dcselftestProgReplay          = "replay"
-	dcselftestVarDcDom            = "dc_dom"
-	dcselftestVarDcEvents         = "dc_events"
-	dcselftestVarDcInDt           = "dc_in_dt"
-	dcselftestVarDcInHl           = "dc_in_hl"
-	dcselftestVarDcInV            = "dc_in_v"
-	dcselftestVarDcInWeight       = "dc_in_weight"
-	dcselftestVarDcNr             = "dc_nr"
-	dcselftestVarDcOut            = "dc_out"
-	dcselftestVarDcResults        = "dc_results"
-	dcselftestVarDcTask           = "dc_task"
-	dcselftestVarSchedkitKfuncGen = "schedkit_kfunc_gen"
-	dcselftestVarSkExitInfo       = "sk_exit_info"
-	dcselftestVarSkSliceNs        = "sk_slice_ns"
+	dcselftestProgBucket        = "bucket"
+	dcselftestProgDecay         = "decay"
+	dcselftestProgReplay        = "replay"
+	dcselftestVarDcDom          = "dc_dom"
+	dcselftestVarDcEvents       = "dc_events"
+	dcselftestVarDcInDt         = "dc_in_dt"
+	dcselftestVarDcInHl         = "dc_in_hl"
+	dcselftestVarDcInV          = "dc_in_v"
+	dcselftestVarDcInWeight     = "dc_in_weight"
+	dcselftestVarDcNr           = "dc_nr"
+	dcselftestVarDcOut          = "dc_out"
+	dcselftestVarDcResults      = "dc_results"
+	dcselftestVarDcTask         = "dc_task"
+	dcselftestVarScxkitKfuncGen = "scxkit_kfunc_gen"
+	dcselftestVarSkExitInfo     = "sk_exit_info"
+	dcselftestVarSkSliceNs      = "sk_slice_ns"
 )
 
 // loadDcselftest returns the embedded CollectionSpec for dcselftest.
@@ -157,19 +157,19 @@ type dcselftestMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type dcselftestVariableSpecs struct {
-	DcDom            *ebpf.VariableSpec `ebpf:"dc_dom"`
-	DcEvents         *ebpf.VariableSpec `ebpf:"dc_events"`
-	DcInDt           *ebpf.VariableSpec `ebpf:"dc_in_dt"`
-	DcInHl           *ebpf.VariableSpec `ebpf:"dc_in_hl"`
-	DcInV            *ebpf.VariableSpec `ebpf:"dc_in_v"`
-	DcInWeight       *ebpf.VariableSpec `ebpf:"dc_in_weight"`
-	DcNr             *ebpf.VariableSpec `ebpf:"dc_nr"`
-	DcOut            *ebpf.VariableSpec `ebpf:"dc_out"`
-	DcResults        *ebpf.VariableSpec `ebpf:"dc_results"`
-	DcTask           *ebpf.VariableSpec `ebpf:"dc_task"`
-	SchedkitKfuncGen *ebpf.VariableSpec `ebpf:"schedkit_kfunc_gen"`
-	SkExitInfo       *ebpf.VariableSpec `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
+	DcDom          *ebpf.VariableSpec `ebpf:"dc_dom"`
+	DcEvents       *ebpf.VariableSpec `ebpf:"dc_events"`
+	DcInDt         *ebpf.VariableSpec `ebpf:"dc_in_dt"`
+	DcInHl         *ebpf.VariableSpec `ebpf:"dc_in_hl"`
+	DcInV          *ebpf.VariableSpec `ebpf:"dc_in_v"`
+	DcInWeight     *ebpf.VariableSpec `ebpf:"dc_in_weight"`
+	DcNr           *ebpf.VariableSpec `ebpf:"dc_nr"`
+	DcOut          *ebpf.VariableSpec `ebpf:"dc_out"`
+	DcResults      *ebpf.VariableSpec `ebpf:"dc_results"`
+	DcTask         *ebpf.VariableSpec `ebpf:"dc_task"`
+	ScxkitKfuncGen *ebpf.VariableSpec `ebpf:"scxkit_kfunc_gen"`
+	SkExitInfo     *ebpf.VariableSpec `ebpf:"sk_exit_info"`
+	SkSliceNs      *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
 }
 
 // dcselftestObjects contains all objects after they have been loaded into the kernel.
@@ -202,19 +202,19 @@ func (m *dcselftestMaps) Close() error {
 //
 // It can be passed to loadDcselftestObjects or ebpf.CollectionSpec.LoadAndAssign.
 type dcselftestVariables struct {
-	DcDom            *ebpf.Variable `ebpf:"dc_dom"`
-	DcEvents         *ebpf.Variable `ebpf:"dc_events"`
-	DcInDt           *ebpf.Variable `ebpf:"dc_in_dt"`
-	DcInHl           *ebpf.Variable `ebpf:"dc_in_hl"`
-	DcInV            *ebpf.Variable `ebpf:"dc_in_v"`
-	DcInWeight       *ebpf.Variable `ebpf:"dc_in_weight"`
-	DcNr             *ebpf.Variable `ebpf:"dc_nr"`
-	DcOut            *ebpf.Variable `ebpf:"dc_out"`
-	DcResults        *ebpf.Variable `ebpf:"dc_results"`
-	DcTask           *ebpf.Variable `ebpf:"dc_task"`
-	SchedkitKfuncGen *ebpf.Variable `ebpf:"schedkit_kfunc_gen"`
-	SkExitInfo       *ebpf.Variable `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.Variable `ebpf:"sk_slice_ns"`
+	DcDom          *ebpf.Variable `ebpf:"dc_dom"`
+	DcEvents       *ebpf.Variable `ebpf:"dc_events"`
+	DcInDt         *ebpf.Variable `ebpf:"dc_in_dt"`
+	DcInHl         *ebpf.Variable `ebpf:"dc_in_hl"`
+	DcInV          *ebpf.Variable `ebpf:"dc_in_v"`
+	DcInWeight     *ebpf.Variable `ebpf:"dc_in_weight"`
+	DcNr           *ebpf.Variable `ebpf:"dc_nr"`
+	DcOut          *ebpf.Variable `ebpf:"dc_out"`
+	DcResults      *ebpf.Variable `ebpf:"dc_results"`
+	DcTask         *ebpf.Variable `ebpf:"dc_task"`
+	ScxkitKfuncGen *ebpf.Variable `ebpf:"scxkit_kfunc_gen"`
+	SkExitInfo     *ebpf.Variable `ebpf:"sk_exit_info"`
+	SkSliceNs      *ebpf.Variable `ebpf:"sk_slice_ns"`
 }
 
 // dcselftestPrograms contains all programs after they have been loaded into the kernel.

@@ -8,7 +8,7 @@
 //     (the kernel's sched_prio_to_weight scaled by 1/1024 × 100).
 //   - Duty cycle: the fraction of time a task is runnable, from 0 to 1, as
 //     a decaying average. DutyCycle in this package tracks it, twin of the
-//     BPF half in bpf/include/schedkit/dutycycle.bpf.h; DutyCycle.Fraction
+//     BPF half in bpf/include/scxkit/dutycycle.bpf.h; DutyCycle.Fraction
 //     gives the number Task.DutyCycle takes.
 //   - Load: weight × duty cycle, the share of CPU time a task claims. A
 //     domain's load is the sum over its tasks; loads are compared per CPU
@@ -63,7 +63,7 @@
 //
 // # The BPF half
 //
-// A scheduler that includes schedkit/lb.bpf.h tracks, in maps that Tracker
+// A scheduler that includes scxkit/lb.bpf.h tracks, in maps that Tracker
 // reads:
 //
 //   - per task (sk_lb_tasks): its duty cycle, weight, domain and allowed
@@ -80,6 +80,6 @@
 //
 // Tracker.Apply writes a plan into sk_lb_plan; each task moves at its next
 // enqueue, where the BPF half checks the move against its affinity again.
-// Run time is best measured with schedkit/runtime.bpf.h, which counts the
+// Run time is best measured with scxkit/runtime.bpf.h, which counts the
 // time a task keeps running when the kernel refills its slice.
 package lb

@@ -6,7 +6,7 @@ import (
 )
 
 // Fixed-point constants of duty-cycle tracking, as in
-// bpf/include/schedkit/dutycycle.h.
+// bpf/include/scxkit/dutycycle.h.
 const (
 	// DutyCycleShift is the scale of DutyCycle.Avg and of what Read
 	// returns: DutyCycleOne is 100% (SK_DCYCLE_SHIFT, SK_DCYCLE_ONE).

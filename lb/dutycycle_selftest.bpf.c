@@ -8,8 +8,8 @@
  * dc_nr, runs replay, and compares dc_results, step by step, with what
  * lb.DutyCycle and lb.DutyCycleDom compute for the same events.
  */
-#include <schedkit/scx.bpf.h>
-#include <schedkit/dutycycle.bpf.h>
+#include <scxkit/scx.bpf.h>
+#include <scxkit/dutycycle.bpf.h>
 
 #define DC_MAX_EVENTS 512
 

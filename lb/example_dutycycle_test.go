@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/schedkit/schedkit/lb"
+	"github.com/scxkit/scxkit/lb"
 )
 
 // A task runnable for 1 ms of every 4 ms, tracked with a 50 ms half-life

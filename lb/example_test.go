@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"log"
 
-	"github.com/schedkit/schedkit/lb"
+	"github.com/scxkit/scxkit/lb"
 )
 
 func ExampleAdjustWeights() {

@@ -20,7 +20,7 @@ const (
 )
 
 // Tracker connects the balancer to a loaded scheduler that includes
-// schedkit/lb.bpf.h: it reads the tasks the BPF side tracks (duty cycle,
+// scxkit/lb.bpf.h: it reads the tasks the BPF side tracks (duty cycle,
 // domain, weight, allowed domains) and the domains' duty cycles, and writes
 // migration plans for the BPF side to apply on each task's next enqueue.
 //
@@ -42,7 +42,7 @@ func NewTracker(coll *ebpf.Collection) (*Tracker, error) {
 	t := &Tracker{tasks: coll.Maps[bpfTasks], plan: coll.Maps[bpfPlan], stats: coll.Maps[bpfDomStats], domains: coll.Maps[bpfDomains]}
 	hl := coll.Variables[bpfHalfLife]
 	if t.tasks == nil || t.plan == nil || t.stats == nil || t.domains == nil || hl == nil {
-		return nil, fmt.Errorf("lb: tracker: the object lacks one of %s, %s, %s, %s and %s: include schedkit/lb.bpf.h", bpfTasks, bpfPlan, bpfDomains, bpfDomStats, bpfHalfLife)
+		return nil, fmt.Errorf("lb: tracker: the object lacks one of %s, %s, %s, %s and %s: include scxkit/lb.bpf.h", bpfTasks, bpfPlan, bpfDomains, bpfDomStats, bpfHalfLife)
 	}
 	if err := hl.Get(&t.halfLife); err != nil {
 		return nil, fmt.Errorf("lb: tracker: %s: %w", bpfHalfLife, err)

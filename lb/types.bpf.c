@@ -6,7 +6,7 @@
  * structs in lb.h.
  */
 #include <vmlinux.h>
-#include <schedkit/lb.h>
+#include <scxkit/lb.h>
 
 struct sk_lb_task task_type;
 struct sk_lb_domain domain_type;

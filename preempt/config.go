@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// Limits of the BPF side (bpf/include/schedkit/preempt.h and preempt.bpf.h).
+// Limits of the BPF side (bpf/include/scxkit/preempt.h and preempt.bpf.h).
 const (
 	// MaxClasses is the most classes in a Config, the default class
 	// included (SK_PREEMPT_MAX_CLASSES).

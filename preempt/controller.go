@@ -15,7 +15,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
-	"github.com/schedkit/schedkit/latency"
+	"github.com/scxkit/scxkit/latency"
 )
 
 // Names of the globals and maps preempt.bpf.h defines.
@@ -42,7 +42,7 @@ type Options struct {
 }
 
 // Controller sets the preemption policy of a loaded scheduler that
-// includes schedkit/preempt.bpf.h, and reads its per-class counters. It
+// includes scxkit/preempt.bpf.h, and reads its per-class counters. It
 // may be used before and after the scheduler attaches, and from several
 // goroutines.
 type Controller struct {
@@ -86,7 +86,7 @@ func NewController(coll *ebpf.Collection, opts *Options) (*Controller, error) {
 		c.opts.ProcRoot = "/proc"
 	}
 	if c.active == nil || c.configs == nil || c.cgroups == nil || c.comms == nil || c.stats == nil {
-		return nil, fmt.Errorf("preempt: the object lacks preempt.bpf.h's maps (%s, %s, %s, %s, %s): include schedkit/preempt.bpf.h",
+		return nil, fmt.Errorf("preempt: the object lacks preempt.bpf.h's maps (%s, %s, %s, %s, %s): include scxkit/preempt.bpf.h",
 			bpfActive, bpfConfigs, bpfCgroups, bpfComms, bpfStats)
 	}
 	if len(c.bounds) != len(preempttypesSkPreemptCounters{}.WaitBuckets)-1 {

@@ -1,5 +1,5 @@
-// Package preempt is the userspace half of schedkit's preemption-policy
-// component (bpf/include/schedkit/preempt.bpf.h): tasks fall into classes
+// Package preempt is the userspace half of scxkit's preemption-policy
+// component (bpf/include/scxkit/preempt.bpf.h): tasks fall into classes
 // of work, by cgroup or by task name, and each class's Policy says whom
 // its wakeups preempt, how long its slices are, and what happens when a
 // slice ends. Policies change while the scheduler runs, without a reload.

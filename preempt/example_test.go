@@ -7,8 +7,8 @@ import (
 	"log"
 	"time"
 
-	"github.com/schedkit/schedkit/preempt"
-	"github.com/schedkit/schedkit/scx"
+	"github.com/scxkit/scxkit/preempt"
+	"github.com/scxkit/scxkit/scx"
 )
 
 // Parse reads classes from text, highest priority first; the default
@@ -70,7 +70,7 @@ func ExampleController() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	cfg, err := preempt.ParseFile("/etc/schedkit/classes.conf")
+	cfg, err := preempt.ParseFile("/etc/scxkit/classes.conf")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func ExampleController() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	go ctl.Watch(ctx, "/etc/schedkit/classes.conf", time.Second, func(cfg *preempt.Config, err error) {
+	go ctl.Watch(ctx, "/etc/scxkit/classes.conf", time.Second, func(cfg *preempt.Config, err error) {
 		if err != nil {
 			log.Printf("kept the policy in force: %v", err)
 		}

@@ -9,8 +9,8 @@
  * task-name and cgroup lookups and the bucket bounds are checked against
  * the kernel.
  */
-#include <schedkit/scx.bpf.h>
-#include <schedkit/preempt.bpf.h>
+#include <scxkit/scx.bpf.h>
+#include <scxkit/preempt.bpf.h>
 
 u32 st_check_name; /* in: run as on a wakeup, when the task's name is checked */
 u32 st_class;

@@ -12,7 +12,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
-	"github.com/schedkit/schedkit/latency"
+	"github.com/scxkit/scxkit/latency"
 )
 
 //go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -tags linux -target bpfel -no-global-types preemptselftest selftest.bpf.c -- -mcpu=v3 -Wno-missing-declarations -I../bpf/include

@@ -8,7 +8,7 @@
  * Go reads them from the compiler instead of keeping copies by hand.
  */
 #include <vmlinux.h>
-#include <schedkit/preempt.h>
+#include <scxkit/preempt.h>
 
 struct sk_preempt_config config_type;
 struct sk_preempt_cgroup_key cgroup_key_type;

@@ -16,7 +16,7 @@ var ErrInvalidConfig = errors.New("invalid scheduler config")
 // at Load, so a flag the kernel does not know is an error there.
 type OpsFlag string
 
-// The sched_ext_ops flags schedkit knows. Which of them a kernel accepts
+// The sched_ext_ops flags scxkit knows. Which of them a kernel accepts
 // depends on its version; see the kernel's sched-ext documentation.
 const (
 	// KeepBuiltinIdle keeps the builtin idle tracking when ops.update_idle

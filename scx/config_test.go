@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/schedkit/schedkit/scx"
-	"github.com/schedkit/schedkit/scx/internal/attachtest"
+	"github.com/scxkit/scxkit/scx"
+	"github.com/scxkit/scxkit/scx/internal/attachtest"
 )
 
 func TestConfigValidate(t *testing.T) {

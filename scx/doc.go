@@ -1,5 +1,5 @@
 // Package scx loads, runs and watches Linux sched_ext schedulers written
-// with schedkit's BPF headers (bpf/include/schedkit/scx.bpf.h), in pure Go.
+// with scxkit's BPF headers (bpf/include/scxkit/scx.bpf.h), in pure Go.
 //
 // # Lifecycle
 //
@@ -33,7 +33,7 @@
 // the running kernel's BTF and reports its KfuncGen; a scheduler is
 // compiled once per generation (Objects.Base, Objects.V2, two bpf2go lines
 // over one C source) and Load takes the matching object. See
-// bpf/include/schedkit/compat.bpf.h for why this cannot be a single object
+// bpf/include/scxkit/compat.bpf.h for why this cannot be a single object
 // with cilium/ebpf. Everything else that varies between kernels is read at
 // run time: sched_ext_ops members (Kernel.Ops), builtin constants such as
 // SCX_DSQ_LOCAL or SCX_SLICE_DFL (Kernel.Enums on the Go side, CO-RE enum

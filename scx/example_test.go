@@ -10,14 +10,14 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/schedkit/schedkit/scx"
-	"github.com/schedkit/schedkit/scx/internal/attachtest"
+	"github.com/scxkit/scxkit/scx"
+	"github.com/scxkit/scxkit/scx/internal/attachtest"
 )
 
 // A complete minimal scheduler: every task goes to the global DSQ in FIFO
 // order. The BPF half, fifo.bpf.c:
 //
-//	#include <schedkit/scx.bpf.h>
+//	#include <scxkit/scx.bpf.h>
 //
 //	struct fifo_stats {
 //		u64 enqueued;
@@ -41,8 +41,8 @@ import (
 //
 // compiled for both kfunc generations by two go:generate lines:
 //
-//	//go:generate go tool bpf2go -tags linux -target bpfel -no-global-types fifo fifo.bpf.c -- -I<schedkit>/bpf/include
-//	//go:generate go tool bpf2go -tags linux -target bpfel -no-global-types fifoV2 fifo.bpf.c -- -I<schedkit>/bpf/include -DSCHEDKIT_KFUNC_V2
+//	//go:generate go tool bpf2go -tags linux -target bpfel -no-global-types fifo fifo.bpf.c -- -I<scxkit>/bpf/include
+//	//go:generate go tool bpf2go -tags linux -target bpfel -no-global-types fifoV2 fifo.bpf.c -- -I<scxkit>/bpf/include -DSCXKIT_KFUNC_V2
 //
 // The Go half runs it until SIGINT or SIGTERM, printing its counters.
 //

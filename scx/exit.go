@@ -127,7 +127,7 @@ func (f field) in(raw []byte) []byte {
 func newExitLayout(typ btf.Type) (*exitLayout, error) {
 	st, ok := btf.As[*btf.Struct](typ)
 	if !ok {
-		return nil, fmt.Errorf("sk_exit_info is a %T, not a struct: include schedkit/exit.bpf.h", typ)
+		return nil, fmt.Errorf("sk_exit_info is a %T, not a struct: include scxkit/exit.bpf.h", typ)
 	}
 	l := &exitLayout{size: int(st.Size)}
 	want := map[string]*field{
@@ -148,7 +148,7 @@ func newExitLayout(typ btf.Type) (*exitLayout, error) {
 	}
 	for _, name := range []string{"kind", "exit_code", "reason", "msg"} {
 		if _, missing := want[name]; missing {
-			return nil, fmt.Errorf("struct sk_exit_info has no field %s: rebuild the object against schedkit/exit.bpf.h", name)
+			return nil, fmt.Errorf("struct sk_exit_info has no field %s: rebuild the object against scxkit/exit.bpf.h", name)
 		}
 	}
 	for _, f := range []field{l.kind, l.cpu} {

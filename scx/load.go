@@ -13,7 +13,7 @@ import (
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/rlimit"
 
-	"github.com/schedkit/schedkit/internal/privilege"
+	"github.com/scxkit/scxkit/internal/privilege"
 )
 
 // LoadOptions steers Load. A nil *LoadOptions uses the defaults.

@@ -159,7 +159,7 @@ func Probe(opts *ProbeOptions) (*Kernel, error) {
 	var ops *btf.Struct
 	err := spec.TypeByName("sched_ext_ops", &ops)
 	if errors.Is(err, btf.ErrNotFound) {
-		return nil, fmt.Errorf("scx: kernel %s has no sched_ext (CONFIG_SCHED_CLASS_EXT is not set): %w; run schedulers in a VM, e.g. `go run ./cmd/schedkit demo`", o.Release, ErrNotSupported)
+		return nil, fmt.Errorf("scx: kernel %s has no sched_ext (CONFIG_SCHED_CLASS_EXT is not set): %w; run schedulers in a VM, e.g. `go run ./cmd/scxkit demo`", o.Release, ErrNotSupported)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("scx: kernel %s: BTF: struct sched_ext_ops: %w", o.Release, err)

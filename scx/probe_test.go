@@ -15,8 +15,8 @@ import (
 	"github.com/cilium/ebpf/btf"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/schedkit/schedkit/internal/kbtf"
-	"github.com/schedkit/schedkit/vmtest"
+	"github.com/scxkit/scxkit/internal/kbtf"
+	"github.com/scxkit/scxkit/vmtest"
 )
 
 // matrixKernel is a kernel of vmtest.Matrix whose BTF the tests read. Each

@@ -2,11 +2,11 @@
 
 /* SPDX-License-Identifier: MIT OR GPL-2.0-only */
 /*
- * selftest - host tests of the schedkit core headers. No scheduler is
+ * selftest - host tests of the scxkit core headers. No scheduler is
  * attached: SEC("syscall") programs run through BPF_PROG_TEST_RUN on any
  * kernel with BPF, sched_ext or not.
  */
-#include <schedkit/scx.bpf.h>
+#include <scxkit/scx.bpf.h>
 
 struct selftest_stats {
 	u64 runs;

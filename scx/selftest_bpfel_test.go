@@ -16,12 +16,12 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	selftestMapSkStats          = "sk_stats"
-	selftestProgCountStats      = "count_stats"
-	selftestProgSliceMs         = "slice_ms"
-	selftestVarSchedkitKfuncGen = "schedkit_kfunc_gen"
-	selftestVarSkExitInfo       = "sk_exit_info"
-	selftestVarSkSliceNs        = "sk_slice_ns"
+	selftestMapSkStats        = "sk_stats"
+	selftestProgCountStats    = "count_stats"
+	selftestProgSliceMs       = "slice_ms"
+	selftestVarScxkitKfuncGen = "scxkit_kfunc_gen"
+	selftestVarSkExitInfo     = "sk_exit_info"
+	selftestVarSkSliceNs      = "sk_slice_ns"
 )
 
 // loadSelftest returns the embedded CollectionSpec for selftest.
@@ -81,9 +81,9 @@ type selftestMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type selftestVariableSpecs struct {
-	SchedkitKfuncGen *ebpf.VariableSpec `ebpf:"schedkit_kfunc_gen"`
-	SkExitInfo       *ebpf.VariableSpec `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
+	ScxkitKfuncGen *ebpf.VariableSpec `ebpf:"scxkit_kfunc_gen"`
+	SkExitInfo     *ebpf.VariableSpec `ebpf:"sk_exit_info"`
+	SkSliceNs      *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
 }
 
 // selftestObjects contains all objects after they have been loaded into the kernel.
@@ -119,9 +119,9 @@ func (m *selftestMaps) Close() error {
 //
 // It can be passed to loadSelftestObjects or ebpf.CollectionSpec.LoadAndAssign.
 type selftestVariables struct {
-	SchedkitKfuncGen *ebpf.Variable `ebpf:"schedkit_kfunc_gen"`
-	SkExitInfo       *ebpf.Variable `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.Variable `ebpf:"sk_slice_ns"`
+	ScxkitKfuncGen *ebpf.Variable `ebpf:"scxkit_kfunc_gen"`
+	SkExitInfo     *ebpf.Variable `ebpf:"sk_exit_info"`
+	SkSliceNs      *ebpf.Variable `ebpf:"sk_slice_ns"`
 }
 
 // selftestPrograms contains all programs after they have been loaded into the kernel.

@@ -13,26 +13,26 @@ import (
 // opsType is the kernel struct that a sched_ext scheduler fills in.
 const opsType = "sched_ext_ops"
 
-// Names of the globals and maps that the headers in bpf/include/schedkit
+// Names of the globals and maps that the headers in bpf/include/scxkit
 // define and this package relies on.
 const (
-	varKfuncGen = "schedkit_kfunc_gen" // compat.bpf.h
-	varExitInfo = "sk_exit_info"       // exit.bpf.h
-	varSliceNs  = "sk_slice_ns"        // scx.bpf.h
-	mapStats    = "sk_stats"           // stats.bpf.h
+	varKfuncGen = "scxkit_kfunc_gen" // compat.bpf.h
+	varExitInfo = "sk_exit_info"     // exit.bpf.h
+	varSliceNs  = "sk_slice_ns"      // scx.bpf.h
+	mapStats    = "sk_stats"         // stats.bpf.h
 )
 
 // Objects are the two compilations of one scheduler's BPF source, one per
-// kfunc generation (see KfuncGen and bpf/include/schedkit/compat.bpf.h).
+// kfunc generation (see KfuncGen and bpf/include/scxkit/compat.bpf.h).
 // With bpf2go, generate both from one source:
 //
 //	//go:generate go tool bpf2go -tags linux -target bpfel -no-global-types simple simple.bpf.c -- -I../../bpf/include
-//	//go:generate go tool bpf2go -tags linux -target bpfel -no-global-types simpleV2 simple.bpf.c -- -I../../bpf/include -DSCHEDKIT_KFUNC_V2
+//	//go:generate go tool bpf2go -tags linux -target bpfel -no-global-types simpleV2 simple.bpf.c -- -I../../bpf/include -DSCXKIT_KFUNC_V2
 //
 // and pass the generated loaders: Objects{Base: loadSimple, V2: loadSimpleV2}.
 type Objects struct {
-	Base func() (*ebpf.CollectionSpec, error) // compiled without SCHEDKIT_KFUNC_V2
-	V2   func() (*ebpf.CollectionSpec, error) // compiled with -DSCHEDKIT_KFUNC_V2
+	Base func() (*ebpf.CollectionSpec, error) // compiled without SCXKIT_KFUNC_V2
+	V2   func() (*ebpf.CollectionSpec, error) // compiled with -DSCXKIT_KFUNC_V2
 }
 
 func (o Objects) load(gen KfuncGen) (*ebpf.CollectionSpec, error) {
@@ -59,7 +59,7 @@ type Spec struct {
 }
 
 // Open parses both objects and validates cfg against them: each object must
-// hold exactly one struct sched_ext_ops, include schedkit's headers, have
+// hold exactly one struct sched_ext_ops, include scxkit's headers, have
 // been compiled for the generation it is passed as, and declare every
 // constant that cfg sets.
 func Open(objs Objects, cfg Config) (*Spec, error) {
@@ -92,14 +92,14 @@ func checkObject(spec *ebpf.CollectionSpec, gen KfuncGen, cfg *Config) error {
 	}
 	v := spec.Variables[varKfuncGen]
 	if v == nil {
-		return fmt.Errorf("no %s variable: include schedkit/scx.bpf.h", varKfuncGen)
+		return fmt.Errorf("no %s variable: include scxkit/scx.bpf.h", varKfuncGen)
 	}
 	var got uint32
 	if err := v.Get(&got); err != nil {
 		return fmt.Errorf("read %s: %w", varKfuncGen, err)
 	}
 	if KfuncGen(got) != gen {
-		return fmt.Errorf("object was compiled for kfunc generation %s, not %s: compile the V2 object with -DSCHEDKIT_KFUNC_V2 and the Base one without", KfuncGen(got), gen)
+		return fmt.Errorf("object was compiled for kfunc generation %s, not %s: compile the V2 object with -DSCXKIT_KFUNC_V2 and the Base one without", KfuncGen(got), gen)
 	}
 	if !slices.ContainsFunc(slices.Collect(maps.Values(spec.Programs)), func(p *ebpf.ProgramSpec) bool {
 		return p.Type == ebpf.StructOps && p.AttachTo == opsType+":exit"
@@ -107,7 +107,7 @@ func checkObject(spec *ebpf.CollectionSpec, gen KfuncGen, cfg *Config) error {
 		return fmt.Errorf("no ops.exit callback: define one that calls sk_exit_record(ei), or the loader cannot tell why the scheduler stopped")
 	}
 	if spec.Variables[varExitInfo] == nil {
-		return fmt.Errorf("no %s variable: include schedkit/scx.bpf.h", varExitInfo)
+		return fmt.Errorf("no %s variable: include scxkit/scx.bpf.h", varExitInfo)
 	}
 	if _, err := newExitLayout(spec.Variables[varExitInfo].Type.Type); err != nil {
 		return err
@@ -125,7 +125,7 @@ func checkObject(spec *ebpf.CollectionSpec, gen KfuncGen, cfg *Config) error {
 		}
 	}
 	if cfg.Slice > 0 && spec.Variables[varSliceNs] == nil {
-		return fmt.Errorf("%w: Slice is set but the object has no %s: include schedkit/scx.bpf.h", ErrInvalidConfig, varSliceNs)
+		return fmt.Errorf("%w: Slice is set but the object has no %s: include scxkit/scx.bpf.h", ErrInvalidConfig, varSliceNs)
 	}
 	return nil
 }
@@ -159,7 +159,7 @@ func opsMap(spec *ebpf.CollectionSpec) (*ebpf.MapSpec, error) {
 func constantNames(spec *ebpf.CollectionSpec) []string {
 	var names []string
 	for name, v := range spec.Variables {
-		if v.Constant() && !strings.HasPrefix(name, "schedkit_") && !strings.HasPrefix(name, "sk_") {
+		if v.Constant() && !strings.HasPrefix(name, "scxkit_") && !strings.HasPrefix(name, "sk_") {
 			names = append(names, name)
 		}
 	}

@@ -1,5 +1,5 @@
-// Package smt is the userspace half of schedkit's SMT isolation component
-// (bpf/include/schedkit/smt.bpf.h): hardware threads of one core only run
+// Package smt is the userspace half of scxkit's SMT isolation component
+// (bpf/include/scxkit/smt.bpf.h): hardware threads of one core only run
 // tasks of the same cgroup at the same time, and the time a thread spends
 // idle because of that is accounted per cgroup.
 //

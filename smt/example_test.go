@@ -4,12 +4,12 @@ import (
 	"fmt"
 	"log"
 
-	"github.com/schedkit/schedkit/smt"
-	"github.com/schedkit/schedkit/topology"
+	"github.com/scxkit/scxkit/smt"
+	"github.com/scxkit/scxkit/topology"
 )
 
 // Resolve two cgroups and the machine's cores into a layout for a
-// scheduler that includes schedkit/smt.bpf.h. The cgroups must exist and
+// scheduler that includes scxkit/smt.bpf.h. The cgroups must exist and
 // the layout depends on the machine's cores, so this example has no Output
 // and only compiles.
 func Example() {

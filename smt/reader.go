@@ -28,7 +28,7 @@ type Counters struct {
 }
 
 // Reader reads the counters of a loaded scheduler that includes
-// schedkit/smt.bpf.h. It is not safe for concurrent use.
+// scxkit/smt.bpf.h. It is not safe for concurrent use.
 type Reader struct {
 	layout     *Layout
 	stats      *ebpf.Map
@@ -41,7 +41,7 @@ type Reader struct {
 func NewReader(coll *ebpf.Collection, l *Layout) (*Reader, error) {
 	r := &Reader{layout: l, stats: coll.Maps[bpfStats], violations: coll.Variables[bpfViolations]}
 	if r.stats == nil || r.violations == nil {
-		return nil, fmt.Errorf("smt: reader: the object lacks %s or %s: include schedkit/smt.bpf.h", bpfStats, bpfViolations)
+		return nil, fmt.Errorf("smt: reader: the object lacks %s or %s: include scxkit/smt.bpf.h", bpfStats, bpfViolations)
 	}
 	n, err := ebpf.PossibleCPU()
 	if err != nil {

@@ -8,8 +8,8 @@
  * layout, so the cgroup ancestor walk and Go's cgroup ids (directory
  * inodes) are checked against the kernel's cgroup->kn->id.
  */
-#include <schedkit/scx.bpf.h>
-#include <schedkit/smt.bpf.h>
+#include <scxkit/scx.bpf.h>
+#include <scxkit/smt.bpf.h>
 
 u32 st_class;
 u64 st_cgroup_id;

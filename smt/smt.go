@@ -10,11 +10,11 @@ import (
 
 	"github.com/cilium/ebpf"
 
-	"github.com/schedkit/schedkit/scx"
-	"github.com/schedkit/schedkit/topology"
+	"github.com/scxkit/scxkit/scx"
+	"github.com/scxkit/scxkit/topology"
 )
 
-// Limits of the BPF-side layout (bpf/include/schedkit/smt.h).
+// Limits of the BPF-side layout (bpf/include/scxkit/smt.h).
 const (
 	// MaxCPUs bounds kernel CPU ids (SK_SMT_MAX_CPUS).
 	MaxCPUs = 512
@@ -213,18 +213,18 @@ func (l *Layout) encodeBPF(st *smttypesSkSmtLayout) {
 }
 
 // WriteBPF hands l to a loaded scheduler that includes
-// schedkit/smt.bpf.h: the sk_smt_layout global, the isolated cgroups'
+// scxkit/smt.bpf.h: the sk_smt_layout global, the isolated cgroups'
 // ids, and a zeroed counter entry per class. Call it after scx.Spec.Load
 // and before Attach (ops.init creates the classes' DSQs from it).
 func (l *Layout) WriteBPF(coll *ebpf.Collection) error {
 	v := coll.Variables[bpfLayout]
 	cgroups, stats := coll.Maps[bpfCgroups], coll.Maps[bpfStats]
 	if v == nil || cgroups == nil || stats == nil {
-		return fmt.Errorf("smt: write BPF: the object lacks one of %s, %s and %s: include schedkit/smt.bpf.h", bpfLayout, bpfCgroups, bpfStats)
+		return fmt.Errorf("smt: write BPF: the object lacks one of %s, %s and %s: include scxkit/smt.bpf.h", bpfLayout, bpfCgroups, bpfStats)
 	}
 	var st smttypesSkSmtLayout
 	if size := uint32(unsafe.Sizeof(st)); v.Size() != size {
-		return fmt.Errorf("smt: write BPF: %s is %d bytes, this package expects %d: rebuild the object against this version of schedkit/smt.h", bpfLayout, v.Size(), size)
+		return fmt.Errorf("smt: write BPF: %s is %d bytes, this package expects %d: rebuild the object against this version of scxkit/smt.h", bpfLayout, v.Size(), size)
 	}
 	l.encodeBPF(&st)
 	if err := v.Set(&st); err != nil {

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/schedkit/schedkit/topology"
+	"github.com/scxkit/scxkit/topology"
 )
 
 // twoCores is a machine of two cores of two threads: CPUs 0,2 and 1,3.

@@ -16,17 +16,17 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	smtselftestMapSkSmtCgroups     = "sk_smt_cgroups"
-	smtselftestMapSkSmtStats       = "sk_smt_stats"
-	smtselftestMapSkSmtTasks       = "sk_smt_tasks"
-	smtselftestProgClassOfCurrent  = "class_of_current"
-	smtselftestVarSchedkitKfuncGen = "schedkit_kfunc_gen"
-	smtselftestVarSkExitInfo       = "sk_exit_info"
-	smtselftestVarSkSliceNs        = "sk_slice_ns"
-	smtselftestVarSkSmtLayout      = "sk_smt_layout"
-	smtselftestVarSkSmtViolations  = "sk_smt_violations"
-	smtselftestVarStCgroupId       = "st_cgroup_id"
-	smtselftestVarStClass          = "st_class"
+	smtselftestMapSkSmtCgroups    = "sk_smt_cgroups"
+	smtselftestMapSkSmtStats      = "sk_smt_stats"
+	smtselftestMapSkSmtTasks      = "sk_smt_tasks"
+	smtselftestProgClassOfCurrent = "class_of_current"
+	smtselftestVarScxkitKfuncGen  = "scxkit_kfunc_gen"
+	smtselftestVarSkExitInfo      = "sk_exit_info"
+	smtselftestVarSkSliceNs       = "sk_slice_ns"
+	smtselftestVarSkSmtLayout     = "sk_smt_layout"
+	smtselftestVarSkSmtViolations = "sk_smt_violations"
+	smtselftestVarStCgroupId      = "st_cgroup_id"
+	smtselftestVarStClass         = "st_class"
 )
 
 // loadSmtselftest returns the embedded CollectionSpec for smtselftest.
@@ -87,13 +87,13 @@ type smtselftestMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type smtselftestVariableSpecs struct {
-	SchedkitKfuncGen *ebpf.VariableSpec `ebpf:"schedkit_kfunc_gen"`
-	SkExitInfo       *ebpf.VariableSpec `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
-	SkSmtLayout      *ebpf.VariableSpec `ebpf:"sk_smt_layout"`
-	SkSmtViolations  *ebpf.VariableSpec `ebpf:"sk_smt_violations"`
-	StCgroupId       *ebpf.VariableSpec `ebpf:"st_cgroup_id"`
-	StClass          *ebpf.VariableSpec `ebpf:"st_class"`
+	ScxkitKfuncGen  *ebpf.VariableSpec `ebpf:"scxkit_kfunc_gen"`
+	SkExitInfo      *ebpf.VariableSpec `ebpf:"sk_exit_info"`
+	SkSliceNs       *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
+	SkSmtLayout     *ebpf.VariableSpec `ebpf:"sk_smt_layout"`
+	SkSmtViolations *ebpf.VariableSpec `ebpf:"sk_smt_violations"`
+	StCgroupId      *ebpf.VariableSpec `ebpf:"st_cgroup_id"`
+	StClass         *ebpf.VariableSpec `ebpf:"st_class"`
 }
 
 // smtselftestObjects contains all objects after they have been loaded into the kernel.
@@ -133,13 +133,13 @@ func (m *smtselftestMaps) Close() error {
 //
 // It can be passed to loadSmtselftestObjects or ebpf.CollectionSpec.LoadAndAssign.
 type smtselftestVariables struct {
-	SchedkitKfuncGen *ebpf.Variable `ebpf:"schedkit_kfunc_gen"`
-	SkExitInfo       *ebpf.Variable `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.Variable `ebpf:"sk_slice_ns"`
-	SkSmtLayout      *ebpf.Variable `ebpf:"sk_smt_layout"`
-	SkSmtViolations  *ebpf.Variable `ebpf:"sk_smt_violations"`
-	StCgroupId       *ebpf.Variable `ebpf:"st_cgroup_id"`
-	StClass          *ebpf.Variable `ebpf:"st_class"`
+	ScxkitKfuncGen  *ebpf.Variable `ebpf:"scxkit_kfunc_gen"`
+	SkExitInfo      *ebpf.Variable `ebpf:"sk_exit_info"`
+	SkSliceNs       *ebpf.Variable `ebpf:"sk_slice_ns"`
+	SkSmtLayout     *ebpf.Variable `ebpf:"sk_smt_layout"`
+	SkSmtViolations *ebpf.Variable `ebpf:"sk_smt_violations"`
+	StCgroupId      *ebpf.Variable `ebpf:"st_cgroup_id"`
+	StClass         *ebpf.Variable `ebpf:"st_class"`
 }
 
 // smtselftestPrograms contains all programs after they have been loaded into the kernel.

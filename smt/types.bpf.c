@@ -6,7 +6,7 @@
  * structs in smt.h that package smt writes and reads.
  */
 #include <vmlinux.h>
-#include <schedkit/smt.h>
+#include <scxkit/smt.h>
 
 struct sk_smt_layout layout_type;
 struct sk_smt_counters counters_type;

@@ -8,7 +8,7 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-// Limits of the BPF-side layout (bpf/include/schedkit/topology.h).
+// Limits of the BPF-side layout (bpf/include/scxkit/topology.h).
 const (
 	MaxBPFCPUs  = 512 // SK_TOPO_MAX_CPUS: kernel CPU ids must be below it
 	MaxBPFLLCs  = 128 // SK_TOPO_MAX_LLCS
@@ -23,18 +23,18 @@ const bpfVariable = "sk_topology"
 var ErrTooBig = errors.New("topology too big for the BPF layout")
 
 // WriteBPF fills the sk_topology global of a loaded scheduler that
-// includes schedkit/topology.bpf.h: per-CPU core, LLC, node and capacity,
+// includes scxkit/topology.bpf.h: per-CPU core, LLC, node and capacity,
 // and the CPU masks of every core, LLC and node. Call it after
 // scx.Spec.Load and before Attach, and again with a fresh Topology after a
 // hotplug restart.
 func (t *Topology) WriteBPF(coll *ebpf.Collection) error {
 	v := coll.Variables[bpfVariable]
 	if v == nil {
-		return fmt.Errorf("topology: write BPF: the object has no %s global: include schedkit/topology.bpf.h", bpfVariable)
+		return fmt.Errorf("topology: write BPF: the object has no %s global: include scxkit/topology.bpf.h", bpfVariable)
 	}
 	var st topoSkTopo
 	if size := uint32(unsafe.Sizeof(st)); v.Size() != size {
-		return fmt.Errorf("topology: write BPF: %s is %d bytes, this package expects %d: rebuild the object against this version of schedkit/topology.h", bpfVariable, v.Size(), size)
+		return fmt.Errorf("topology: write BPF: %s is %d bytes, this package expects %d: rebuild the object against this version of scxkit/topology.h", bpfVariable, v.Size(), size)
 	}
 	if err := t.encodeBPF(&st); err != nil {
 		return fmt.Errorf("topology: write BPF: %w", err)

@@ -5,7 +5,7 @@
 // Discover(nil) reads the running system; Options point it at a sysfs
 // snapshot or an fs.FS instead. Topology.String prints the result as a
 // tree, and WriteBPF hands it to a scheduler that includes
-// schedkit/topology.bpf.h.
+// scxkit/topology.bpf.h.
 //
 // # Glossary
 //

@@ -5,7 +5,7 @@ import (
 	"log"
 	"testing/fstest"
 
-	"github.com/schedkit/schedkit/topology"
+	"github.com/scxkit/scxkit/topology"
 )
 
 // machine returns a sysfs, rooted like "/", of one package with cores

@@ -9,7 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-	"github.com/schedkit/schedkit/internal/sysfstest"
+	"github.com/scxkit/scxkit/internal/sysfstest"
 )
 
 // Fixtures are unpacked once per test binary, on first use, under

@@ -6,6 +6,6 @@
  * sk_topo (topology.h) that Topology.WriteBPF fills; no program runs it.
  */
 #include <vmlinux.h>
-#include <schedkit/topology.h>
+#include <scxkit/topology.h>
 
 struct sk_topo topo_type;

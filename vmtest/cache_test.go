@@ -12,7 +12,7 @@ import (
 
 // fakePackage names a kernel package that no apt source carries, so that
 // apt can neither vouch for it nor download it.
-var fakePackage = Kernel{Name: "fake", Package: "linux-image-0.0.1-schedkit-cache-test", Suite: "none", Member: "boot/vmlinuz"}
+var fakePackage = Kernel{Name: "fake", Package: "linux-image-0.0.1-scxkit-cache-test", Suite: "none", Member: "boot/vmlinuz"}
 
 func requireRoot(t *testing.T) {
 	t.Helper()
@@ -41,7 +41,7 @@ func TestCacheFallbackIsPrivate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if filepath.Dir(dir) != tmp || !strings.Contains(filepath.Base(dir), "schedkit-cache-") {
+	if filepath.Dir(dir) != tmp || !strings.Contains(filepath.Base(dir), "scxkit-cache-") {
 		t.Fatalf("CacheDir() = %s, want a per-user folder in %s", dir, tmp)
 	}
 	if err := privateDir(dir); err != nil {

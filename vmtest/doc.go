@@ -48,7 +48,7 @@
 //
 // vmtest needs qemu-system-x86_64, a static busybox, and either apt (to
 // download the pinned Debian kernels) or a kernel image of your own. On
-// Debian 12, the schedkit module's scripts/setup installs everything.
+// Debian 12, the scxkit module's scripts/setup installs everything.
 // Without qemu or a kernel, Main skips the tests with a message that names
 // the fix; with CI=true it fails instead, so CI never passes by skipping.
 //
@@ -62,12 +62,12 @@
 //
 // # Environment
 //
-//	SCHEDKIT_KERNELS=7.3        test only these kernels of Matrix (comma-separated names)
-//	SCHEDKIT_VMLINUZ=/path      boot this kernel image instead of the matrix
-//	SCHEDKIT_VMTEST_ACCEL=tcg   force an accelerator (kvm or tcg)
-//	SCHEDKIT_VMTEST_CONSOLE=all stream the whole kernel console, boot log included
-//	SCHEDKIT_VMTEST_HOST=1      run the tests directly on this host (it has sched_ext)
-//	SCHEDKIT_CACHE=/dir         where kernels are cached
+//	SCXKIT_KERNELS=7.3        test only these kernels of Matrix (comma-separated names)
+//	SCXKIT_VMLINUZ=/path      boot this kernel image instead of the matrix
+//	SCXKIT_VMTEST_ACCEL=tcg   force an accelerator (kvm or tcg)
+//	SCXKIT_VMTEST_CONSOLE=all stream the whole kernel console, boot log included
+//	SCXKIT_VMTEST_HOST=1      run the tests directly on this host (it has sched_ext)
+//	SCXKIT_CACHE=/dir         where kernels are cached
 //	CI=true                     missing prerequisites fail instead of skip
 //
 // # Inside the guest

@@ -8,7 +8,7 @@ import (
 )
 
 // SetupCommand is the command that installs what vmtest needs on a Debian
-// machine, run from the root of the schedkit module.
+// machine, run from the root of the scxkit module.
 const SetupCommand = "scripts/setup"
 
 // ErrUnavailable is wrapped by every error that means the host lacks something

@@ -6,7 +6,7 @@ import (
 	"log"
 	"os"
 
-	"github.com/schedkit/schedkit/vmtest"
+	"github.com/scxkit/scxkit/vmtest"
 )
 
 // Boot the newest pinned kernel in a 4-vCPU machine and run a shell

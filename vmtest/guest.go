@@ -11,10 +11,10 @@ import (
 const (
 	// EnvGuestKernel holds Kernel.Name of the running guest kernel. Its
 	// presence means the process runs inside a vmtest guest.
-	EnvGuestKernel = "SCHEDKIT_VMTEST_KERNEL"
+	EnvGuestKernel = "SCXKIT_VMTEST_KERNEL"
 	// EnvGuestRelease holds Kernel.Release (what uname -r should print),
 	// empty for a local image.
-	EnvGuestRelease = "SCHEDKIT_VMTEST_RELEASE"
+	EnvGuestRelease = "SCXKIT_VMTEST_RELEASE"
 )
 
 // InGuest reports whether the process runs as the payload of a vmtest VM.

@@ -15,7 +15,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/schedkit/schedkit/vmtest/internal/cpio"
+	"github.com/scxkit/scxkit/vmtest/internal/cpio"
 )
 
 // File is an extra file placed in the guest's root file system.

@@ -24,19 +24,19 @@ const (
 	// EnvVmlinuz names a local kernel image to boot instead of the matrix.
 	// The kernel needs CONFIG_SCHED_CLASS_EXT=y for sched_ext tests, and the
 	// initramfs drivers vmtest relies on built in (serial 8250, tmpfs).
-	EnvVmlinuz = "SCHEDKIT_VMLINUZ"
+	EnvVmlinuz = "SCXKIT_VMLINUZ"
 	// EnvKernels restricts the matrix to a comma-separated list of
 	// Kernel.Name values, e.g. "7.3" or "6.16,7.3".
-	EnvKernels = "SCHEDKIT_KERNELS"
+	EnvKernels = "SCXKIT_KERNELS"
 	// EnvCache overrides the cache directory (default: the user cache
-	// directory's schedkit folder).
-	EnvCache = "SCHEDKIT_CACHE"
+	// directory's scxkit folder).
+	EnvCache = "SCXKIT_CACHE"
 )
 
 // Kernel is a kernel vmtest can boot: either a pinned Debian package, whose
 // image is downloaded with apt on first use, or a local image.
 type Kernel struct {
-	Name    string // short name used in output and in SCHEDKIT_KERNELS, e.g. "7.3"
+	Name    string // short name used in output and in SCXKIT_KERNELS, e.g. "7.3"
 	Release string // what uname -r prints in the guest; empty if unknown
 	Package string // Debian binary package that holds the image
 	Suite   string // Debian suite that carries Package
@@ -45,8 +45,8 @@ type Kernel struct {
 }
 
 // Kernels returns the kernels to test on: the local image named by
-// SCHEDKIT_VMLINUZ if set, else the entries of Matrix named in
-// SCHEDKIT_KERNELS if set, else all of Matrix.
+// SCXKIT_VMLINUZ if set, else the entries of Matrix named in
+// SCXKIT_KERNELS if set, else all of Matrix.
 func Kernels() ([]Kernel, error) {
 	if img := os.Getenv(EnvVmlinuz); img != "" {
 		abs, err := filepath.Abs(img)
@@ -97,7 +97,7 @@ func (k Kernel) String() string {
 }
 
 // CacheDir returns the directory where vmtest keeps downloaded kernels:
-// $SCHEDKIT_CACHE, else the schedkit folder of os.UserCacheDir, else (no
+// $SCXKIT_CACHE, else the scxkit folder of os.UserCacheDir, else (no
 // $HOME, as under systemd or env -i) a folder named for the user's id in
 // the temporary directory. vmtest boots what it finds there as root, so
 // before using the directory it creates it private (0700) and checks that
@@ -114,9 +114,9 @@ func CacheDir() (string, error) {
 	if err != nil {
 		// A shared, world-writable place: the folder must be ours alone,
 		// which privateDir checks.
-		return filepath.Join(os.TempDir(), fmt.Sprintf("schedkit-cache-%d", os.Geteuid())), nil
+		return filepath.Join(os.TempDir(), fmt.Sprintf("scxkit-cache-%d", os.Geteuid())), nil
 	}
-	return filepath.Join(d, "schedkit"), nil
+	return filepath.Join(d, "scxkit"), nil
 }
 
 // ErrUnsafeCache is wrapped by errors about a cache directory that another

@@ -21,7 +21,7 @@ func TestKernelsSelection(t *testing.T) {
 	t.Setenv(EnvKernels, " 7.3 ,6.16")
 	got, err := Kernels()
 	if err != nil || len(got) != 2 || got[0].Name != "7.3" || got[1].Name != "6.16" {
-		t.Errorf("SCHEDKIT_KERNELS=7.3,6.16: %v, %v", got, err)
+		t.Errorf("SCXKIT_KERNELS=7.3,6.16: %v, %v", got, err)
 	}
 
 	t.Setenv(EnvKernels, "5.10")
@@ -34,11 +34,11 @@ func TestKernelsSelection(t *testing.T) {
 	t.Setenv(EnvVmlinuz, img)
 	got, err = Kernels()
 	if err != nil || len(got) != 1 || got[0].Image != img || got[0].Name != "local" {
-		t.Errorf("SCHEDKIT_VMLINUZ: %v, %v", got, err)
+		t.Errorf("SCXKIT_VMLINUZ: %v, %v", got, err)
 	}
 	t.Setenv(EnvVmlinuz, img+".missing")
 	if _, err := Kernels(); err == nil || !strings.Contains(err.Error(), EnvVmlinuz) {
-		t.Errorf("missing SCHEDKIT_VMLINUZ image: error %v does not name the variable", err)
+		t.Errorf("missing SCXKIT_VMLINUZ image: error %v does not name the variable", err)
 	}
 }
 
@@ -60,7 +60,7 @@ func TestExtractDebMember(t *testing.T) {
 	root := t.TempDir()
 	pkg := filepath.Join(root, "pkg")
 	for name, body := range map[string]string{
-		"DEBIAN/control":                "Package: fake-kernel\nVersion: 1.0\nArchitecture: all\nMaintainer: schedkit <test@example.invalid>\nDescription: test\n",
+		"DEBIAN/control":                "Package: fake-kernel\nVersion: 1.0\nArchitecture: all\nMaintainer: scxkit <test@example.invalid>\nDescription: test\n",
 		"usr/lib/modules/9.9.9/vmlinuz": "KERNEL IMAGE",
 		"boot/config-9.9.9":             "CONFIG_SCHED_CLASS_EXT=y\n",
 	} {
@@ -94,7 +94,7 @@ func TestMissingPackage(t *testing.T) {
 		t.Skip("apt-get not installed")
 	}
 	t.Setenv(EnvCache, t.TempDir())
-	k := Kernel{Name: "gone", Package: "linux-image-0.0.1-schedkit-does-not-exist", Suite: "trixie-backports", Member: "boot/vmlinuz"}
+	k := Kernel{Name: "gone", Package: "linux-image-0.0.1-scxkit-does-not-exist", Suite: "trixie-backports", Member: "boot/vmlinuz"}
 	_, err := k.Vmlinuz(context.Background())
 	var se *SetupError
 	if !errors.As(err, &se) || !errors.Is(err, ErrUnavailable) {

@@ -1,15 +1,15 @@
 package vmtest
 
-// This file pins the kernels of schedkit's test matrix: Debian's builds with
+// This file pins the kernels of scxkit's test matrix: Debian's builds with
 // CONFIG_SCHED_CLASS_EXT=y, one per sched_ext kfunc API generation.
 //
 // Debian's archive drops old versions. When a pinned package is gone, apt
 // reports it missing and vmtest says so; bump the pin here to the version the
 // suite now carries (apt-cache search 'linux-(image|binary)-.*deb13-amd64'),
-// or point SCHEDKIT_VMLINUZ at a kernel image you already have.
+// or point SCXKIT_VMLINUZ at a kernel image you already have.
 
 // Matrix lists the pinned kernels, oldest first. Tests run on each of them
-// unless SCHEDKIT_KERNELS or SCHEDKIT_VMLINUZ selects otherwise.
+// unless SCXKIT_KERNELS or SCXKIT_VMLINUZ selects otherwise.
 var Matrix = []Kernel{
 	{
 		Name:    "6.16",

@@ -20,11 +20,11 @@ import (
 const (
 	// EnvHost, set to 1, makes Main run the tests directly on the host,
 	// for a host that has sched_ext itself.
-	EnvHost = "SCHEDKIT_VMTEST_HOST"
+	EnvHost = "SCXKIT_VMTEST_HOST"
 	// EnvConsole, set to "all", streams the whole kernel console (boot
 	// included) to stderr; by default -test.v streams it from the start
 	// of init on, and a failure prints its last lines.
-	EnvConsole = "SCHEDKIT_VMTEST_CONSOLE"
+	EnvConsole = "SCXKIT_VMTEST_CONSOLE"
 )
 
 // Config configures Main. The zero value runs the tests on every kernel of

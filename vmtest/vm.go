@@ -82,7 +82,7 @@ const (
 )
 
 // EnvAccel forces an accelerator ("kvm" or "tcg") for every VM.
-const EnvAccel = "SCHEDKIT_VMTEST_ACCEL"
+const EnvAccel = "SCXKIT_VMTEST_ACCEL"
 
 // VM describes a virtual machine to boot. The zero value of every field but
 // Kernel is usable.
@@ -91,7 +91,7 @@ type VM struct {
 	Topology  Topology
 	MemoryMiB int           // guest memory; default 1024
 	Cmdline   []string      // extra kernel command line arguments
-	Accel     Accel         // default: SCHEDKIT_VMTEST_ACCEL, else AccelAuto
+	Accel     Accel         // default: SCXKIT_VMTEST_ACCEL, else AccelAuto
 	Timeout   time.Duration // limit for boot, payload and power-off; default 5 minutes
 	// BootTimeout bounds the time from starting qemu to the payload
 	// starting. A guest that misses it is killed and booted once more; if

@@ -117,7 +117,7 @@ func TestRunDynamicPayloadExitStatus(t *testing.T) {
 		t.Skipf("%s is static here", sh)
 	}
 	var out strings.Builder
-	res, re := runVM(t, &VM{}, &Command{Path: sh, Args: []string{"-c", "echo from the guest: $SCHEDKIT_VMTEST_KERNEL; exit 7"}, Stdout: &out})
+	res, re := runVM(t, &VM{}, &Command{Path: sh, Args: []string{"-c", "echo from the guest: $SCXKIT_VMTEST_KERNEL; exit 7"}, Stdout: &out})
 	if re == nil || re.Kind != FailExit || re.ExitCode != 7 || res.ExitCode != 7 {
 		t.Fatalf("error %v, result %+v; want payload exit status 7", re, res)
 	}

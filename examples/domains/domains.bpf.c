@@ -9,10 +9,10 @@
  * balances load between domains from the tasks' duty cycles (package lb)
  * and hands migrations over through lb.bpf.h.
  */
-#include <schedkit/scx.bpf.h>
-#include <schedkit/runtime.bpf.h>
-#include <schedkit/dsq.bpf.h>
-#include <schedkit/lb.bpf.h>
+#include <scxkit/scx.bpf.h>
+#include <scxkit/runtime.bpf.h>
+#include <scxkit/dsq.bpf.h>
+#include <scxkit/lb.bpf.h>
 
 struct domains_stats {
 	u64 direct;     /* woke on an idle CPU of its domain */

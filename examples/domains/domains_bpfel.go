@@ -37,7 +37,7 @@ const (
 	domainsProgDomainsSetCpumask = "domains_set_cpumask"
 	domainsProgDomainsStopping   = "domains_stopping"
 	domainsProgSkDsqDepths       = "sk_dsq_depths"
-	domainsVarSchedkitKfuncGen   = "schedkit_kfunc_gen"
+	domainsVarScxkitKfuncGen     = "scxkit_kfunc_gen"
 	domainsVarSkDsqDepth         = "sk_dsq_depth"
 	domainsVarSkDsqLayout        = "sk_dsq_layout"
 	domainsVarSkExitInfo         = "sk_exit_info"
@@ -120,12 +120,12 @@ type domainsMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type domainsVariableSpecs struct {
-	SchedkitKfuncGen *ebpf.VariableSpec `ebpf:"schedkit_kfunc_gen"`
-	SkDsqDepth       *ebpf.VariableSpec `ebpf:"sk_dsq_depth"`
-	SkDsqLayout      *ebpf.VariableSpec `ebpf:"sk_dsq_layout"`
-	SkExitInfo       *ebpf.VariableSpec `ebpf:"sk_exit_info"`
-	SkLbHalfLifeNs   *ebpf.VariableSpec `ebpf:"sk_lb_half_life_ns"`
-	SkSliceNs        *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
+	ScxkitKfuncGen *ebpf.VariableSpec `ebpf:"scxkit_kfunc_gen"`
+	SkDsqDepth     *ebpf.VariableSpec `ebpf:"sk_dsq_depth"`
+	SkDsqLayout    *ebpf.VariableSpec `ebpf:"sk_dsq_layout"`
+	SkExitInfo     *ebpf.VariableSpec `ebpf:"sk_exit_info"`
+	SkLbHalfLifeNs *ebpf.VariableSpec `ebpf:"sk_lb_half_life_ns"`
+	SkSliceNs      *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
 }
 
 // domainsObjects contains all objects after they have been loaded into the kernel.
@@ -175,12 +175,12 @@ func (m *domainsMaps) Close() error {
 //
 // It can be passed to loadDomainsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type domainsVariables struct {
-	SchedkitKfuncGen *ebpf.Variable `ebpf:"schedkit_kfunc_gen"`
-	SkDsqDepth       *ebpf.Variable `ebpf:"sk_dsq_depth"`
-	SkDsqLayout      *ebpf.Variable `ebpf:"sk_dsq_layout"`
-	SkExitInfo       *ebpf.Variable `ebpf:"sk_exit_info"`
-	SkLbHalfLifeNs   *ebpf.Variable `ebpf:"sk_lb_half_life_ns"`
-	SkSliceNs        *ebpf.Variable `ebpf:"sk_slice_ns"`
+	ScxkitKfuncGen *ebpf.Variable `ebpf:"scxkit_kfunc_gen"`
+	SkDsqDepth     *ebpf.Variable `ebpf:"sk_dsq_depth"`
+	SkDsqLayout    *ebpf.Variable `ebpf:"sk_dsq_layout"`
+	SkExitInfo     *ebpf.Variable `ebpf:"sk_exit_info"`
+	SkLbHalfLifeNs *ebpf.Variable `ebpf:"sk_lb_half_life_ns"`
+	SkSliceNs      *ebpf.Variable `ebpf:"sk_slice_ns"`
 }
 
 // domainsPrograms contains all programs after they have been loaded into the kernel.

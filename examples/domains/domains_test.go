@@ -18,10 +18,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/schedkit/schedkit/internal/testout"
-	"github.com/schedkit/schedkit/lb"
-	"github.com/schedkit/schedkit/scx"
-	"github.com/schedkit/schedkit/vmtest"
+	"github.com/scxkit/scxkit/internal/testout"
+	"github.com/scxkit/scxkit/lb"
+	"github.com/scxkit/scxkit/scx"
+	"github.com/scxkit/scxkit/vmtest"
 )
 
 // Two sockets of two cores: two LLCs, so two domains of two CPUs.

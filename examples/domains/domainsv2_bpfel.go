@@ -37,7 +37,7 @@ const (
 	domainsV2ProgDomainsSetCpumask = "domains_set_cpumask"
 	domainsV2ProgDomainsStopping   = "domains_stopping"
 	domainsV2ProgSkDsqDepths       = "sk_dsq_depths"
-	domainsV2VarSchedkitKfuncGen   = "schedkit_kfunc_gen"
+	domainsV2VarScxkitKfuncGen     = "scxkit_kfunc_gen"
 	domainsV2VarSkDsqDepth         = "sk_dsq_depth"
 	domainsV2VarSkDsqLayout        = "sk_dsq_layout"
 	domainsV2VarSkExitInfo         = "sk_exit_info"
@@ -120,12 +120,12 @@ type domainsV2MapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type domainsV2VariableSpecs struct {
-	SchedkitKfuncGen *ebpf.VariableSpec `ebpf:"schedkit_kfunc_gen"`
-	SkDsqDepth       *ebpf.VariableSpec `ebpf:"sk_dsq_depth"`
-	SkDsqLayout      *ebpf.VariableSpec `ebpf:"sk_dsq_layout"`
-	SkExitInfo       *ebpf.VariableSpec `ebpf:"sk_exit_info"`
-	SkLbHalfLifeNs   *ebpf.VariableSpec `ebpf:"sk_lb_half_life_ns"`
-	SkSliceNs        *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
+	ScxkitKfuncGen *ebpf.VariableSpec `ebpf:"scxkit_kfunc_gen"`
+	SkDsqDepth     *ebpf.VariableSpec `ebpf:"sk_dsq_depth"`
+	SkDsqLayout    *ebpf.VariableSpec `ebpf:"sk_dsq_layout"`
+	SkExitInfo     *ebpf.VariableSpec `ebpf:"sk_exit_info"`
+	SkLbHalfLifeNs *ebpf.VariableSpec `ebpf:"sk_lb_half_life_ns"`
+	SkSliceNs      *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
 }
 
 // domainsV2Objects contains all objects after they have been loaded into the kernel.
@@ -175,12 +175,12 @@ func (m *domainsV2Maps) Close() error {
 //
 // It can be passed to loadDomainsV2Objects or ebpf.CollectionSpec.LoadAndAssign.
 type domainsV2Variables struct {
-	SchedkitKfuncGen *ebpf.Variable `ebpf:"schedkit_kfunc_gen"`
-	SkDsqDepth       *ebpf.Variable `ebpf:"sk_dsq_depth"`
-	SkDsqLayout      *ebpf.Variable `ebpf:"sk_dsq_layout"`
-	SkExitInfo       *ebpf.Variable `ebpf:"sk_exit_info"`
-	SkLbHalfLifeNs   *ebpf.Variable `ebpf:"sk_lb_half_life_ns"`
-	SkSliceNs        *ebpf.Variable `ebpf:"sk_slice_ns"`
+	ScxkitKfuncGen *ebpf.Variable `ebpf:"scxkit_kfunc_gen"`
+	SkDsqDepth     *ebpf.Variable `ebpf:"sk_dsq_depth"`
+	SkDsqLayout    *ebpf.Variable `ebpf:"sk_dsq_layout"`
+	SkExitInfo     *ebpf.Variable `ebpf:"sk_exit_info"`
+	SkLbHalfLifeNs *ebpf.Variable `ebpf:"sk_lb_half_life_ns"`
+	SkSliceNs      *ebpf.Variable `ebpf:"sk_slice_ns"`
 }
 
 // domainsV2Programs contains all programs after they have been loaded into the kernel.

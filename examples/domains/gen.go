@@ -2,4 +2,4 @@ package main
 
 // Compiled once per kfunc generation; see scx.Objects.
 //go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -tags linux -target bpfel -no-global-types domains domains.bpf.c -- -mcpu=v3 -Wno-missing-declarations -I../../bpf/include
-//go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -tags linux -target bpfel -no-global-types domainsV2 domains.bpf.c -- -mcpu=v3 -Wno-missing-declarations -I../../bpf/include -DSCHEDKIT_KFUNC_V2
+//go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -tags linux -target bpfel -no-global-types domainsV2 domains.bpf.c -- -mcpu=v3 -Wno-missing-declarations -I../../bpf/include -DSCXKIT_KFUNC_V2

@@ -1,5 +1,5 @@
 // Command domains is a multi-domain sched_ext scheduler composed from
-// schedkit's components: topology finds the domains (one per LLC, or the
+// scxkit's components: topology finds the domains (one per LLC, or the
 // CPU masks given with -domains), dsq gives each a DSQ ordered by weighted
 // virtual time, and lb balances load between them from the tasks' duty
 // cycles, handing migrations to the BPF side every -interval.
@@ -24,11 +24,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/schedkit/schedkit/dsq"
-	"github.com/schedkit/schedkit/examples/internal/cli"
-	"github.com/schedkit/schedkit/lb"
-	"github.com/schedkit/schedkit/scx"
-	"github.com/schedkit/schedkit/topology"
+	"github.com/scxkit/scxkit/dsq"
+	"github.com/scxkit/scxkit/examples/internal/cli"
+	"github.com/scxkit/scxkit/lb"
+	"github.com/scxkit/scxkit/scx"
+	"github.com/scxkit/scxkit/topology"
 )
 
 func main() {

@@ -13,10 +13,10 @@
  * Demand is measured here: the average number of runnable tasks, a
  * decaying average with a half-life (dutycycle.bpf.h), read by userspace.
  */
-#include <schedkit/scx.bpf.h>
-#include <schedkit/runtime.bpf.h>
-#include <schedkit/dutycycle.bpf.h>
-#include <schedkit/energy.bpf.h>
+#include <scxkit/scx.bpf.h>
+#include <scxkit/runtime.bpf.h>
+#include <scxkit/dutycycle.bpf.h>
+#include <scxkit/energy.bpf.h>
 
 #define SHARED_DSQ 0
 

@@ -34,7 +34,7 @@ const (
 	energyProgEnergySelectCpu = "energy_select_cpu"
 	energyProgEnergyStopping  = "energy_stopping"
 	energyVarHalfLifeNs       = "half_life_ns"
-	energyVarSchedkitKfuncGen = "schedkit_kfunc_gen"
+	energyVarScxkitKfuncGen   = "scxkit_kfunc_gen"
 	energyVarSkEnergyModel    = "sk_energy_model"
 	energyVarSkEnergyPlan     = "sk_energy_plan"
 	energyVarSkExitInfo       = "sk_exit_info"
@@ -113,13 +113,13 @@ type energyMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type energyVariableSpecs struct {
-	HalfLifeNs       *ebpf.VariableSpec `ebpf:"half_life_ns"`
-	SchedkitKfuncGen *ebpf.VariableSpec `ebpf:"schedkit_kfunc_gen"`
-	SkEnergyModel    *ebpf.VariableSpec `ebpf:"sk_energy_model"`
-	SkEnergyPlan     *ebpf.VariableSpec `ebpf:"sk_energy_plan"`
-	SkExitInfo       *ebpf.VariableSpec `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
-	SpillQueued      *ebpf.VariableSpec `ebpf:"spill_queued"`
+	HalfLifeNs     *ebpf.VariableSpec `ebpf:"half_life_ns"`
+	ScxkitKfuncGen *ebpf.VariableSpec `ebpf:"scxkit_kfunc_gen"`
+	SkEnergyModel  *ebpf.VariableSpec `ebpf:"sk_energy_model"`
+	SkEnergyPlan   *ebpf.VariableSpec `ebpf:"sk_energy_plan"`
+	SkExitInfo     *ebpf.VariableSpec `ebpf:"sk_exit_info"`
+	SkSliceNs      *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
+	SpillQueued    *ebpf.VariableSpec `ebpf:"spill_queued"`
 }
 
 // energyObjects contains all objects after they have been loaded into the kernel.
@@ -165,13 +165,13 @@ func (m *energyMaps) Close() error {
 //
 // It can be passed to loadEnergyObjects or ebpf.CollectionSpec.LoadAndAssign.
 type energyVariables struct {
-	HalfLifeNs       *ebpf.Variable `ebpf:"half_life_ns"`
-	SchedkitKfuncGen *ebpf.Variable `ebpf:"schedkit_kfunc_gen"`
-	SkEnergyModel    *ebpf.Variable `ebpf:"sk_energy_model"`
-	SkEnergyPlan     *ebpf.Variable `ebpf:"sk_energy_plan"`
-	SkExitInfo       *ebpf.Variable `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.Variable `ebpf:"sk_slice_ns"`
-	SpillQueued      *ebpf.Variable `ebpf:"spill_queued"`
+	HalfLifeNs     *ebpf.Variable `ebpf:"half_life_ns"`
+	ScxkitKfuncGen *ebpf.Variable `ebpf:"scxkit_kfunc_gen"`
+	SkEnergyModel  *ebpf.Variable `ebpf:"sk_energy_model"`
+	SkEnergyPlan   *ebpf.Variable `ebpf:"sk_energy_plan"`
+	SkExitInfo     *ebpf.Variable `ebpf:"sk_exit_info"`
+	SkSliceNs      *ebpf.Variable `ebpf:"sk_slice_ns"`
+	SpillQueued    *ebpf.Variable `ebpf:"spill_queued"`
 }
 
 // energyPrograms contains all programs after they have been loaded into the kernel.

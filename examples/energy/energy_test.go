@@ -14,11 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/schedkit/schedkit/internal/cpustat"
-	"github.com/schedkit/schedkit/internal/testout"
-	"github.com/schedkit/schedkit/scx"
-	"github.com/schedkit/schedkit/topology"
-	"github.com/schedkit/schedkit/vmtest"
+	"github.com/scxkit/scxkit/internal/cpustat"
+	"github.com/scxkit/scxkit/internal/testout"
+	"github.com/scxkit/scxkit/scx"
+	"github.com/scxkit/scxkit/topology"
+	"github.com/scxkit/scxkit/vmtest"
 )
 
 // The VM has the CPUs of a Rockchip RK3399, four little and two big, and

@@ -34,7 +34,7 @@ const (
 	energyV2ProgEnergySelectCpu = "energy_select_cpu"
 	energyV2ProgEnergyStopping  = "energy_stopping"
 	energyV2VarHalfLifeNs       = "half_life_ns"
-	energyV2VarSchedkitKfuncGen = "schedkit_kfunc_gen"
+	energyV2VarScxkitKfuncGen   = "scxkit_kfunc_gen"
 	energyV2VarSkEnergyModel    = "sk_energy_model"
 	energyV2VarSkEnergyPlan     = "sk_energy_plan"
 	energyV2VarSkExitInfo       = "sk_exit_info"
@@ -113,13 +113,13 @@ type energyV2MapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type energyV2VariableSpecs struct {
-	HalfLifeNs       *ebpf.VariableSpec `ebpf:"half_life_ns"`
-	SchedkitKfuncGen *ebpf.VariableSpec `ebpf:"schedkit_kfunc_gen"`
-	SkEnergyModel    *ebpf.VariableSpec `ebpf:"sk_energy_model"`
-	SkEnergyPlan     *ebpf.VariableSpec `ebpf:"sk_energy_plan"`
-	SkExitInfo       *ebpf.VariableSpec `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
-	SpillQueued      *ebpf.VariableSpec `ebpf:"spill_queued"`
+	HalfLifeNs     *ebpf.VariableSpec `ebpf:"half_life_ns"`
+	ScxkitKfuncGen *ebpf.VariableSpec `ebpf:"scxkit_kfunc_gen"`
+	SkEnergyModel  *ebpf.VariableSpec `ebpf:"sk_energy_model"`
+	SkEnergyPlan   *ebpf.VariableSpec `ebpf:"sk_energy_plan"`
+	SkExitInfo     *ebpf.VariableSpec `ebpf:"sk_exit_info"`
+	SkSliceNs      *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
+	SpillQueued    *ebpf.VariableSpec `ebpf:"spill_queued"`
 }
 
 // energyV2Objects contains all objects after they have been loaded into the kernel.
@@ -165,13 +165,13 @@ func (m *energyV2Maps) Close() error {
 //
 // It can be passed to loadEnergyV2Objects or ebpf.CollectionSpec.LoadAndAssign.
 type energyV2Variables struct {
-	HalfLifeNs       *ebpf.Variable `ebpf:"half_life_ns"`
-	SchedkitKfuncGen *ebpf.Variable `ebpf:"schedkit_kfunc_gen"`
-	SkEnergyModel    *ebpf.Variable `ebpf:"sk_energy_model"`
-	SkEnergyPlan     *ebpf.Variable `ebpf:"sk_energy_plan"`
-	SkExitInfo       *ebpf.Variable `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.Variable `ebpf:"sk_slice_ns"`
-	SpillQueued      *ebpf.Variable `ebpf:"spill_queued"`
+	HalfLifeNs     *ebpf.Variable `ebpf:"half_life_ns"`
+	ScxkitKfuncGen *ebpf.Variable `ebpf:"scxkit_kfunc_gen"`
+	SkEnergyModel  *ebpf.Variable `ebpf:"sk_energy_model"`
+	SkEnergyPlan   *ebpf.Variable `ebpf:"sk_energy_plan"`
+	SkExitInfo     *ebpf.Variable `ebpf:"sk_exit_info"`
+	SkSliceNs      *ebpf.Variable `ebpf:"sk_slice_ns"`
+	SpillQueued    *ebpf.Variable `ebpf:"spill_queued"`
 }
 
 // energyV2Programs contains all programs after they have been loaded into the kernel.

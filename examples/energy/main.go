@@ -1,5 +1,5 @@
 // Command energy is an energy-aware sched_ext scheduler composed from
-// schedkit's components: energy gives the machine's energy model (the
+// scxkit's components: energy gives the machine's energy model (the
 // kernel's, a copy of its debugfs tree given with -model, or an estimate
 // from cpufreq and topology) and the cheapest set of CPUs for each level
 // of demand. Every -interval the scheduler measures demand (the average
@@ -33,11 +33,11 @@ import (
 
 	"github.com/cilium/ebpf"
 
-	"github.com/schedkit/schedkit/energy"
-	"github.com/schedkit/schedkit/examples/internal/cli"
-	"github.com/schedkit/schedkit/lb"
-	"github.com/schedkit/schedkit/scx"
-	"github.com/schedkit/schedkit/topology"
+	"github.com/scxkit/scxkit/energy"
+	"github.com/scxkit/scxkit/examples/internal/cli"
+	"github.com/scxkit/scxkit/lb"
+	"github.com/scxkit/scxkit/scx"
+	"github.com/scxkit/scxkit/topology"
 )
 
 func main() {

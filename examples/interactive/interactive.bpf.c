@@ -11,9 +11,9 @@
  * per class, as in pair); preempt.bpf.h picks the class a CPU runs next
  * and whom a waking task preempts.
  */
-#include <schedkit/scx.bpf.h>
-#include <schedkit/runtime.bpf.h>
-#include <schedkit/preempt.bpf.h>
+#include <scxkit/scx.bpf.h>
+#include <scxkit/runtime.bpf.h>
+#include <scxkit/preempt.bpf.h>
 
 struct interactive_stats {
 	u64 enqueued;   /* tasks queued on a class DSQ */

@@ -18,11 +18,11 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/schedkit/schedkit/internal/testout"
-	"github.com/schedkit/schedkit/internal/workload"
-	"github.com/schedkit/schedkit/preempt"
-	"github.com/schedkit/schedkit/scx"
-	"github.com/schedkit/schedkit/vmtest"
+	"github.com/scxkit/scxkit/internal/testout"
+	"github.com/scxkit/scxkit/internal/workload"
+	"github.com/scxkit/scxkit/preempt"
+	"github.com/scxkit/scxkit/scx"
+	"github.com/scxkit/scxkit/vmtest"
 )
 
 // envRole makes the test binary a helper process: "requester" runs

@@ -1,5 +1,5 @@
 // Command interactive is a sched_ext scheduler with a preemption policy per
-// class of work, built from schedkit's preempt component: which wakeups
+// class of work, built from scxkit's preempt component: which wakeups
 // preempt which running tasks, how long slices are, and whether a task
 // yields at the end of its slice or runs on. Within a class, tasks share
 // the CPUs by weighted virtual time.
@@ -31,9 +31,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/schedkit/schedkit/examples/internal/cli"
-	"github.com/schedkit/schedkit/preempt"
-	"github.com/schedkit/schedkit/scx"
+	"github.com/scxkit/scxkit/examples/internal/cli"
+	"github.com/scxkit/scxkit/preempt"
+	"github.com/scxkit/scxkit/scx"
 )
 
 func main() {

@@ -1,7 +1,7 @@
 // Command pair is a sched_ext scheduler that isolates cgroups from each
 // other on SMT cores: the hardware threads of a core only run tasks of one
 // -isolate cgroup at a time (or, together, tasks of no isolated cgroup),
-// built from schedkit's smt component. A thread with nothing compatible to
+// built from scxkit's smt component. A thread with nothing compatible to
 // run stays idle; that forced idle is charged to the cgroup holding the
 // core and printed with every stats line, with each cgroup's run time,
 // core takeovers and violations (which should stay 0).
@@ -23,10 +23,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/schedkit/schedkit/examples/internal/cli"
-	"github.com/schedkit/schedkit/scx"
-	"github.com/schedkit/schedkit/smt"
-	"github.com/schedkit/schedkit/topology"
+	"github.com/scxkit/scxkit/examples/internal/cli"
+	"github.com/scxkit/scxkit/scx"
+	"github.com/scxkit/scxkit/smt"
+	"github.com/scxkit/scxkit/topology"
 )
 
 func main() {

@@ -10,9 +10,9 @@
  * per class); smt.bpf.h decides which class a CPU serves and when a core
  * changes hands. The scheduler adds the vtime bookkeeping of simple.
  */
-#include <schedkit/scx.bpf.h>
-#include <schedkit/runtime.bpf.h>
-#include <schedkit/smt.bpf.h>
+#include <scxkit/scx.bpf.h>
+#include <scxkit/runtime.bpf.h>
+#include <scxkit/smt.bpf.h>
 
 struct pair_stats {
 	u64 enqueued;   /* tasks queued on a class DSQ */

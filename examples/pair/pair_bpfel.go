@@ -32,7 +32,7 @@ const (
 	pairProgPairSelectCpu   = "pair_select_cpu"
 	pairProgPairStopping    = "pair_stopping"
 	pairProgPairUpdateIdle  = "pair_update_idle"
-	pairVarSchedkitKfuncGen = "schedkit_kfunc_gen"
+	pairVarScxkitKfuncGen   = "scxkit_kfunc_gen"
 	pairVarSkExitInfo       = "sk_exit_info"
 	pairVarSkSliceNs        = "sk_slice_ns"
 	pairVarSkSmtLayout      = "sk_smt_layout"
@@ -109,11 +109,11 @@ type pairMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type pairVariableSpecs struct {
-	SchedkitKfuncGen *ebpf.VariableSpec `ebpf:"schedkit_kfunc_gen"`
-	SkExitInfo       *ebpf.VariableSpec `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
-	SkSmtLayout      *ebpf.VariableSpec `ebpf:"sk_smt_layout"`
-	SkSmtViolations  *ebpf.VariableSpec `ebpf:"sk_smt_violations"`
+	ScxkitKfuncGen  *ebpf.VariableSpec `ebpf:"scxkit_kfunc_gen"`
+	SkExitInfo      *ebpf.VariableSpec `ebpf:"sk_exit_info"`
+	SkSliceNs       *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
+	SkSmtLayout     *ebpf.VariableSpec `ebpf:"sk_smt_layout"`
+	SkSmtViolations *ebpf.VariableSpec `ebpf:"sk_smt_violations"`
 }
 
 // pairObjects contains all objects after they have been loaded into the kernel.
@@ -159,11 +159,11 @@ func (m *pairMaps) Close() error {
 //
 // It can be passed to loadPairObjects or ebpf.CollectionSpec.LoadAndAssign.
 type pairVariables struct {
-	SchedkitKfuncGen *ebpf.Variable `ebpf:"schedkit_kfunc_gen"`
-	SkExitInfo       *ebpf.Variable `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.Variable `ebpf:"sk_slice_ns"`
-	SkSmtLayout      *ebpf.Variable `ebpf:"sk_smt_layout"`
-	SkSmtViolations  *ebpf.Variable `ebpf:"sk_smt_violations"`
+	ScxkitKfuncGen  *ebpf.Variable `ebpf:"scxkit_kfunc_gen"`
+	SkExitInfo      *ebpf.Variable `ebpf:"sk_exit_info"`
+	SkSliceNs       *ebpf.Variable `ebpf:"sk_slice_ns"`
+	SkSmtLayout     *ebpf.Variable `ebpf:"sk_smt_layout"`
+	SkSmtViolations *ebpf.Variable `ebpf:"sk_smt_violations"`
 }
 
 // pairPrograms contains all programs after they have been loaded into the kernel.

@@ -17,10 +17,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/schedkit/schedkit/scx"
-	"github.com/schedkit/schedkit/smt"
-	"github.com/schedkit/schedkit/topology"
-	"github.com/schedkit/schedkit/vmtest"
+	"github.com/scxkit/scxkit/scx"
+	"github.com/scxkit/scxkit/smt"
+	"github.com/scxkit/scxkit/topology"
+	"github.com/scxkit/scxkit/vmtest"
 	"golang.org/x/sys/unix"
 )
 

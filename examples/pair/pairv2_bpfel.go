@@ -32,7 +32,7 @@ const (
 	pairV2ProgPairSelectCpu   = "pair_select_cpu"
 	pairV2ProgPairStopping    = "pair_stopping"
 	pairV2ProgPairUpdateIdle  = "pair_update_idle"
-	pairV2VarSchedkitKfuncGen = "schedkit_kfunc_gen"
+	pairV2VarScxkitKfuncGen   = "scxkit_kfunc_gen"
 	pairV2VarSkExitInfo       = "sk_exit_info"
 	pairV2VarSkSliceNs        = "sk_slice_ns"
 	pairV2VarSkSmtLayout      = "sk_smt_layout"
@@ -109,11 +109,11 @@ type pairV2MapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type pairV2VariableSpecs struct {
-	SchedkitKfuncGen *ebpf.VariableSpec `ebpf:"schedkit_kfunc_gen"`
-	SkExitInfo       *ebpf.VariableSpec `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
-	SkSmtLayout      *ebpf.VariableSpec `ebpf:"sk_smt_layout"`
-	SkSmtViolations  *ebpf.VariableSpec `ebpf:"sk_smt_violations"`
+	ScxkitKfuncGen  *ebpf.VariableSpec `ebpf:"scxkit_kfunc_gen"`
+	SkExitInfo      *ebpf.VariableSpec `ebpf:"sk_exit_info"`
+	SkSliceNs       *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
+	SkSmtLayout     *ebpf.VariableSpec `ebpf:"sk_smt_layout"`
+	SkSmtViolations *ebpf.VariableSpec `ebpf:"sk_smt_violations"`
 }
 
 // pairV2Objects contains all objects after they have been loaded into the kernel.
@@ -159,11 +159,11 @@ func (m *pairV2Maps) Close() error {
 //
 // It can be passed to loadPairV2Objects or ebpf.CollectionSpec.LoadAndAssign.
 type pairV2Variables struct {
-	SchedkitKfuncGen *ebpf.Variable `ebpf:"schedkit_kfunc_gen"`
-	SkExitInfo       *ebpf.Variable `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.Variable `ebpf:"sk_slice_ns"`
-	SkSmtLayout      *ebpf.Variable `ebpf:"sk_smt_layout"`
-	SkSmtViolations  *ebpf.Variable `ebpf:"sk_smt_violations"`
+	ScxkitKfuncGen  *ebpf.Variable `ebpf:"scxkit_kfunc_gen"`
+	SkExitInfo      *ebpf.Variable `ebpf:"sk_exit_info"`
+	SkSliceNs       *ebpf.Variable `ebpf:"sk_slice_ns"`
+	SkSmtLayout     *ebpf.Variable `ebpf:"sk_smt_layout"`
+	SkSmtViolations *ebpf.Variable `ebpf:"sk_smt_violations"`
 }
 
 // pairV2Programs contains all programs after they have been loaded into the kernel.

@@ -4,4 +4,4 @@ package main
 // takes both and Load picks the one for the running kernel. Regenerate with
 // `go generate ./...` (needs clang-19 and libbpf-dev from scripts/setup).
 //go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -tags linux -target bpfel -no-global-types simple simple.bpf.c -- -mcpu=v3 -Wno-missing-declarations -I../../bpf/include
-//go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -tags linux -target bpfel -no-global-types simpleV2 simple.bpf.c -- -mcpu=v3 -Wno-missing-declarations -I../../bpf/include -DSCHEDKIT_KFUNC_V2
+//go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -tags linux -target bpfel -no-global-types simpleV2 simple.bpf.c -- -mcpu=v3 -Wno-missing-declarations -I../../bpf/include -DSCXKIT_KFUNC_V2

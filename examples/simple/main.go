@@ -1,5 +1,5 @@
 // Command simple is a sched_ext scheduler with one global queue, ordered by
-// weighted virtual time (or FIFO with -fifo), built from schedkit's parts.
+// weighted virtual time (or FIFO with -fifo), built from scxkit's parts.
 // It attaches on start, prints its counters every -stats interval, and
 // detaches on SIGINT or SIGTERM, leaving every task on the fair class.
 //
@@ -18,8 +18,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/schedkit/schedkit/examples/internal/cli"
-	"github.com/schedkit/schedkit/scx"
+	"github.com/scxkit/scxkit/examples/internal/cli"
+	"github.com/scxkit/scxkit/scx"
 )
 
 func main() {

@@ -11,8 +11,8 @@
  * values hold; a task that slept long is clamped to one slice behind the
  * current time so it cannot hoard the CPU afterwards.
  */
-#include <schedkit/scx.bpf.h>
-#include <schedkit/runtime.bpf.h>
+#include <scxkit/scx.bpf.h>
+#include <scxkit/runtime.bpf.h>
 
 #define SHARED_DSQ 0
 

@@ -28,7 +28,7 @@ const (
 	simpleProgSimpleSelectCpu = "simple_select_cpu"
 	simpleProgSimpleStopping  = "simple_stopping"
 	simpleVarFifo             = "fifo"
-	simpleVarSchedkitKfuncGen = "schedkit_kfunc_gen"
+	simpleVarScxkitKfuncGen   = "scxkit_kfunc_gen"
 	simpleVarSkExitInfo       = "sk_exit_info"
 	simpleVarSkSliceNs        = "sk_slice_ns"
 )
@@ -98,10 +98,10 @@ type simpleMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type simpleVariableSpecs struct {
-	Fifo             *ebpf.VariableSpec `ebpf:"fifo"`
-	SchedkitKfuncGen *ebpf.VariableSpec `ebpf:"schedkit_kfunc_gen"`
-	SkExitInfo       *ebpf.VariableSpec `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
+	Fifo           *ebpf.VariableSpec `ebpf:"fifo"`
+	ScxkitKfuncGen *ebpf.VariableSpec `ebpf:"scxkit_kfunc_gen"`
+	SkExitInfo     *ebpf.VariableSpec `ebpf:"sk_exit_info"`
+	SkSliceNs      *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
 }
 
 // simpleObjects contains all objects after they have been loaded into the kernel.
@@ -141,10 +141,10 @@ func (m *simpleMaps) Close() error {
 //
 // It can be passed to loadSimpleObjects or ebpf.CollectionSpec.LoadAndAssign.
 type simpleVariables struct {
-	Fifo             *ebpf.Variable `ebpf:"fifo"`
-	SchedkitKfuncGen *ebpf.Variable `ebpf:"schedkit_kfunc_gen"`
-	SkExitInfo       *ebpf.Variable `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.Variable `ebpf:"sk_slice_ns"`
+	Fifo           *ebpf.Variable `ebpf:"fifo"`
+	ScxkitKfuncGen *ebpf.Variable `ebpf:"scxkit_kfunc_gen"`
+	SkExitInfo     *ebpf.Variable `ebpf:"sk_exit_info"`
+	SkSliceNs      *ebpf.Variable `ebpf:"sk_slice_ns"`
 }
 
 // simplePrograms contains all programs after they have been loaded into the kernel.

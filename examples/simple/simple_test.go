@@ -13,10 +13,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/schedkit/schedkit/internal/testout"
-	"github.com/schedkit/schedkit/internal/workload"
-	"github.com/schedkit/schedkit/scx"
-	"github.com/schedkit/schedkit/vmtest"
+	"github.com/scxkit/scxkit/internal/testout"
+	"github.com/scxkit/scxkit/internal/workload"
+	"github.com/scxkit/scxkit/scx"
+	"github.com/scxkit/scxkit/vmtest"
 )
 
 // The tests run in a VM on every kernel of the matrix (see vmtest.Main).

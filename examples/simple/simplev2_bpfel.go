@@ -28,7 +28,7 @@ const (
 	simpleV2ProgSimpleSelectCpu = "simple_select_cpu"
 	simpleV2ProgSimpleStopping  = "simple_stopping"
 	simpleV2VarFifo             = "fifo"
-	simpleV2VarSchedkitKfuncGen = "schedkit_kfunc_gen"
+	simpleV2VarScxkitKfuncGen   = "scxkit_kfunc_gen"
 	simpleV2VarSkExitInfo       = "sk_exit_info"
 	simpleV2VarSkSliceNs        = "sk_slice_ns"
 )
@@ -98,10 +98,10 @@ type simpleV2MapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type simpleV2VariableSpecs struct {
-	Fifo             *ebpf.VariableSpec `ebpf:"fifo"`
-	SchedkitKfuncGen *ebpf.VariableSpec `ebpf:"schedkit_kfunc_gen"`
-	SkExitInfo       *ebpf.VariableSpec `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
+	Fifo           *ebpf.VariableSpec `ebpf:"fifo"`
+	ScxkitKfuncGen *ebpf.VariableSpec `ebpf:"scxkit_kfunc_gen"`
+	SkExitInfo     *ebpf.VariableSpec `ebpf:"sk_exit_info"`
+	SkSliceNs      *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
 }
 
 // simpleV2Objects contains all objects after they have been loaded into the kernel.
@@ -141,10 +141,10 @@ func (m *simpleV2Maps) Close() error {
 //
 // It can be passed to loadSimpleV2Objects or ebpf.CollectionSpec.LoadAndAssign.
 type simpleV2Variables struct {
-	Fifo             *ebpf.Variable `ebpf:"fifo"`
-	SchedkitKfuncGen *ebpf.Variable `ebpf:"schedkit_kfunc_gen"`
-	SkExitInfo       *ebpf.Variable `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.Variable `ebpf:"sk_slice_ns"`
+	Fifo           *ebpf.Variable `ebpf:"fifo"`
+	ScxkitKfuncGen *ebpf.Variable `ebpf:"scxkit_kfunc_gen"`
+	SkExitInfo     *ebpf.Variable `ebpf:"sk_exit_info"`
+	SkSliceNs      *ebpf.Variable `ebpf:"sk_slice_ns"`
 }
 
 // simpleV2Programs contains all programs after they have been loaded into the kernel.

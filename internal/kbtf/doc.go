@@ -1,7 +1,7 @@
 // Package kbtf reads the BTF type information of a kernel from its
 // compressed boot image.
 //
-// schedkit pins the kernels it tests on (vmtest.Matrix) as Debian packages,
+// scxkit pins the kernels it tests on (vmtest.Matrix) as Debian packages,
 // of which only the bzImage (vmlinuz) is kept. That image holds the whole
 // kernel ELF, .BTF section included, as one zstd frame (Debian builds with
 // CONFIG_KERNEL_ZSTD). Reading BTF from there lets tests check which types

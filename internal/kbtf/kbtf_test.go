@@ -14,7 +14,7 @@ import (
 	"github.com/cilium/ebpf/btf"
 	"github.com/klauspost/compress/zstd"
 
-	"github.com/schedkit/schedkit/vmtest"
+	"github.com/scxkit/scxkit/vmtest"
 )
 
 // fakeBzImage builds something shaped like a bzImage: a prefix with a decoy
@@ -142,7 +142,7 @@ func TestFrameLenTruncated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	frame := enc.EncodeAll(bytes.Repeat([]byte("schedkit "), 50000), nil)
+	frame := enc.EncodeAll(bytes.Repeat([]byte("scxkit "), 50000), nil)
 	enc.Close()
 	n, _, err := frameLen(frame)
 	if err != nil || n != len(frame) {
@@ -156,7 +156,7 @@ func TestFrameLenTruncated(t *testing.T) {
 }
 
 // TestMatrixBTF reads the BTF of each pinned kernel whose image is at hand
-// and checks what schedkit relies on: sched_ext exists everywhere, and the
+// and checks what scxkit relies on: sched_ext exists everywhere, and the
 // kfunc generations differ as vmtest/kernels.go says.
 func TestMatrixBTF(t *testing.T) {
 	if testing.Short() {

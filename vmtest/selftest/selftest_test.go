@@ -10,7 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/schedkit/schedkit/vmtest"
+	"github.com/scxkit/scxkit/vmtest"
 )
 
 // shape is the VM every test here runs in.

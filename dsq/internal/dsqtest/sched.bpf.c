@@ -6,9 +6,9 @@
  * the DSQ of the CPU it last ran on, ordered by weighted virtual time;
  * a CPU serves its own DSQ first and steals from the nearest other one.
  */
-#include <schedkit/scx.bpf.h>
-#include <schedkit/runtime.bpf.h>
-#include <schedkit/dsq.bpf.h>
+#include <scxkit/scx.bpf.h>
+#include <scxkit/runtime.bpf.h>
+#include <scxkit/dsq.bpf.h>
 
 SK_OPS(s32, sched_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_flags)
 {

@@ -27,7 +27,7 @@ const (
 	schedProgSchedSelectCpu  = "sched_select_cpu"
 	schedProgSchedStopping   = "sched_stopping"
 	schedProgSkDsqDepths     = "sk_dsq_depths"
-	schedVarSchedkitKfuncGen = "schedkit_kfunc_gen"
+	schedVarScxkitKfuncGen   = "scxkit_kfunc_gen"
 	schedVarSkDsqDepth       = "sk_dsq_depth"
 	schedVarSkDsqLayout      = "sk_dsq_layout"
 	schedVarSkExitInfo       = "sk_exit_info"
@@ -99,11 +99,11 @@ type schedMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type schedVariableSpecs struct {
-	SchedkitKfuncGen *ebpf.VariableSpec `ebpf:"schedkit_kfunc_gen"`
-	SkDsqDepth       *ebpf.VariableSpec `ebpf:"sk_dsq_depth"`
-	SkDsqLayout      *ebpf.VariableSpec `ebpf:"sk_dsq_layout"`
-	SkExitInfo       *ebpf.VariableSpec `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
+	ScxkitKfuncGen *ebpf.VariableSpec `ebpf:"scxkit_kfunc_gen"`
+	SkDsqDepth     *ebpf.VariableSpec `ebpf:"sk_dsq_depth"`
+	SkDsqLayout    *ebpf.VariableSpec `ebpf:"sk_dsq_layout"`
+	SkExitInfo     *ebpf.VariableSpec `ebpf:"sk_exit_info"`
+	SkSliceNs      *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
 }
 
 // schedObjects contains all objects after they have been loaded into the kernel.
@@ -143,11 +143,11 @@ func (m *schedMaps) Close() error {
 //
 // It can be passed to loadSchedObjects or ebpf.CollectionSpec.LoadAndAssign.
 type schedVariables struct {
-	SchedkitKfuncGen *ebpf.Variable `ebpf:"schedkit_kfunc_gen"`
-	SkDsqDepth       *ebpf.Variable `ebpf:"sk_dsq_depth"`
-	SkDsqLayout      *ebpf.Variable `ebpf:"sk_dsq_layout"`
-	SkExitInfo       *ebpf.Variable `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.Variable `ebpf:"sk_slice_ns"`
+	ScxkitKfuncGen *ebpf.Variable `ebpf:"scxkit_kfunc_gen"`
+	SkDsqDepth     *ebpf.Variable `ebpf:"sk_dsq_depth"`
+	SkDsqLayout    *ebpf.Variable `ebpf:"sk_dsq_layout"`
+	SkExitInfo     *ebpf.Variable `ebpf:"sk_exit_info"`
+	SkSliceNs      *ebpf.Variable `ebpf:"sk_slice_ns"`
 }
 
 // schedPrograms contains all programs after they have been loaded into the kernel.

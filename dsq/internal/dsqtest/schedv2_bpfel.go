@@ -27,7 +27,7 @@ const (
 	schedV2ProgSchedSelectCpu  = "sched_select_cpu"
 	schedV2ProgSchedStopping   = "sched_stopping"
 	schedV2ProgSkDsqDepths     = "sk_dsq_depths"
-	schedV2VarSchedkitKfuncGen = "schedkit_kfunc_gen"
+	schedV2VarScxkitKfuncGen   = "scxkit_kfunc_gen"
 	schedV2VarSkDsqDepth       = "sk_dsq_depth"
 	schedV2VarSkDsqLayout      = "sk_dsq_layout"
 	schedV2VarSkExitInfo       = "sk_exit_info"
@@ -99,11 +99,11 @@ type schedV2MapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type schedV2VariableSpecs struct {
-	SchedkitKfuncGen *ebpf.VariableSpec `ebpf:"schedkit_kfunc_gen"`
-	SkDsqDepth       *ebpf.VariableSpec `ebpf:"sk_dsq_depth"`
-	SkDsqLayout      *ebpf.VariableSpec `ebpf:"sk_dsq_layout"`
-	SkExitInfo       *ebpf.VariableSpec `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
+	ScxkitKfuncGen *ebpf.VariableSpec `ebpf:"scxkit_kfunc_gen"`
+	SkDsqDepth     *ebpf.VariableSpec `ebpf:"sk_dsq_depth"`
+	SkDsqLayout    *ebpf.VariableSpec `ebpf:"sk_dsq_layout"`
+	SkExitInfo     *ebpf.VariableSpec `ebpf:"sk_exit_info"`
+	SkSliceNs      *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
 }
 
 // schedV2Objects contains all objects after they have been loaded into the kernel.
@@ -143,11 +143,11 @@ func (m *schedV2Maps) Close() error {
 //
 // It can be passed to loadSchedV2Objects or ebpf.CollectionSpec.LoadAndAssign.
 type schedV2Variables struct {
-	SchedkitKfuncGen *ebpf.Variable `ebpf:"schedkit_kfunc_gen"`
-	SkDsqDepth       *ebpf.Variable `ebpf:"sk_dsq_depth"`
-	SkDsqLayout      *ebpf.Variable `ebpf:"sk_dsq_layout"`
-	SkExitInfo       *ebpf.Variable `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.Variable `ebpf:"sk_slice_ns"`
+	ScxkitKfuncGen *ebpf.Variable `ebpf:"scxkit_kfunc_gen"`
+	SkDsqDepth     *ebpf.Variable `ebpf:"sk_dsq_depth"`
+	SkDsqLayout    *ebpf.Variable `ebpf:"sk_dsq_layout"`
+	SkExitInfo     *ebpf.Variable `ebpf:"sk_exit_info"`
+	SkSliceNs      *ebpf.Variable `ebpf:"sk_slice_ns"`
 }
 
 // schedV2Programs contains all programs after they have been loaded into the kernel.

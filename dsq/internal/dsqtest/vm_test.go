@@ -5,11 +5,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/schedkit/schedkit/dsq"
-	"github.com/schedkit/schedkit/internal/workload"
-	"github.com/schedkit/schedkit/scx"
-	"github.com/schedkit/schedkit/topology"
-	"github.com/schedkit/schedkit/vmtest"
+	"github.com/scxkit/scxkit/dsq"
+	"github.com/scxkit/scxkit/internal/workload"
+	"github.com/scxkit/scxkit/scx"
+	"github.com/scxkit/scxkit/topology"
+	"github.com/scxkit/scxkit/vmtest"
 )
 
 // Two sockets of two cores, one NUMA node each: two LLC domains.

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/schedkit/schedkit/scx"
+	"github.com/scxkit/scxkit/scx"
 )
 
 // examples are the example schedulers, built once by buildExamples.
@@ -49,7 +49,7 @@ func buildExamples(t *testing.T) string {
 		t.Skip("this host has sched_ext: running the examples as root could attach them")
 	}
 	build.once.Do(func() {
-		if build.dir, build.err = os.MkdirTemp("", "schedkit-examples-"); build.err != nil {
+		if build.dir, build.err = os.MkdirTemp("", "scxkit-examples-"); build.err != nil {
 			return
 		}
 		args := []string{"build", "-o", build.dir + "/"}
@@ -193,7 +193,7 @@ func TestUsageErrors(t *testing.T) {
 		{"interactive", []string{"-watch", "0"}, "-watch 0s: must be positive"},
 		{"interactive", []string{"-class", "web cgroup=../x"}, `cgroup "../x": ".." is not allowed: give the path from the cgroup2 root, as /proc/PID/cgroup shows it, e.g. /x`},
 		{"interactive", []string{"-class", "web cgroup=/web slice=9999999h"}, "slice=9999999h: too large"},
-		{"interactive", []string{"-class", "web cgroup=/schedkit-no-such-cgroup"}, "-class: " + `preempt config: class "web": cgroup /schedkit-no-such-cgroup does not exist`},
+		{"interactive", []string{"-class", "web cgroup=/scxkit-no-such-cgroup"}, "-class: " + `preempt config: class "web": cgroup /scxkit-no-such-cgroup does not exist`},
 		{"interactive", []string{"-config", "/c", "-class", "a cgroup=/a"}, "-config and -class"},
 	} {
 		r := runExample(t, dir, c.name, c.args...)

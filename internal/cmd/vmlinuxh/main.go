@@ -1,5 +1,5 @@
 // Command vmlinuxh generates bpf/include/vmlinux.h, the C declarations of
-// every kernel type that schedkit's BPF code includes, from the BTF of a
+// every kernel type that scxkit's BPF code includes, from the BTF of a
 // kernel of the vmtest matrix.
 //
 // It takes the kernel image from vmtest's cache (downloading the pinned
@@ -28,8 +28,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/schedkit/schedkit/internal/kbtf"
-	"github.com/schedkit/schedkit/vmtest"
+	"github.com/scxkit/scxkit/internal/kbtf"
+	"github.com/scxkit/scxkit/vmtest"
 )
 
 // defaultOutput is where the generated header lives, relative to the root of
@@ -155,7 +155,7 @@ func generate(ctx context.Context, k vmtest.Kernel) ([]byte, error) {
 		return nil, fmt.Errorf("vmlinux-h: kernel %s: %w", k.Name, err)
 	}
 
-	tmp, err := os.CreateTemp("", "schedkit-vmlinux-*")
+	tmp, err := os.CreateTemp("", "scxkit-vmlinux-*")
 	if err != nil {
 		return nil, fmt.Errorf("vmlinux-h: %w", err)
 	}

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/schedkit/schedkit/vmtest"
+	"github.com/scxkit/scxkit/vmtest"
 )
 
 // committed is bpf/include/vmlinux.h, from this package's directory.

@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/schedkit/schedkit/internal/workload"
-	"github.com/schedkit/schedkit/scx"
-	"github.com/schedkit/schedkit/vmtest"
+	"github.com/scxkit/scxkit/internal/workload"
+	"github.com/scxkit/scxkit/scx"
+	"github.com/scxkit/scxkit/vmtest"
 )
 
 var (
@@ -67,7 +67,7 @@ func loaderChild() int {
 	return 0
 }
 
-// serveChild is the shape of every schedkit loader's main: Serve under a
+// serveChild is the shape of every scxkit loader's main: Serve under a
 // context that SIGINT and SIGTERM cancel.
 func serveChild() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -219,7 +219,7 @@ func TestErrorExit(t *testing.T) {
 	if info.Message != "boom 42 from enqueue" {
 		t.Errorf("message %q; want %q", info.Message, "boom 42 from enqueue")
 	}
-	if !strings.Contains(info.Dump, "schedkit-dump-marker mode=1") {
+	if !strings.Contains(info.Dump, "scxkit-dump-marker mode=1") {
 		t.Errorf("dump lacks the marker from ops.dump:\n%s", info.Dump)
 	}
 	if errors.Is(err, scx.ErrRestart) {

@@ -6,7 +6,7 @@
  * lookup result without checking it for NULL. TestVerifierError expects
  * the loader's error to carry the verifier's complaint.
  */
-#include <schedkit/scx.bpf.h>
+#include <scxkit/scx.bpf.h>
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

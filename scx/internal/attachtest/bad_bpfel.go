@@ -16,13 +16,13 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	badMapBadOps           = "bad_ops"
-	badMapPerPid           = "per_pid"
-	badProgBadEnqueue      = "bad_enqueue"
-	badProgBadExit         = "bad_exit"
-	badVarSchedkitKfuncGen = "schedkit_kfunc_gen"
-	badVarSkExitInfo       = "sk_exit_info"
-	badVarSkSliceNs        = "sk_slice_ns"
+	badMapBadOps         = "bad_ops"
+	badMapPerPid         = "per_pid"
+	badProgBadEnqueue    = "bad_enqueue"
+	badProgBadExit       = "bad_exit"
+	badVarScxkitKfuncGen = "scxkit_kfunc_gen"
+	badVarSkExitInfo     = "sk_exit_info"
+	badVarSkSliceNs      = "sk_slice_ns"
 )
 
 // loadBad returns the embedded CollectionSpec for bad.
@@ -83,9 +83,9 @@ type badMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type badVariableSpecs struct {
-	SchedkitKfuncGen *ebpf.VariableSpec `ebpf:"schedkit_kfunc_gen"`
-	SkExitInfo       *ebpf.VariableSpec `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
+	ScxkitKfuncGen *ebpf.VariableSpec `ebpf:"scxkit_kfunc_gen"`
+	SkExitInfo     *ebpf.VariableSpec `ebpf:"sk_exit_info"`
+	SkSliceNs      *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
 }
 
 // badObjects contains all objects after they have been loaded into the kernel.
@@ -123,9 +123,9 @@ func (m *badMaps) Close() error {
 //
 // It can be passed to loadBadObjects or ebpf.CollectionSpec.LoadAndAssign.
 type badVariables struct {
-	SchedkitKfuncGen *ebpf.Variable `ebpf:"schedkit_kfunc_gen"`
-	SkExitInfo       *ebpf.Variable `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.Variable `ebpf:"sk_slice_ns"`
+	ScxkitKfuncGen *ebpf.Variable `ebpf:"scxkit_kfunc_gen"`
+	SkExitInfo     *ebpf.Variable `ebpf:"sk_exit_info"`
+	SkSliceNs      *ebpf.Variable `ebpf:"sk_slice_ns"`
 }
 
 // badPrograms contains all programs after they have been loaded into the kernel.

@@ -16,13 +16,13 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	badV2MapBadOps           = "bad_ops"
-	badV2MapPerPid           = "per_pid"
-	badV2ProgBadEnqueue      = "bad_enqueue"
-	badV2ProgBadExit         = "bad_exit"
-	badV2VarSchedkitKfuncGen = "schedkit_kfunc_gen"
-	badV2VarSkExitInfo       = "sk_exit_info"
-	badV2VarSkSliceNs        = "sk_slice_ns"
+	badV2MapBadOps         = "bad_ops"
+	badV2MapPerPid         = "per_pid"
+	badV2ProgBadEnqueue    = "bad_enqueue"
+	badV2ProgBadExit       = "bad_exit"
+	badV2VarScxkitKfuncGen = "scxkit_kfunc_gen"
+	badV2VarSkExitInfo     = "sk_exit_info"
+	badV2VarSkSliceNs      = "sk_slice_ns"
 )
 
 // loadBadV2 returns the embedded CollectionSpec for badV2.
@@ -83,9 +83,9 @@ type badV2MapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type badV2VariableSpecs struct {
-	SchedkitKfuncGen *ebpf.VariableSpec `ebpf:"schedkit_kfunc_gen"`
-	SkExitInfo       *ebpf.VariableSpec `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
+	ScxkitKfuncGen *ebpf.VariableSpec `ebpf:"scxkit_kfunc_gen"`
+	SkExitInfo     *ebpf.VariableSpec `ebpf:"sk_exit_info"`
+	SkSliceNs      *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
 }
 
 // badV2Objects contains all objects after they have been loaded into the kernel.
@@ -123,9 +123,9 @@ func (m *badV2Maps) Close() error {
 //
 // It can be passed to loadBadV2Objects or ebpf.CollectionSpec.LoadAndAssign.
 type badV2Variables struct {
-	SchedkitKfuncGen *ebpf.Variable `ebpf:"schedkit_kfunc_gen"`
-	SkExitInfo       *ebpf.Variable `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.Variable `ebpf:"sk_slice_ns"`
+	ScxkitKfuncGen *ebpf.Variable `ebpf:"scxkit_kfunc_gen"`
+	SkExitInfo     *ebpf.Variable `ebpf:"sk_exit_info"`
+	SkSliceNs      *ebpf.Variable `ebpf:"sk_slice_ns"`
 }
 
 // badV2Programs contains all programs after they have been loaded into the kernel.

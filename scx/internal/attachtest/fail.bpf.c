@@ -9,7 +9,7 @@
  *               so the watchdog must eject the scheduler;
  *   MODE_EXIT   calls sk_exit with code 7 from the first ops.enqueue.
  */
-#include <schedkit/scx.bpf.h>
+#include <scxkit/scx.bpf.h>
 
 #define MODE_ERROR 1
 #define MODE_STALL 2
@@ -37,7 +37,7 @@ SK_OPS(void, fail_dispatch, s32 cpu, struct task_struct *prev)
 
 SK_OPS(void, fail_dump, struct scx_dump_ctx *dctx)
 {
-	sk_dump("schedkit-dump-marker mode=%u", mode);
+	sk_dump("scxkit-dump-marker mode=%u", mode);
 }
 
 SK_OPS_SLEEPABLE(s32, fail_init)

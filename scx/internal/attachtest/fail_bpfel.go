@@ -16,16 +16,16 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	failMapFailOps          = "fail_ops"
-	failProgFailDispatch    = "fail_dispatch"
-	failProgFailDump        = "fail_dump"
-	failProgFailEnqueue     = "fail_enqueue"
-	failProgFailExit        = "fail_exit"
-	failProgFailInit        = "fail_init"
-	failVarMode             = "mode"
-	failVarSchedkitKfuncGen = "schedkit_kfunc_gen"
-	failVarSkExitInfo       = "sk_exit_info"
-	failVarSkSliceNs        = "sk_slice_ns"
+	failMapFailOps        = "fail_ops"
+	failProgFailDispatch  = "fail_dispatch"
+	failProgFailDump      = "fail_dump"
+	failProgFailEnqueue   = "fail_enqueue"
+	failProgFailExit      = "fail_exit"
+	failProgFailInit      = "fail_init"
+	failVarMode           = "mode"
+	failVarScxkitKfuncGen = "scxkit_kfunc_gen"
+	failVarSkExitInfo     = "sk_exit_info"
+	failVarSkSliceNs      = "sk_slice_ns"
 )
 
 // loadFail returns the embedded CollectionSpec for fail.
@@ -88,10 +88,10 @@ type failMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type failVariableSpecs struct {
-	Mode             *ebpf.VariableSpec `ebpf:"mode"`
-	SchedkitKfuncGen *ebpf.VariableSpec `ebpf:"schedkit_kfunc_gen"`
-	SkExitInfo       *ebpf.VariableSpec `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
+	Mode           *ebpf.VariableSpec `ebpf:"mode"`
+	ScxkitKfuncGen *ebpf.VariableSpec `ebpf:"scxkit_kfunc_gen"`
+	SkExitInfo     *ebpf.VariableSpec `ebpf:"sk_exit_info"`
+	SkSliceNs      *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
 }
 
 // failObjects contains all objects after they have been loaded into the kernel.
@@ -127,10 +127,10 @@ func (m *failMaps) Close() error {
 //
 // It can be passed to loadFailObjects or ebpf.CollectionSpec.LoadAndAssign.
 type failVariables struct {
-	Mode             *ebpf.Variable `ebpf:"mode"`
-	SchedkitKfuncGen *ebpf.Variable `ebpf:"schedkit_kfunc_gen"`
-	SkExitInfo       *ebpf.Variable `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.Variable `ebpf:"sk_slice_ns"`
+	Mode           *ebpf.Variable `ebpf:"mode"`
+	ScxkitKfuncGen *ebpf.Variable `ebpf:"scxkit_kfunc_gen"`
+	SkExitInfo     *ebpf.Variable `ebpf:"sk_exit_info"`
+	SkSliceNs      *ebpf.Variable `ebpf:"sk_slice_ns"`
 }
 
 // failPrograms contains all programs after they have been loaded into the kernel.

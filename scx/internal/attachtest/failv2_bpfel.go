@@ -16,16 +16,16 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	failV2MapFailOps          = "fail_ops"
-	failV2ProgFailDispatch    = "fail_dispatch"
-	failV2ProgFailDump        = "fail_dump"
-	failV2ProgFailEnqueue     = "fail_enqueue"
-	failV2ProgFailExit        = "fail_exit"
-	failV2ProgFailInit        = "fail_init"
-	failV2VarMode             = "mode"
-	failV2VarSchedkitKfuncGen = "schedkit_kfunc_gen"
-	failV2VarSkExitInfo       = "sk_exit_info"
-	failV2VarSkSliceNs        = "sk_slice_ns"
+	failV2MapFailOps        = "fail_ops"
+	failV2ProgFailDispatch  = "fail_dispatch"
+	failV2ProgFailDump      = "fail_dump"
+	failV2ProgFailEnqueue   = "fail_enqueue"
+	failV2ProgFailExit      = "fail_exit"
+	failV2ProgFailInit      = "fail_init"
+	failV2VarMode           = "mode"
+	failV2VarScxkitKfuncGen = "scxkit_kfunc_gen"
+	failV2VarSkExitInfo     = "sk_exit_info"
+	failV2VarSkSliceNs      = "sk_slice_ns"
 )
 
 // loadFailV2 returns the embedded CollectionSpec for failV2.
@@ -88,10 +88,10 @@ type failV2MapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type failV2VariableSpecs struct {
-	Mode             *ebpf.VariableSpec `ebpf:"mode"`
-	SchedkitKfuncGen *ebpf.VariableSpec `ebpf:"schedkit_kfunc_gen"`
-	SkExitInfo       *ebpf.VariableSpec `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
+	Mode           *ebpf.VariableSpec `ebpf:"mode"`
+	ScxkitKfuncGen *ebpf.VariableSpec `ebpf:"scxkit_kfunc_gen"`
+	SkExitInfo     *ebpf.VariableSpec `ebpf:"sk_exit_info"`
+	SkSliceNs      *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
 }
 
 // failV2Objects contains all objects after they have been loaded into the kernel.
@@ -127,10 +127,10 @@ func (m *failV2Maps) Close() error {
 //
 // It can be passed to loadFailV2Objects or ebpf.CollectionSpec.LoadAndAssign.
 type failV2Variables struct {
-	Mode             *ebpf.Variable `ebpf:"mode"`
-	SchedkitKfuncGen *ebpf.Variable `ebpf:"schedkit_kfunc_gen"`
-	SkExitInfo       *ebpf.Variable `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.Variable `ebpf:"sk_slice_ns"`
+	Mode           *ebpf.Variable `ebpf:"mode"`
+	ScxkitKfuncGen *ebpf.Variable `ebpf:"scxkit_kfunc_gen"`
+	SkExitInfo     *ebpf.Variable `ebpf:"sk_exit_info"`
+	SkSliceNs      *ebpf.Variable `ebpf:"sk_slice_ns"`
 }
 
 // failV2Programs contains all programs after they have been loaded into the kernel.

@@ -2,7 +2,7 @@
 
 /* SPDX-License-Identifier: MIT OR GPL-2.0-only */
 /* fifo - a healthy minimal scheduler: every task on the global DSQ. */
-#include <schedkit/scx.bpf.h>
+#include <scxkit/scx.bpf.h>
 
 struct fifo_stats {
 	u64 enqueued;

@@ -21,7 +21,7 @@ const (
 	fifoProgFifoCgroupSetIdle = "fifo_cgroup_set_idle"
 	fifoProgFifoEnqueue       = "fifo_enqueue"
 	fifoProgFifoExit          = "fifo_exit"
-	fifoVarSchedkitKfuncGen   = "schedkit_kfunc_gen"
+	fifoVarScxkitKfuncGen     = "scxkit_kfunc_gen"
 	fifoVarSkExitInfo         = "sk_exit_info"
 	fifoVarSkSliceNs          = "sk_slice_ns"
 )
@@ -85,9 +85,9 @@ type fifoMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type fifoVariableSpecs struct {
-	SchedkitKfuncGen *ebpf.VariableSpec `ebpf:"schedkit_kfunc_gen"`
-	SkExitInfo       *ebpf.VariableSpec `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
+	ScxkitKfuncGen *ebpf.VariableSpec `ebpf:"scxkit_kfunc_gen"`
+	SkExitInfo     *ebpf.VariableSpec `ebpf:"sk_exit_info"`
+	SkSliceNs      *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
 }
 
 // fifoObjects contains all objects after they have been loaded into the kernel.
@@ -125,9 +125,9 @@ func (m *fifoMaps) Close() error {
 //
 // It can be passed to loadFifoObjects or ebpf.CollectionSpec.LoadAndAssign.
 type fifoVariables struct {
-	SchedkitKfuncGen *ebpf.Variable `ebpf:"schedkit_kfunc_gen"`
-	SkExitInfo       *ebpf.Variable `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.Variable `ebpf:"sk_slice_ns"`
+	ScxkitKfuncGen *ebpf.Variable `ebpf:"scxkit_kfunc_gen"`
+	SkExitInfo     *ebpf.Variable `ebpf:"sk_exit_info"`
+	SkSliceNs      *ebpf.Variable `ebpf:"sk_slice_ns"`
 }
 
 // fifoPrograms contains all programs after they have been loaded into the kernel.

@@ -21,7 +21,7 @@ const (
 	fifoV2ProgFifoCgroupSetIdle = "fifo_cgroup_set_idle"
 	fifoV2ProgFifoEnqueue       = "fifo_enqueue"
 	fifoV2ProgFifoExit          = "fifo_exit"
-	fifoV2VarSchedkitKfuncGen   = "schedkit_kfunc_gen"
+	fifoV2VarScxkitKfuncGen     = "scxkit_kfunc_gen"
 	fifoV2VarSkExitInfo         = "sk_exit_info"
 	fifoV2VarSkSliceNs          = "sk_slice_ns"
 )
@@ -85,9 +85,9 @@ type fifoV2MapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type fifoV2VariableSpecs struct {
-	SchedkitKfuncGen *ebpf.VariableSpec `ebpf:"schedkit_kfunc_gen"`
-	SkExitInfo       *ebpf.VariableSpec `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
+	ScxkitKfuncGen *ebpf.VariableSpec `ebpf:"scxkit_kfunc_gen"`
+	SkExitInfo     *ebpf.VariableSpec `ebpf:"sk_exit_info"`
+	SkSliceNs      *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
 }
 
 // fifoV2Objects contains all objects after they have been loaded into the kernel.
@@ -125,9 +125,9 @@ func (m *fifoV2Maps) Close() error {
 //
 // It can be passed to loadFifoV2Objects or ebpf.CollectionSpec.LoadAndAssign.
 type fifoV2Variables struct {
-	SchedkitKfuncGen *ebpf.Variable `ebpf:"schedkit_kfunc_gen"`
-	SkExitInfo       *ebpf.Variable `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.Variable `ebpf:"sk_slice_ns"`
+	ScxkitKfuncGen *ebpf.Variable `ebpf:"scxkit_kfunc_gen"`
+	SkExitInfo     *ebpf.Variable `ebpf:"sk_exit_info"`
+	SkSliceNs      *ebpf.Variable `ebpf:"sk_slice_ns"`
 }
 
 // fifoV2Programs contains all programs after they have been loaded into the kernel.

@@ -1,6 +1,6 @@
 package attachtest
 
-import "github.com/schedkit/schedkit/scx"
+import "github.com/scxkit/scxkit/scx"
 
 // Test schedulers for package scx's tests and examples.
 var (

@@ -6,9 +6,9 @@ import (
 	"os"
 	"testing"
 
-	"github.com/schedkit/schedkit/topology"
-	"github.com/schedkit/schedkit/topology/internal/toposched"
-	"github.com/schedkit/schedkit/vmtest"
+	"github.com/scxkit/scxkit/topology"
+	"github.com/scxkit/scxkit/topology/internal/toposched"
+	"github.com/scxkit/scxkit/vmtest"
 )
 
 var shape = vmtest.Topology{Sockets: 1, Cores: 4, Threads: 1}

@@ -5,9 +5,9 @@ package numavm
 import (
 	"testing"
 
-	"github.com/schedkit/schedkit/topology"
-	"github.com/schedkit/schedkit/topology/internal/toposched"
-	"github.com/schedkit/schedkit/vmtest"
+	"github.com/scxkit/scxkit/topology"
+	"github.com/scxkit/scxkit/topology/internal/toposched"
+	"github.com/scxkit/scxkit/vmtest"
 )
 
 var shape = vmtest.Topology{Sockets: 2, Cores: 2, Threads: 2, Nodes: 2}

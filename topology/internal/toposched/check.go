@@ -5,8 +5,8 @@ import (
 	"fmt"
 
 	"github.com/cilium/ebpf"
-	"github.com/schedkit/schedkit/scx"
-	"github.com/schedkit/schedkit/topology"
+	"github.com/scxkit/scxkit/scx"
+	"github.com/scxkit/scxkit/topology"
 )
 
 // Sched is the test scheduler (sched.bpf.c) for both kfunc generations.

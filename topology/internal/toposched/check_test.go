@@ -4,8 +4,8 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
-	"github.com/schedkit/schedkit/internal/sysfstest"
-	"github.com/schedkit/schedkit/topology"
+	"github.com/scxkit/scxkit/internal/sysfstest"
+	"github.com/scxkit/scxkit/topology"
 )
 
 // TestHelpersAgreeOnFixtures loads topology.bpf.h (without a scheduler) on

@@ -6,4 +6,4 @@ package toposched
 
 //go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -tags linux -target bpfel -type topo_question query query.bpf.c -- -mcpu=v3 -Wno-missing-declarations -I../../../bpf/include
 //go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -tags linux -target bpfel -no-global-types sched sched.bpf.c -- -mcpu=v3 -Wno-missing-declarations -I../../../bpf/include
-//go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -tags linux -target bpfel -no-global-types schedV2 sched.bpf.c -- -mcpu=v3 -Wno-missing-declarations -I../../../bpf/include -DSCHEDKIT_KFUNC_V2
+//go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -tags linux -target bpfel -no-global-types schedV2 sched.bpf.c -- -mcpu=v3 -Wno-missing-declarations -I../../../bpf/include -DSCXKIT_KFUNC_V2

@@ -74,11 +74,11 @@ type queryTopoQuestion struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	queryProgTopoQuery       = "topo_query"
-	queryVarSchedkitKfuncGen = "schedkit_kfunc_gen"
-	queryVarSkExitInfo       = "sk_exit_info"
-	queryVarSkSliceNs        = "sk_slice_ns"
-	queryVarSkTopology       = "sk_topology"
+	queryProgTopoQuery     = "topo_query"
+	queryVarScxkitKfuncGen = "scxkit_kfunc_gen"
+	queryVarSkExitInfo     = "sk_exit_info"
+	queryVarSkSliceNs      = "sk_slice_ns"
+	queryVarSkTopology     = "sk_topology"
 )
 
 // loadQuery returns the embedded CollectionSpec for query.
@@ -136,10 +136,10 @@ type queryMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type queryVariableSpecs struct {
-	SchedkitKfuncGen *ebpf.VariableSpec `ebpf:"schedkit_kfunc_gen"`
-	SkExitInfo       *ebpf.VariableSpec `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
-	SkTopology       *ebpf.VariableSpec `ebpf:"sk_topology"`
+	ScxkitKfuncGen *ebpf.VariableSpec `ebpf:"scxkit_kfunc_gen"`
+	SkExitInfo     *ebpf.VariableSpec `ebpf:"sk_exit_info"`
+	SkSliceNs      *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
+	SkTopology     *ebpf.VariableSpec `ebpf:"sk_topology"`
 }
 
 // queryObjects contains all objects after they have been loaded into the kernel.
@@ -172,10 +172,10 @@ func (m *queryMaps) Close() error {
 //
 // It can be passed to loadQueryObjects or ebpf.CollectionSpec.LoadAndAssign.
 type queryVariables struct {
-	SchedkitKfuncGen *ebpf.Variable `ebpf:"schedkit_kfunc_gen"`
-	SkExitInfo       *ebpf.Variable `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.Variable `ebpf:"sk_slice_ns"`
-	SkTopology       *ebpf.Variable `ebpf:"sk_topology"`
+	ScxkitKfuncGen *ebpf.Variable `ebpf:"scxkit_kfunc_gen"`
+	SkExitInfo     *ebpf.Variable `ebpf:"sk_exit_info"`
+	SkSliceNs      *ebpf.Variable `ebpf:"sk_slice_ns"`
+	SkTopology     *ebpf.Variable `ebpf:"sk_topology"`
 }
 
 // queryPrograms contains all programs after they have been loaded into the kernel.

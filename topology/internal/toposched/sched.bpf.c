@@ -6,8 +6,8 @@
  * sk_topo_pick_idle_cpu and counts the level of each pick. It also carries
  * the topology query program, to check the helpers while attached.
  */
-#include <schedkit/scx.bpf.h>
-#include <schedkit/topology.bpf.h>
+#include <scxkit/scx.bpf.h>
+#include <scxkit/topology.bpf.h>
 #include "query.bpf.h"
 
 struct sched_stats {

@@ -16,16 +16,16 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	schedMapSchedOps         = "sched_ops"
-	schedMapSkStats          = "sk_stats"
-	schedProgSchedEnqueue    = "sched_enqueue"
-	schedProgSchedExit       = "sched_exit"
-	schedProgSchedSelectCpu  = "sched_select_cpu"
-	schedProgTopoQuery       = "topo_query"
-	schedVarSchedkitKfuncGen = "schedkit_kfunc_gen"
-	schedVarSkExitInfo       = "sk_exit_info"
-	schedVarSkSliceNs        = "sk_slice_ns"
-	schedVarSkTopology       = "sk_topology"
+	schedMapSchedOps        = "sched_ops"
+	schedMapSkStats         = "sk_stats"
+	schedProgSchedEnqueue   = "sched_enqueue"
+	schedProgSchedExit      = "sched_exit"
+	schedProgSchedSelectCpu = "sched_select_cpu"
+	schedProgTopoQuery      = "topo_query"
+	schedVarScxkitKfuncGen  = "scxkit_kfunc_gen"
+	schedVarSkExitInfo      = "sk_exit_info"
+	schedVarSkSliceNs       = "sk_slice_ns"
+	schedVarSkTopology      = "sk_topology"
 )
 
 // loadSched returns the embedded CollectionSpec for sched.
@@ -88,10 +88,10 @@ type schedMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type schedVariableSpecs struct {
-	SchedkitKfuncGen *ebpf.VariableSpec `ebpf:"schedkit_kfunc_gen"`
-	SkExitInfo       *ebpf.VariableSpec `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
-	SkTopology       *ebpf.VariableSpec `ebpf:"sk_topology"`
+	ScxkitKfuncGen *ebpf.VariableSpec `ebpf:"scxkit_kfunc_gen"`
+	SkExitInfo     *ebpf.VariableSpec `ebpf:"sk_exit_info"`
+	SkSliceNs      *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
+	SkTopology     *ebpf.VariableSpec `ebpf:"sk_topology"`
 }
 
 // schedObjects contains all objects after they have been loaded into the kernel.
@@ -129,10 +129,10 @@ func (m *schedMaps) Close() error {
 //
 // It can be passed to loadSchedObjects or ebpf.CollectionSpec.LoadAndAssign.
 type schedVariables struct {
-	SchedkitKfuncGen *ebpf.Variable `ebpf:"schedkit_kfunc_gen"`
-	SkExitInfo       *ebpf.Variable `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.Variable `ebpf:"sk_slice_ns"`
-	SkTopology       *ebpf.Variable `ebpf:"sk_topology"`
+	ScxkitKfuncGen *ebpf.Variable `ebpf:"scxkit_kfunc_gen"`
+	SkExitInfo     *ebpf.Variable `ebpf:"sk_exit_info"`
+	SkSliceNs      *ebpf.Variable `ebpf:"sk_slice_ns"`
+	SkTopology     *ebpf.Variable `ebpf:"sk_topology"`
 }
 
 // schedPrograms contains all programs after they have been loaded into the kernel.

@@ -16,16 +16,16 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	schedV2MapSchedOps         = "sched_ops"
-	schedV2MapSkStats          = "sk_stats"
-	schedV2ProgSchedEnqueue    = "sched_enqueue"
-	schedV2ProgSchedExit       = "sched_exit"
-	schedV2ProgSchedSelectCpu  = "sched_select_cpu"
-	schedV2ProgTopoQuery       = "topo_query"
-	schedV2VarSchedkitKfuncGen = "schedkit_kfunc_gen"
-	schedV2VarSkExitInfo       = "sk_exit_info"
-	schedV2VarSkSliceNs        = "sk_slice_ns"
-	schedV2VarSkTopology       = "sk_topology"
+	schedV2MapSchedOps        = "sched_ops"
+	schedV2MapSkStats         = "sk_stats"
+	schedV2ProgSchedEnqueue   = "sched_enqueue"
+	schedV2ProgSchedExit      = "sched_exit"
+	schedV2ProgSchedSelectCpu = "sched_select_cpu"
+	schedV2ProgTopoQuery      = "topo_query"
+	schedV2VarScxkitKfuncGen  = "scxkit_kfunc_gen"
+	schedV2VarSkExitInfo      = "sk_exit_info"
+	schedV2VarSkSliceNs       = "sk_slice_ns"
+	schedV2VarSkTopology      = "sk_topology"
 )
 
 // loadSchedV2 returns the embedded CollectionSpec for schedV2.
@@ -88,10 +88,10 @@ type schedV2MapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type schedV2VariableSpecs struct {
-	SchedkitKfuncGen *ebpf.VariableSpec `ebpf:"schedkit_kfunc_gen"`
-	SkExitInfo       *ebpf.VariableSpec `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
-	SkTopology       *ebpf.VariableSpec `ebpf:"sk_topology"`
+	ScxkitKfuncGen *ebpf.VariableSpec `ebpf:"scxkit_kfunc_gen"`
+	SkExitInfo     *ebpf.VariableSpec `ebpf:"sk_exit_info"`
+	SkSliceNs      *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
+	SkTopology     *ebpf.VariableSpec `ebpf:"sk_topology"`
 }
 
 // schedV2Objects contains all objects after they have been loaded into the kernel.
@@ -129,10 +129,10 @@ func (m *schedV2Maps) Close() error {
 //
 // It can be passed to loadSchedV2Objects or ebpf.CollectionSpec.LoadAndAssign.
 type schedV2Variables struct {
-	SchedkitKfuncGen *ebpf.Variable `ebpf:"schedkit_kfunc_gen"`
-	SkExitInfo       *ebpf.Variable `ebpf:"sk_exit_info"`
-	SkSliceNs        *ebpf.Variable `ebpf:"sk_slice_ns"`
-	SkTopology       *ebpf.Variable `ebpf:"sk_topology"`
+	ScxkitKfuncGen *ebpf.Variable `ebpf:"scxkit_kfunc_gen"`
+	SkExitInfo     *ebpf.Variable `ebpf:"sk_exit_info"`
+	SkSliceNs      *ebpf.Variable `ebpf:"sk_slice_ns"`
+	SkTopology     *ebpf.Variable `ebpf:"sk_topology"`
 }
 
 // schedV2Programs contains all programs after they have been loaded into the kernel.

@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/schedkit/schedkit/internal/workload"
-	"github.com/schedkit/schedkit/scx"
-	"github.com/schedkit/schedkit/topology"
-	"github.com/schedkit/schedkit/vmtest"
+	"github.com/scxkit/scxkit/internal/workload"
+	"github.com/scxkit/scxkit/scx"
+	"github.com/scxkit/scxkit/topology"
+	"github.com/scxkit/scxkit/vmtest"
 )
 
 // Shape is what a qemu topology (vmtest.Topology) must look like to

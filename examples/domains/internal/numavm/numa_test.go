@@ -19,17 +19,17 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/schedkit/schedkit/internal/cpustat"
-	"github.com/schedkit/schedkit/internal/testout"
-	"github.com/schedkit/schedkit/scx"
-	"github.com/schedkit/schedkit/vmtest"
+	"github.com/scxkit/scxkit/internal/cpustat"
+	"github.com/scxkit/scxkit/internal/testout"
+	"github.com/scxkit/scxkit/scx"
+	"github.com/scxkit/scxkit/vmtest"
 )
 
 // Two nodes of one socket of two cores each.
 var shape = vmtest.Topology{Sockets: 2, Cores: 2, Threads: 1, Nodes: 2}
 
 // envBinary names the domains binary the tests run.
-const envBinary = "SCHEDKIT_DOMAINS_BIN"
+const envBinary = "SCXKIT_DOMAINS_BIN"
 
 // TestMain builds examples/domains on the host and puts it into the VM.
 func TestMain(m *testing.M) {
@@ -43,7 +43,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	bin := filepath.Join(dir, "domains")
-	build := exec.Command("go", "build", "-o", bin, "github.com/schedkit/schedkit/examples/domains")
+	build := exec.Command("go", "build", "-o", bin, "github.com/scxkit/scxkit/examples/domains")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {

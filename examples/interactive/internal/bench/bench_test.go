@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/schedkit/schedkit/scx"
-	"github.com/schedkit/schedkit/vmtest"
+	"github.com/scxkit/scxkit/scx"
+	"github.com/scxkit/scxkit/vmtest"
 )
 
 // Two CPUs: two hogs, or four throughput workers, keep every CPU busy.
@@ -23,8 +23,8 @@ var shape = vmtest.Topology{Cores: 2}
 
 // Environment variables naming the binaries the VM test runs.
 const (
-	envBench       = "SCHEDKIT_BENCH_BIN"
-	envInteractive = "SCHEDKIT_INTERACTIVE_BIN"
+	envBench       = "SCXKIT_BENCH_BIN"
+	envInteractive = "SCXKIT_INTERACTIVE_BIN"
 )
 
 // TestMain builds the bench and examples/interactive on the host, static,
@@ -47,8 +47,8 @@ func TestMain(m *testing.M) {
 	var files []vmtest.File
 	var env []string
 	for _, b := range []struct{ name, pkg, env string }{
-		{"bench", "github.com/schedkit/schedkit/examples/interactive/internal/bench", envBench},
-		{"interactive", "github.com/schedkit/schedkit/examples/interactive", envInteractive},
+		{"bench", "github.com/scxkit/scxkit/examples/interactive/internal/bench", envBench},
+		{"interactive", "github.com/scxkit/scxkit/examples/interactive", envInteractive},
 	} {
 		bin := filepath.Join(dir, b.name)
 		build := exec.Command("go", "build", "-o", bin, b.pkg)
@@ -73,7 +73,7 @@ func TestMain(m *testing.M) {
 // as timing in a TCG VM on a shared host is noisy. It is a smoke test:
 // two runs (the fewest that show the order alternating) of 1 s phases,
 // so that it costs the suite about 30 s per kernel, not the 80 s of the
-// bench's defaults; `schedkit demo --example interactive` runs the real
+// bench's defaults; `scxkit demo --example interactive` runs the real
 // measurement.
 func TestBench(t *testing.T) {
 	const runs = 2

@@ -12,12 +12,12 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/schedkit/schedkit/latency"
+	"github.com/scxkit/scxkit/latency"
 )
 
 // cgroupParent is the bench's cgroup under -cgroup-root; the classes'
 // cgroups are its children.
-const cgroupParent = "schedkit-bench"
+const cgroupParent = "scxkit-bench"
 
 // cgroup is one of the bench's cgroups: its directory, its path in the
 // hierarchy (what the scheduler's config names) and its id.

@@ -12,8 +12,8 @@
 // Under each scheduler, two phases of -duration run:
 //
 //   - mixed: -requesters request/response threads in the cgroup
-//     schedkit-bench/lat against -hogs CPU-bound processes in
-//     schedkit-bench/bg. A request sleeps until its target time
+//     scxkit-bench/lat against -hogs CPU-bound processes in
+//     scxkit-bench/bg. A request sleeps until its target time
 //     (clock_nanosleep, absolute, timer slack 1ns), records how late it
 //     woke (its wakeup latency), spins -work of its thread's CPU time,
 //     and the next target is -period later (or now, if that passed).
@@ -23,7 +23,7 @@
 //     running; the threads move into lat/req, a threaded child of lat,
 //     so that the Go runtime's threads are left out), and the hogs' work
 //     units per second.
-//   - throughput: -workers CPU-bound processes in schedkit-bench/batch;
+//   - throughput: -workers CPU-bound processes in scxkit-bench/batch;
 //     their work units per second.
 //
 // Workers are the bench binary itself, re-executed and born in their
@@ -66,8 +66,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/schedkit/schedkit/latency"
-	"github.com/schedkit/schedkit/scx"
+	"github.com/scxkit/scxkit/latency"
+	"github.com/scxkit/scxkit/scx"
 )
 
 func main() {

@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/schedkit/schedkit/latency"
+	"github.com/scxkit/scxkit/latency"
 )
 
 // Time limits for workers. Under qemu TCG a Go binary takes a few hundred

@@ -9,7 +9,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/schedkit/schedkit/scx"
+	"github.com/scxkit/scxkit/scx"
 )
 
 // schedOps is the name the interactive scheduler registers

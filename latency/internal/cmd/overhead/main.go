@@ -19,7 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/schedkit/schedkit/latency"
+	"github.com/scxkit/scxkit/latency"
 )
 
 func main() {

@@ -1,0 +1,236 @@
+/* SPDX-License-Identifier: MIT OR GPL-2.0-only */
+/*
+ * dsq.bpf.h - the dsq component's BPF half: user DSQs created from the
+ * layout Go hands over, insertion FIFO or by weighted virtual time, and
+ * dispatch that serves a CPU from its own DSQ first and then steals from
+ * the others, nearest first.
+ *
+ *   Go:  layout, _ := dsq.New(topo, dsq.Options{Kind: dsq.PerLLC})
+ *        sched, _ := spec.Load(nil); layout.WriteBPF(sched.Collection())
+ *   BPF: ops.init     -> sk_dsq_create_all()
+ *        ops.enqueue  -> sk_dsq_enqueue_vtime(p, sk_dsq_of_cpu(cpu), ...)
+ *        ops.dispatch -> sk_dsq_dispatch(cpu)
+ *        ops.stopping -> sk_dsq_charge(p, sk_runtime_used(p))  (runtime.bpf.h)
+ */
+#ifndef __SCXKIT_DSQ_BPF_H
+#define __SCXKIT_DSQ_BPF_H
+
+#include "dsq.h"
+
+struct sk_dsq_layout sk_dsq_layout SEC(".bss");
+
+/* Queue depths, filled by the sk_dsq_depths program for package dsq. */
+u64 sk_dsq_depth[SK_DSQ_MAX] SEC(".bss");
+
+/* Virtual time of the task that last started from each DSQ. */
+static u64 sk_dsq_vtime_now[SK_DSQ_MAX];
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SK_DSQ_MAX);
+	__type(key, u32);
+	__type(value, struct sk_dsq_counters);
+} sk_dsq_stats SEC(".maps");
+
+static __always_inline struct sk_dsq_counters *sk_dsq_counters_of(u32 idx)
+{
+	return bpf_map_lookup_elem(&sk_dsq_stats, &idx);
+}
+
+/* sk_dsq_nr - DSQs in the layout (0 until Go wrote it). */
+static __always_inline u32 sk_dsq_nr(void)
+{
+	u32 nr = sk_dsq_layout.nr;
+
+	return nr < SK_DSQ_MAX ? nr : SK_DSQ_MAX;
+}
+
+/*
+ * sk_dsq_id - the DSQ id at index @idx, or SK_DSQ_NONE's 64-bit twin when
+ * @idx is out of range. Bounds-checked behind barrier_var so that clang
+ * cannot fold the check the verifier needs.
+ */
+static __always_inline u64 sk_dsq_id(u32 idx)
+{
+	barrier_var(idx);
+	if (idx >= SK_DSQ_MAX || idx >= sk_dsq_layout.nr)
+		return ~0ULL;
+	return sk_dsq_layout.ids[idx];
+}
+
+/* sk_dsq_of_cpu - the index of kernel CPU @cpu's DSQ, or SK_DSQ_NONE. */
+static __always_inline u32 sk_dsq_of_cpu(s32 cpu)
+{
+	u32 c = cpu;
+
+	barrier_var(c);
+	if (cpu < 0 || c >= SK_DSQ_MAX_CPUS)
+		return SK_DSQ_NONE;
+	return sk_dsq_layout.cpu_dsq[c];
+}
+
+/**
+ * sk_dsq_create_all - create every DSQ of the layout; call from ops.init.
+ * Returns 0, or the first error of scx_bpf_create_dsq.
+ */
+static __always_inline s32 sk_dsq_create_all(void)
+{
+	u32 i;
+
+	bpf_for(i, 0, sk_dsq_nr()) {
+		s32 err, node = -1;
+		u32 j = i;
+
+		barrier_var(j);
+		if (j >= SK_DSQ_MAX)
+			break;
+		node = sk_dsq_layout.nodes[j];
+		err = scx_bpf_create_dsq(sk_dsq_layout.ids[j], node);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* sk_dsq_enqueue_fifo - queue @p at the tail of DSQ index @idx. */
+static __always_inline bool sk_dsq_enqueue_fifo(struct task_struct *p, u32 idx, u64 slice, u64 enq_flags)
+{
+	u64 id = sk_dsq_id(idx);
+	struct sk_dsq_counters *c;
+
+	if (id == ~0ULL)
+		return false;
+	if ((c = sk_dsq_counters_of(idx)))
+		c->inserted++;
+	return sk_dsq_insert(p, id, slice, enq_flags);
+}
+
+/**
+ * sk_dsq_enqueue_vtime - queue @p on DSQ index @idx ordered by its virtual
+ * time, which sk_dsq_charge advances by the time used divided by weight.
+ * A task that slept is credited with at most one @slice of lag, so it
+ * cannot hoard the CPU afterwards.
+ */
+static __always_inline bool sk_dsq_enqueue_vtime(struct task_struct *p, u32 idx, u64 slice, u64 enq_flags)
+{
+	u64 id = sk_dsq_id(idx), vtime = p->scx.dsq_vtime, floor;
+	struct sk_dsq_counters *c;
+	u32 i = idx;
+
+	if (id == ~0ULL)
+		return false;
+	barrier_var(i);
+	if (i >= SK_DSQ_MAX)
+		return false;
+	floor = sk_dsq_vtime_now[i] - slice;
+	if ((s64)(vtime - floor) < 0)
+		vtime = floor;
+	if ((c = sk_dsq_counters_of(idx)))
+		c->inserted++;
+	scx_bpf_dsq_insert_vtime(p, id, slice, vtime, enq_flags);
+	return true;
+}
+
+/*
+ * sk_dsq_started - note that @p, queued on DSQ index @idx, started running:
+ * the DSQ's virtual clock follows the tasks it runs. Call from ops.running.
+ */
+static __always_inline void sk_dsq_started(struct task_struct *p, u32 idx)
+{
+	u32 i = idx;
+
+	barrier_var(i);
+	if (i >= SK_DSQ_MAX)
+		return;
+	if ((s64)(p->scx.dsq_vtime - sk_dsq_vtime_now[i]) > 0)
+		sk_dsq_vtime_now[i] = p->scx.dsq_vtime;
+}
+
+/*
+ * sk_dsq_charge - advance @p's virtual time by @used_ns scaled by its weight
+ * (100 for nice 0): heavier tasks age slower. Call from ops.stopping.
+ */
+static __always_inline void sk_dsq_charge(struct task_struct *p, u64 used_ns)
+{
+	u32 w = p->scx.weight ? p->scx.weight : 1;
+
+	p->scx.dsq_vtime += used_ns * 100 / w;
+}
+
+/*
+ * ___sk_dsq_take - move the first task of DSQ index @idx to the local DSQ,
+ * counting it as dispatched or stolen.
+ */
+static __always_inline bool ___sk_dsq_take(u32 idx, bool stolen)
+{
+	u64 id = sk_dsq_id(idx);
+	struct sk_dsq_counters *c;
+
+	if (id == ~0ULL || !sk_dsq_move_to_local(id))
+		return false;
+	if ((c = sk_dsq_counters_of(idx))) {
+		if (stolen)
+			c->stolen++;
+		else
+			c->dispatched++;
+	}
+	return true;
+}
+
+/**
+ * sk_dsq_dispatch - serve @cpu from its own DSQ, else steal the first task
+ * of the nearest other DSQ holding more than steal_min_queued tasks.
+ * Call from ops.dispatch. Returns true when a task was moved.
+ */
+static __always_inline bool sk_dsq_dispatch(s32 cpu)
+{
+	u32 own = sk_dsq_of_cpu(cpu), n, i;
+
+	if (own == SK_DSQ_NONE)
+		return false;
+	if (___sk_dsq_take(own, false))
+		return true;
+	barrier_var(own);
+	if (own >= SK_DSQ_MAX)
+		return false;
+	n = sk_dsq_layout.nr_steal[own];
+	if (n > SK_DSQ_MAX_STEAL)
+		n = SK_DSQ_MAX_STEAL;
+	bpf_for(i, 0, n) {
+		u32 j = i, victim;
+
+		barrier_var(j);
+		if (j >= SK_DSQ_MAX_STEAL)
+			break;
+		victim = sk_dsq_layout.steal[own][j];
+		if (scx_bpf_dsq_nr_queued(sk_dsq_id(victim)) <= (s32)sk_dsq_layout.steal_min_queued)
+			continue;
+		if (___sk_dsq_take(victim, true))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * sk_dsq_depths - record every DSQ's queue depth in sk_dsq_depth; package
+ * dsq runs it (BPF_PROG_TEST_RUN) to read depths.
+ */
+SEC("syscall")
+int sk_dsq_depths(void *ctx)
+{
+	u32 i;
+
+	bpf_for(i, 0, sk_dsq_nr()) {
+		u32 j = i;
+		s32 n;
+
+		barrier_var(j);
+		if (j >= SK_DSQ_MAX)
+			break;
+		n = scx_bpf_dsq_nr_queued(sk_dsq_layout.ids[j]);
+		sk_dsq_depth[j] = n > 0 ? n : 0;
+	}
+	return 0;
+}
+
+#endif /* __SCXKIT_DSQ_BPF_H */

@@ -1,0 +1,237 @@
+// Command scxkit reports what the running kernel offers sched_ext
+// schedulers, and runs scxkit's example scheduler under a workload, in a
+// virtual machine when the machine's own kernel has no sched_ext.
+//
+// Usage:
+//
+//	scxkit status [--json]
+//	scxkit demo [--kernel NAME] [--cpus N] [--fifo] [--seconds S]
+//	scxkit topology [--sysfs DIR] [--json] [--llc-cores N]
+//	scxkit latency [--cgroup PATH]... [--interval D] [--duration D] [--json] [--listen ADDR]
+//	scxkit help [command]
+//
+// status prints what scx.Probe and scx.ReadStatus see: the kernel release,
+// whether it has sched_ext and, if so, which scheduler is attached, the
+// sysfs counters, the kfunc generation, the members of struct sched_ext_ops
+// and the values of key SCX_ enumerators. With --json it prints one JSON
+// object instead, with every SCX_ enumerator. A kernel without sched_ext is
+// a normal answer (supported=false, exit status 0); failing to find out is
+// an error (exit status 1).
+//
+// demo runs examples/simple under a bounded, self-checking workload and
+// compares the workload's time under simple with its time under the
+// kernel's default scheduler. When this machine's kernel lacks sched_ext,
+// as most do, demo boots the newest pinned sched_ext kernel of package
+// vmtest in qemu and runs there; with sched_ext on the host (and as root)
+// it runs on the host. It builds examples/simple with the go command, so it
+// runs from a scxkit checkout:
+//
+//	go run ./cmd/scxkit demo
+//	scripts/demo            # installs qemu and friends first (scripts/setup)
+//
+// topology prints the CPU topology that package topology discovers, from
+// this machine or from an unpacked sysfs snapshot (--sysfs), as a tree or
+// as JSON.
+//
+// latency profiles scheduling latency per cgroup with package latency's BPF
+// tracing programs, on any kernel with BTF, and prints per-interval
+// queueing-delay histograms as text or JSON lines; --listen 127.0.0.1:9100
+// serves them as Prometheus metrics (an address without a host, such as
+// :9100, serves every network interface, unauthenticated: it warns).
+//
+// Exit status: 0 on success, 1 on failure, 2 for a usage error.
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/scxkit/scxkit/vmtest"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// After the first signal, a second one kills the process as usual.
+		<-ctx.Done()
+		stop()
+	}()
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// Exit statuses.
+const (
+	exitOK    = 0
+	exitFail  = 1
+	exitUsage = 2
+)
+
+// command is a subcommand: its flags and what it does with them.
+type command struct {
+	name    string
+	summary string
+	hidden  bool // not listed in the usage
+	// flags returns the command's flag set and a function that runs the
+	// command once the flags are parsed.
+	flags func() (*flag.FlagSet, func(ctx context.Context, stdout, stderr io.Writer) error)
+}
+
+// commands lists the subcommands in the order the usage shows them.
+var commands = []*command{
+	{name: "status", summary: "show what the running kernel offers sched_ext schedulers", flags: statusCommand},
+	{name: "demo", summary: "run examples/simple under a workload, in a VM if this kernel lacks sched_ext", flags: demoCommand},
+	{name: "topology", summary: "print the CPU topology (packages, nodes, LLCs, cores, CPUs)", flags: topologyCommand},
+	{name: "latency", summary: "profile scheduling latency per cgroup with BPF tracing (root)", flags: latencyCommand},
+	{name: guestCommand, hidden: true, flags: guestCommandFlags},
+}
+
+func lookup(name string) *command {
+	for _, c := range commands {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// usage writes the command's overall usage to w.
+func usage(w io.Writer) {
+	fmt.Fprint(w, `scxkit inspects the kernel's sched_ext support and runs scxkit's example
+scheduler under a workload.
+
+Usage:
+
+	scxkit <command> [flags]
+
+Commands:
+
+`)
+	for _, c := range commands {
+		if !c.hidden {
+			fmt.Fprintf(w, "\t%-8s %s\n", c.name, c.summary)
+		}
+	}
+	fmt.Fprint(w, `	help     show this help, or a command's flags: scxkit help demo
+
+Run it from a scxkit checkout, e.g. go run ./cmd/scxkit demo.
+`)
+}
+
+// run runs the command line args (without the program name) and returns the
+// exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return exitUsage
+	}
+	name := args[0]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		if name == "help" && len(args) > 1 {
+			c := lookup(args[1])
+			if c == nil || c.hidden {
+				fmt.Fprintf(stderr, "scxkit help: unknown command %q\n\n", args[1])
+				usage(stderr)
+				return exitUsage
+			}
+			if len(args) > 2 {
+				fmt.Fprintf(stderr, "scxkit help: unexpected argument %q: help takes one command, as in scxkit help %s\n\n", args[2], args[1])
+				usage(stderr)
+				return exitUsage
+			}
+			fs, _ := c.flags()
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return exitOK
+		}
+		usage(stdout)
+		return exitOK
+	}
+	c := lookup(name)
+	if c == nil {
+		fmt.Fprintf(stderr, "scxkit: unknown command %q\n\n", name)
+		usage(stderr)
+		return exitUsage
+	}
+	fs, do := c.flags()
+	if code, ok := parse(fs, args[1:], stdout, stderr); !ok {
+		return code
+	}
+	err := do(ctx, stdout, stderr)
+	var usageErr *usageError
+	var setupErr *vmtest.SetupError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &usageErr):
+		fmt.Fprintf(stderr, "scxkit %s: %v\n", name, err)
+		fs.SetOutput(stderr)
+		fs.Usage()
+		return exitUsage
+	case errors.As(err, &setupErr):
+		// It names what is missing and the fix: print it as it is.
+		fmt.Fprintln(stderr, setupErr)
+		return exitFail
+	default:
+		fmt.Fprintf(stderr, "scxkit %s: %v\n", name, err)
+		return exitFail
+	}
+}
+
+// parse parses a command's flags. -h prints the command's usage on stdout;
+// a bad flag prints the error and the usage on stderr. ok is false when the
+// command must not run, and code is then the exit status.
+func parse(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (code int, ok bool) {
+	var buf bytes.Buffer
+	fs.SetOutput(&buf)
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		stdout.Write(buf.Bytes())
+		return exitOK, false
+	case err != nil:
+		stderr.Write(buf.Bytes())
+		return exitUsage, false
+	case fs.NArg() > 0:
+		fmt.Fprintf(stderr, "scxkit %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		fs.SetOutput(stderr)
+		fs.Usage()
+		return exitUsage, false
+	}
+	fs.SetOutput(stderr)
+	return exitOK, true
+}
+
+// usageError is a bad flag value found after parsing; run prints it with
+// the command's usage and exits with status 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// setUsage gives fs a usage function that prints synopsis, then about, then
+// the flags.
+func setUsage(fs *flag.FlagSet, synopsis, about string) {
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprintf(w, "Usage: %s\n\n%s\n", synopsis, about)
+		var n int
+		fs.VisitAll(func(*flag.Flag) { n++ })
+		if n > 0 {
+			fmt.Fprint(w, "\nFlags:\n")
+			fs.PrintDefaults()
+		}
+	}
+}
