@@ -183,7 +183,8 @@ func TestCachedImageVerified(t *testing.T) {
 }
 
 // TestCachedKernelsVerify checks the real cache: each pinned kernel that
-// is cached must verify against apt's checksum.
+// is cached must match its manifest, and the manifest's .deb sum must be
+// the one apt lists (when it still lists the package).
 func TestCachedKernelsVerify(t *testing.T) {
 	if _, err := exec.LookPath("apt-cache"); err != nil {
 		t.Skip("apt-cache not installed")
@@ -199,8 +200,13 @@ func TestCachedKernelsVerify(t *testing.T) {
 			continue
 		}
 		checked++
-		if err := k.cached(context.Background(), dir); err != nil {
+		if err := k.cached(dir); err != nil {
 			t.Errorf("kernel %s: %v", k.Name, err)
+		}
+		b, _ := os.ReadFile(filepath.Join(dir, manifestName))
+		m, err := parseManifest(b)
+		if want, ok := aptSHA256(context.Background(), k.Package); ok && (err != nil || m.DebSHA256 != want) {
+			t.Errorf("kernel %s: manifest's .deb SHA-256 %q, apt lists %s", k.Name, m.DebSHA256, want)
 		}
 	}
 	if checked == 0 {

@@ -53,8 +53,9 @@
 // the fix; with CI=true it fails instead, so CI never passes by skipping.
 //
 // Kernels are downloaded once into the cache directory (CacheDir) and only
-// their vmlinuz is kept, with a manifest of its SHA-256 and of the package's,
-// checked against apt's lists before each boot. vmtest boots what it finds
+// their vmlinuz is kept, with a manifest of its SHA-256 and of the package's
+// (checked against apt's lists at download); the image is checked against
+// the manifest before each boot. vmtest boots what it finds
 // there, so it refuses a cache directory that another user could write. KVM is used where it actually works; elsewhere,
 // nested virtualisation included, qemu's TCG emulation boots a kernel to its
 // payload in about 8-10 s on an idle 2-core host (BenchmarkBoot measures

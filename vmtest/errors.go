@@ -126,10 +126,13 @@ func (e *RunError) Error() string {
 }
 
 // ConsoleTail formats the console lines kept in e for a failure report.
-func (e *RunError) ConsoleTail() string {
+func (e *RunError) ConsoleTail() string { return formatTail(e.Kernel, e.Console) }
+
+// formatTail formats console lines of a kernel's run for a report.
+func formatTail(kernel string, lines []string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "last %d console lines (kernel %s):\n", len(e.Console), e.Kernel)
-	for _, l := range e.Console {
+	fmt.Fprintf(&b, "last %d console lines (kernel %s):\n", len(lines), kernel)
+	for _, l := range lines {
 		b.WriteString("  | ")
 		b.WriteString(l)
 		b.WriteByte('\n')

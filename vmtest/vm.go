@@ -432,7 +432,7 @@ loop:
 				noted = true
 				vm.logf("vmtest: kernel %s: the guest has printed nothing for %v (%v since boot); still running, up to the %v timeout\n%s",
 					vm.Kernel.Name, quiet.Round(time.Second), now.Sub(start).Round(time.Second), s.timeout,
-					(&RunError{Kernel: vm.Kernel.Name, Console: mon.tail()}).ConsoleTail())
+					formatTail(vm.Kernel.Name, mon.tail()))
 			}
 		case ev := <-events:
 			// A kernel failure: give the kernel a moment to print the

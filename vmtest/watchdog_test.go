@@ -80,6 +80,12 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// fakeBootTimeout is the boot bound of the fake-qemu tests. The fake is a
+// shell script that prints its lines (or starts the payload) at once; 5 s
+// leaves a busy host far more than a fork and two echos need, while the
+// tests stay short.
+const fakeBootTimeout = 5 * time.Second
+
 // TestBootWatchdogFake: a "guest" that prints a few console lines and then
 // never starts its payload is killed at the boot bound, booted once more,
 // and then reported as FailBootTimeout with its console tail. No timing
@@ -89,7 +95,7 @@ func TestBootWatchdogFake(t *testing.T) {
 	pids := filepath.Join(t.TempDir(), "pids")
 	t.Setenv("PIDS", pids)
 	vm := fakeKernel(t)
-	vm.BootTimeout = time.Second
+	vm.BootTimeout = fakeBootTimeout
 	log := newSyncBuffer("")
 	vm.Log = log
 	res, err := vm.Run(context.Background(), &Command{Argv: []string{"true"}})
@@ -100,8 +106,8 @@ func TestBootWatchdogFake(t *testing.T) {
 	if res == nil || res.Attempts != 2 {
 		t.Fatalf("result %+v, want 2 attempts", res)
 	}
-	if re.Timeout != time.Second || !strings.Contains(err.Error(), "did not start its payload within 1s, twice") {
-		t.Errorf("error %q (bound %v) does not name the 1s bound", err, re.Timeout)
+	if re.Timeout != fakeBootTimeout || !strings.Contains(err.Error(), "did not start its payload within 5s, twice") {
+		t.Errorf("error %q (bound %v) does not name the 5s bound", err, re.Timeout)
 	}
 	if !strings.Contains(re.ConsoleTail(), "stuck in boot") {
 		t.Errorf("console tail lacks the guest's last line:\n%s", re.ConsoleTail())
@@ -122,7 +128,7 @@ func TestBootWatchdogRetrySucceeds(t *testing.T) {
 	fakeQemu(t, `if [ ! -e `+marker+` ]; then touch `+marker+`; exec sleep 1000; fi
 echo "$nonce start" >&4; echo "payload ran" >&4; echo "$nonce exit 0" >&4`)
 	vm := fakeKernel(t)
-	vm.BootTimeout = time.Second
+	vm.BootTimeout = fakeBootTimeout
 	var out strings.Builder
 	res, err := vm.Run(context.Background(), &Command{Argv: []string{"true"}, Stdout: &out})
 	if err != nil {
