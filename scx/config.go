@@ -8,8 +8,10 @@ import (
 	"time"
 )
 
-// ErrInvalidConfig is wrapped by every error about a Config value.
-var ErrInvalidConfig = errors.New("invalid scheduler config")
+// ErrInvalid is wrapped by every error about a bad input: a Config value,
+// a component's Needs, an object that lacks what the Config or a
+// component needs.
+var ErrInvalid = errors.New("invalid input")
 
 // OpsFlag names a bit of sched_ext_ops.flags, as the kernel's enum
 // scx_ops_flags spells it. Its value is read from the running kernel's BTF
@@ -83,13 +85,17 @@ type Config struct {
 	// name before load, e.g. {"fifo": true}. Values must match the C type's
 	// size (bool, uint32, uint64, ...).
 	Constants map[string]any
+	// Components are the reusable parts the scheduler is composed of, in
+	// the order they bind. Open checks what each needs against the object
+	// and against the others; see Component.
+	Components []Component
 }
 
 // OpsName returns the name that goes into sched_ext_ops.name.
 func (c Config) OpsName() string { return c.Name + c.NameSuffix }
 
 // Validate reports the first problem with c, as an error wrapping
-// ErrInvalidConfig that names the field and how to fix it. It needs no
+// ErrInvalid that names the field and how to fix it. It needs no
 // kernel; Load checks what depends on the kernel.
 func (c *Config) Validate() error {
 	name := c.OpsName()
@@ -142,5 +148,5 @@ func flagList() string {
 }
 
 func configErr(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...))
+	return fmt.Errorf("%w: config: %s", ErrInvalid, fmt.Sprintf(format, args...))
 }

@@ -41,8 +41,8 @@ func TestConfigValidate(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, scx.ErrInvalidConfig) || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("Validate: %v; want ErrInvalidConfig containing %q", err, tt.want)
+			if !errors.Is(err, scx.ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Validate: %v; want ErrInvalid containing %q", err, tt.want)
 			}
 		})
 	}

@@ -77,9 +77,9 @@ func Example() {
 func ExampleConfig_Validate() {
 	cfg := scx.Config{Name: "my-sched", Timeout: 5 * time.Second}
 	err := cfg.Validate()
-	fmt.Println(errors.Is(err, scx.ErrInvalidConfig))
+	fmt.Println(errors.Is(err, scx.ErrInvalid))
 	fmt.Println(err)
 	// Output:
 	// true
-	// invalid scheduler config: name "my-sched" has invalid character '-' at byte 2: use letters, digits, '_' and '.'
+	// invalid input: config: name "my-sched" has invalid character '-' at byte 2: use letters, digits, '_' and '.'
 }

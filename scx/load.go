@@ -147,6 +147,10 @@ func (s *Spec) Load(opts *LoadOptions) (*Scheduler, error) {
 		coll.Close()
 		return nil, fmt.Errorf("load %s: %w", name, err)
 	}
+	if err := sched.bind(s.comps, log); err != nil {
+		sched.Close()
+		return nil, fmt.Errorf("load %s: %w", name, err)
+	}
 	return sched, nil
 }
 
@@ -178,7 +182,7 @@ func (s *Spec) prepare(spec *ebpf.CollectionSpec, k *Kernel, log *slog.Logger) e
 	w.bytes("name", []byte(s.cfg.OpsName()))
 	w.uint("timeout_ms", uint64(s.cfg.Timeout.Milliseconds()))
 	var flags uint64
-	for _, f := range s.cfg.Flags {
+	for _, f := range s.flags {
 		v, err := k.Enums.Value(string(f))
 		if err != nil {
 			return fmt.Errorf("flag %s: %w", f, err)
@@ -200,9 +204,16 @@ func (s *Spec) prepare(spec *ebpf.CollectionSpec, k *Kernel, log *slog.Logger) e
 		return w.err
 	}
 
-	for name, value := range s.cfg.Constants {
+	for name, value := range s.constants {
 		if err := spec.Variables[name].Set(value); err != nil {
 			return fmt.Errorf("constant %s: %w", name, err)
+		}
+	}
+	for _, b := range s.comps {
+		for _, cb := range slices.Concat(b.needs.Callbacks, b.needs.Owns) {
+			if !hasCallback(spec, cb) {
+				return fmt.Errorf("component %s needs ops.%s, which kernel %s lacks: %w", b.c.Name(), cb, k.Release, ErrNotSupported)
+			}
 		}
 	}
 	if s.cfg.Slice > 0 {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -48,10 +50,45 @@ type Scheduler struct {
 	exitBuf    []byte
 	exitOut    any // exitBuf, boxed once so that polling does not allocate
 
-	stats *statsReader // nil when the object has no sk_stats
+	stats    *statsReader // nil when the object has no sk_stats
+	statsMu  sync.Mutex   // guards statsBuf
+	statsBuf Stats
+
+	// What the components bound: their periodic work and stats.
+	work      []Periodic
+	reporters []reporter
 
 	mu   sync.Mutex
 	link link.Link
+}
+
+// bind binds every component, in order, to the loaded scheduler.
+func (s *Scheduler) bind(comps []bound, log *slog.Logger) error {
+	for _, b := range comps {
+		name := b.c.Name()
+		bd := &Binding{name: name, coll: s.coll, kernel: s.kernel, dsqs: b.dsqs,
+			header: b.needs.Header, log: log.With("component", name)}
+		if err := b.c.Bind(bd); err != nil {
+			return fmt.Errorf("bind component %s: %w", name, err)
+		}
+		if w, ok := b.c.(Worker); ok {
+			for _, p := range w.Work() {
+				if p.Every <= 0 || p.Func == nil {
+					return fmt.Errorf("component %s: periodic %q needs Every > 0 and a Func", name, p.Name)
+				}
+				p.Name = name + ": " + p.Name
+				s.work = append(s.work, p)
+			}
+		}
+		if r, ok := b.c.(Reporter); ok {
+			descs := slices.Clone(r.Stats())
+			if err := checkStats(name, descs); err != nil {
+				return err
+			}
+			s.reporters = append(s.reporters, reporter{name: name, r: r, descs: descs})
+		}
+	}
+	return nil
 }
 
 func newScheduler(name string, k *Kernel, spec *ebpf.CollectionSpec, coll *ebpf.Collection) (*Scheduler, error) {
@@ -138,6 +175,11 @@ type RunOptions struct {
 	// StatsInterval; it is not called for an object without counters. The
 	// Stats value is reused: copy what you keep.
 	OnStats func(*Stats)
+	// OnSnapshot, if set, receives every stat of the scheduler and its
+	// components (ReadSnapshot) every StatsInterval. The Snapshot is
+	// reused: copy what you keep. A failed read stops the run: Run
+	// detaches and returns the error.
+	OnSnapshot func(*Snapshot)
 	// Periodic work that runs alongside the scheduler, each on its own
 	// goroutine, such as a userspace load balancer. An error from one
 	// stops the run: Run detaches and returns it.
@@ -175,17 +217,21 @@ func (s *Scheduler) Run(ctx context.Context, opts *RunOptions) (*ExitInfo, error
 		return nil, fmt.Errorf("run %s: not attached", s.name)
 	}
 
+	periodic := slices.Concat(s.work, opts.Periodic)
 	periodicCtx, stopPeriodic := context.WithCancel(ctx)
-	periodicErr := make(chan error, len(opts.Periodic))
+	periodicErr := make(chan error, len(periodic))
 	var wg sync.WaitGroup
 	defer func() {
 		stopPeriodic()
 		wg.Wait()
 	}()
-	for _, p := range opts.Periodic {
+	for _, p := range periodic {
 		if p.Every <= 0 || p.Func == nil {
-			return nil, fmt.Errorf("run %s: periodic %q needs Every > 0 and a Func", s.name, p.Name)
+			info, _ := s.stop()
+			return info, fmt.Errorf("run %s: periodic %q needs Every > 0 and a Func", s.name, p.Name)
 		}
+	}
+	for _, p := range periodic {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -209,7 +255,8 @@ func (s *Scheduler) Run(ctx context.Context, opts *RunOptions) (*ExitInfo, error
 	defer poll.Stop()
 	var statsC <-chan time.Time
 	var stats Stats
-	if opts.OnStats != nil && s.stats != nil {
+	var snap Snapshot
+	if (opts.OnStats != nil && s.stats != nil) || opts.OnSnapshot != nil {
 		t := time.NewTicker(interval)
 		defer t.Stop()
 		statsC = t.C
@@ -229,10 +276,22 @@ func (s *Scheduler) Run(ctx context.Context, opts *RunOptions) (*ExitInfo, error
 				return s.stop()
 			}
 		case <-statsC:
-			if err := s.stats.read(&stats); err != nil {
-				return nil, fmt.Errorf("run %s: %w", s.name, err)
+			// A failed read detaches first: Run always leaves the
+			// kernel on the fair class.
+			if opts.OnStats != nil && s.stats != nil {
+				if err := s.stats.read(&stats); err != nil {
+					info, _ := s.stop()
+					return info, fmt.Errorf("run %s: %w", s.name, err)
+				}
+				opts.OnStats(&stats)
 			}
-			opts.OnStats(&stats)
+			if opts.OnSnapshot != nil {
+				if err := s.ReadSnapshot(&snap); err != nil {
+					info, _ := s.stop()
+					return info, fmt.Errorf("run %s: %w", s.name, err)
+				}
+				opts.OnSnapshot(&snap)
+			}
 		}
 	}
 }

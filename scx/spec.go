@@ -56,19 +56,50 @@ func (o Objects) load(gen KfuncGen) (*ebpf.CollectionSpec, error) {
 type Spec struct {
 	cfg   Config
 	specs map[KfuncGen]*ebpf.CollectionSpec
+	comps []bound
+	// flags and constants are Config's together with the components'.
+	flags     []OpsFlag
+	constants map[string]any
 }
 
 // Open parses both objects and validates cfg against them: each object must
 // hold exactly one struct sched_ext_ops, include scxkit's headers, have
 // been compiled for the generation it is passed as, and declare every
 // constant that cfg sets.
+//
+// Open also composes cfg.Components: it refuses components that cannot be
+// combined with a *ConflictError naming both (a flag one requires and the
+// other forbids, a callback both own, a constant both set differently),
+// allocates each component's DSQ ids, and checks that the object has
+// every callback, global, map and program each component needs, failing
+// with a *MissingError that lists all that is missing.
 func Open(objs Objects, cfg Config) (*Spec, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg.Constants = maps.Clone(cfg.Constants)
 	cfg.Flags = slices.Clone(cfg.Flags)
-	s := &Spec{cfg: cfg, specs: make(map[KfuncGen]*ebpf.CollectionSpec)}
+	cfg.Components = slices.Clone(cfg.Components)
+	comps, err := compose(&cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", cfg.OpsName(), err)
+	}
+	s := &Spec{cfg: cfg, specs: make(map[KfuncGen]*ebpf.CollectionSpec), comps: comps,
+		flags: slices.Clone(cfg.Flags), constants: maps.Clone(cfg.Constants)}
+	if s.constants == nil {
+		s.constants = map[string]any{}
+	}
+	for _, b := range comps {
+		for _, f := range b.needs.Flags {
+			if !slices.Contains(s.flags, f) {
+				s.flags = append(s.flags, f)
+			}
+		}
+		maps.Copy(s.constants, b.needs.Constants)
+		if b.needs.DSQs > 0 {
+			s.constants[b.needs.DSQBase] = b.dsqs.First
+		}
+	}
 	for _, gen := range []KfuncGen{KfuncBase, KfuncV2} {
 		spec, err := objs.load(gen)
 		if err != nil {
@@ -77,10 +108,23 @@ func Open(objs Objects, cfg Config) (*Spec, error) {
 		if err := checkObject(spec, gen, &cfg); err != nil {
 			return nil, fmt.Errorf("open %s: %s object: %w", cfg.Name, gen, err)
 		}
+		for _, b := range comps {
+			if err := checkNeeds(spec, b); err != nil {
+				return nil, fmt.Errorf("open %s: %s object: %w", cfg.Name, gen, err)
+			}
+			for name, value := range b.needs.Constants {
+				if err := spec.Variables[name].Copy().Set(value); err != nil {
+					return nil, fmt.Errorf("open %s: %s object: %w: component %s: constant %s = %v (%T): %v", cfg.Name, gen, ErrInvalid, b.c.Name(), name, value, value, err)
+				}
+			}
+		}
 		s.specs[gen] = spec
 	}
 	return s, nil
 }
+
+// Components returns the components the Spec was opened with, in order.
+func (s *Spec) Components() []Component { return slices.Clone(s.cfg.Components) }
 
 // Config returns the configuration the Spec was opened with.
 func (s *Spec) Config() Config { return s.cfg }
@@ -115,17 +159,17 @@ func checkObject(spec *ebpf.CollectionSpec, gen KfuncGen, cfg *Config) error {
 	for name, value := range cfg.Constants {
 		vs := spec.Variables[name]
 		if vs == nil {
-			return fmt.Errorf("%w: Constants[%q]: the object has no global of that name (known: %s)", ErrInvalidConfig, name, strings.Join(constantNames(spec), ", "))
+			return fmt.Errorf("%w: Constants[%q]: the object has no global of that name (known: %s)", ErrInvalid, name, strings.Join(constantNames(spec), ", "))
 		}
 		if !vs.Constant() {
-			return fmt.Errorf("%w: Constants[%q]: the global is not const volatile; set it after Load through Collection().Variables", ErrInvalidConfig, name)
+			return fmt.Errorf("%w: Constants[%q]: the global is not const volatile; set it after Load through Collection().Variables", ErrInvalid, name)
 		}
 		if err := vs.Copy().Set(value); err != nil {
-			return fmt.Errorf("%w: Constants[%q] = %v (%T): %v", ErrInvalidConfig, name, value, value, err)
+			return fmt.Errorf("%w: Constants[%q] = %v (%T): %v", ErrInvalid, name, value, value, err)
 		}
 	}
 	if cfg.Slice > 0 && spec.Variables[varSliceNs] == nil {
-		return fmt.Errorf("%w: Slice is set but the object has no %s: include scxkit/scx.bpf.h", ErrInvalidConfig, varSliceNs)
+		return fmt.Errorf("%w: Slice is set but the object has no %s: include scxkit/scx.bpf.h", ErrInvalid, varSliceNs)
 	}
 	return nil
 }

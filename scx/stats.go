@@ -45,8 +45,13 @@ func (s *Stats) String() string {
 type statsReader struct {
 	m      *ebpf.Map
 	names  []string
+	descs  []StatDesc
 	stride int // bytes per CPU in a lookup result (value size rounded to 8)
 }
+
+// statHelpTag prefixes the BTF decl tag that gives a counter its help
+// text: SK_STAT_HELP("...") in stats.bpf.h.
+const statHelpTag = "sk_help:"
 
 func newStatsReader(m *ebpf.Map, value btf.Type) (*statsReader, error) {
 	if m.Type() != ebpf.PerCPUArray {
@@ -63,6 +68,13 @@ func newStatsReader(m *ebpf.Map, value btf.Type) (*statsReader, error) {
 			return nil, fmt.Errorf("%s: field %s of struct %s is not a u64 counter: declare every field as u64", mapStats, mem.Name, st.Name)
 		}
 		r.names = append(r.names, mem.Name)
+		help := "the scheduler's BPF counter " + mem.Name
+		for _, tag := range mem.Tags {
+			if h, ok := strings.CutPrefix(tag, statHelpTag); ok && h != "" {
+				help = h
+			}
+		}
+		r.descs = append(r.descs, StatDesc{Name: mem.Name, Help: help, Kind: Counter})
 	}
 	return r, nil
 }
@@ -75,7 +87,10 @@ func (r *statsReader) read(dst *Stats) error {
 	}
 	dst.Time = time.Now()
 	dst.Names = r.names
-	dst.Values = append(dst.Values[:0], make([]uint64, len(r.names))...)
+	dst.Values = dst.Values[:0]
+	for range r.names {
+		dst.Values = append(dst.Values, 0)
+	}
 	for cpu := 0; (cpu+1)*r.stride <= len(raw); cpu++ {
 		v := raw[cpu*r.stride:]
 		for i := range dst.Values {
