@@ -80,9 +80,10 @@ type Needs struct {
 	// components owning the same callback cannot be combined.
 	Owns []string
 	// DSQs is how many dispatch queue ids the component needs. Open
-	// allocates a range of that many ids from FirstComponentDSQ up, and
-	// Load writes the first into the const volatile u64 global named
-	// DSQBase before load; Binding.DSQs gives the range to the Go side.
+	// allocates a range of that many ids from FirstComponentDSQ up;
+	// Binding.DSQs gives the range to the Go side. If DSQBase names a
+	// const volatile u64 global, Load writes the first id into it before
+	// load; a component that hands its ids to BPF in a map leaves it empty.
 	DSQs    int
 	DSQBase string
 	// Constants sets read-only globals (const volatile) before load, as
@@ -204,8 +205,8 @@ func compose(cfg *Config) ([]bound, error) {
 		if n.DSQs < 0 {
 			return nil, configErr("component %s: Needs.DSQs is negative (%d)", name, n.DSQs)
 		}
-		if n.DSQs > 0 && n.DSQBase == "" {
-			return nil, configErr("component %s: Needs.DSQs is %d but DSQBase names no global to receive the first id", name, n.DSQs)
+		if n.DSQs == 0 && n.DSQBase != "" {
+			return nil, configErr("component %s: Needs.DSQBase is %q but DSQs is 0: ask for the ids the global numbers", name, n.DSQBase)
 		}
 		if n.Objects != nil {
 			if _, err := objectFields(n.Objects); err != nil {
@@ -281,7 +282,7 @@ func checkNeeds(spec *ebpf.CollectionSpec, b bound) error {
 			missing = append(missing, "callback ops."+cb)
 		}
 	}
-	if n.DSQs > 0 {
+	if n.DSQBase != "" {
 		if v := spec.Variables[n.DSQBase]; v == nil || !v.Constant() || v.Size() != 8 {
 			missing = append(missing, fmt.Sprintf("const volatile u64 %s (DSQ base)", n.DSQBase))
 		}

@@ -77,9 +77,11 @@ func TestOpenComposes(t *testing.T) {
 		{name: "DSQ base not a u64", cfg: scx.Config{Components: []scx.Component{
 			&part{"a", scx.Needs{DSQs: 1, DSQBase: "tally_nr"}}}},
 			want: "const volatile u64 tally_nr (DSQ base)"},
-		{name: "DSQs without base", cfg: scx.Config{Components: []scx.Component{
-			&part{"a", scx.Needs{DSQs: 1}}}},
-			want: "DSQBase names no global"},
+		{name: "DSQ base without DSQs", cfg: scx.Config{Components: []scx.Component{
+			&part{"a", scx.Needs{DSQBase: "tally_dsq_base"}}}},
+			want: "DSQs is 0"},
+		{name: "DSQs handed over in maps", cfg: scx.Config{Components: []scx.Component{
+			&part{"a", scx.Needs{DSQs: 4}}, &part{"b", scx.Needs{DSQs: 2, DSQBase: "tally_dsq_base"}}}}},
 		{name: "constant of the wrong type", cfg: scx.Config{Components: []scx.Component{
 			&part{"a", scx.Needs{Constants: map[string]any{"tally_nr": true}}}}},
 			want: "component a: constant tally_nr = true (bool)"},
@@ -140,4 +142,28 @@ func TestDSQRange(t *testing.T) {
 		}
 	}()
 	r.ID(3)
+}
+
+// TestDSQAllocation checks that components get disjoint ranges in their
+// order, from FirstComponentDSQ up, and none for a component asking none.
+func TestDSQAllocation(t *testing.T) {
+	spec, err := scx.Open(attachtest.Compose, scx.Config{Name: "compose", Components: []scx.Component{
+		&part{"a", scx.Needs{DSQs: 4}}, &part{"none", scx.Needs{}}, &part{"b", scx.Needs{DSQs: 2, DSQBase: "tally_dsq_base"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		want scx.DSQRange
+		ok   bool
+	}{
+		{"a", scx.DSQRange{First: scx.FirstComponentDSQ, Count: 4}, true},
+		{"none", scx.DSQRange{}, false},
+		{"b", scx.DSQRange{First: scx.FirstComponentDSQ + 4, Count: 2}, true},
+		{"missing", scx.DSQRange{}, false},
+	} {
+		if got, ok := spec.DSQs(c.name); got != c.want || ok != c.ok {
+			t.Errorf("DSQs(%q) = %+v, %v; want %+v, %v", c.name, got, ok, c.want, c.ok)
+		}
+	}
 }

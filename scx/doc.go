@@ -27,6 +27,54 @@
 // and SIGTERM into context cancellation (signal.NotifyContext), as
 // examples/simple does.
 //
+// # Components
+//
+// A scheduler is composed of components (Config.Components): reusable
+// parts, each a BPF header its object includes and a Go type that
+// implements Component. One contract, the same for every component:
+//
+//	              Go side                              BPF side (one object)
+//	 ┌──────────────────────────┐
+//	 │ New(inputs, *Options)    │  no kernel
+//	 │ Needs(): flags required/ │
+//	 │   forbidden, callbacks,  │
+//	 │   owned callbacks, DSQs, │
+//	 │   constants, objects     │
+//	 └────────────┬─────────────┘
+//	  Open        │ conflicts between components → *ConflictError (names both)
+//	              │ object lacks what one needs  → *MissingError (lists all)
+//	              │ DSQ ids allocated ───────────────► const volatile u64 <DSQBase>
+//	              │ constants, flags ────────────────► .rodata, sched_ext_ops.flags
+//	  Load        ▼
+//	 ┌──────────────────────────┐  Binding.Assign   ┌──────────────────────────┐
+//	 │ Bind(*Binding)           │ ◄───────────────► │ maps and globals tagged  │
+//	 │   write what ops.init    │   `ebpf:"name"`   │ in the component's header│
+//	 │   reads                  │                   └──────────────────────────┘
+//	 └────────────┬─────────────┘
+//	  Attach, Run │
+//	 ┌────────────▼─────────────┐                   ┌──────────────────────────┐
+//	 │ Worker.Work(): periodic  │ ── Write ───────► │ hooks the scheduler calls│
+//	 │ Reporter.ReadStats(dst)  │ ◄── Read ──────── │ from its callbacks       │
+//	 └──────────────────────────┘                   └──────────────────────────┘
+//
+// Every component package follows the same pattern: New(inputs, *Options)
+// builds it from its inputs without a kernel; Load binds it once per load
+// (a restart after CPU hotplug binds again); its Write methods hand new
+// decisions to the BPF side and its Read(dst) methods read state back into
+// a buffer the caller reuses.
+//
+// What a component needs is declared, never left to prose: Open refuses a
+// component that forbids SCX_OPS_ENQ_LAST next to one that requires it,
+// two components that both own ops.dispatch, or an object that forgot a
+// component's header, before anything is loaded. DSQ ids are never
+// hand-picked: each component gets a range from FirstComponentDSQ up, and
+// ids below it are the scheduler's own.
+//
+// Stats are typed: a Reporter describes counters and gauges with names
+// and help text (StatDesc), and Scheduler.ReadSnapshot reads them together
+// with the scheduler's own sk_stats counters. Package runner serves them
+// as Prometheus metrics and over the scx_stats protocol.
+//
 // # Kernel API generations
 //
 // Kernels rename sched_ext kfuncs as their signatures change. Probe reads

@@ -96,7 +96,7 @@ func Open(objs Objects, cfg Config) (*Spec, error) {
 			}
 		}
 		maps.Copy(s.constants, b.needs.Constants)
-		if b.needs.DSQs > 0 {
+		if b.needs.DSQBase != "" {
 			s.constants[b.needs.DSQBase] = b.dsqs.First
 		}
 	}
@@ -121,6 +121,17 @@ func Open(objs Objects, cfg Config) (*Spec, error) {
 		s.specs[gen] = spec
 	}
 	return s, nil
+}
+
+// DSQs returns the DSQ ids Open allocated to the named component, and
+// whether it has any.
+func (s *Spec) DSQs(component string) (DSQRange, bool) {
+	for _, b := range s.comps {
+		if b.c.Name() == component && b.dsqs.Count > 0 {
+			return b.dsqs, true
+		}
+	}
+	return DSQRange{}, false
 }
 
 // Components returns the components the Spec was opened with, in order.
