@@ -17,6 +17,11 @@ type ServeOptions struct {
 	OnLoad func(*Scheduler) error
 	// OnAttach, if set, is called after every successful attach.
 	OnAttach func(*Scheduler) error
+	// Reopen, if set, is called before every restart to build the Spec
+	// afresh: the place to rediscover the machine (a restart follows CPU
+	// hotplug) and rebuild components from it. Without it, a restart
+	// loads the same Spec again, and its components bind again.
+	Reopen func(ctx context.Context) (*Spec, error)
 	// MaxRestarts bounds how often a restartable exit reloads the
 	// scheduler; zero means 8. A scheduler that keeps asking to be
 	// restarted is treated as failed after that.
@@ -55,6 +60,13 @@ func Serve(ctx context.Context, spec *Spec, opts *ServeOptions) (*ExitInfo, erro
 			return info, fmt.Errorf("serve %s: gave up after %d restarts: %w", spec.cfg.OpsName(), restarts, err)
 		}
 		log.Info("sched_ext: restarting scheduler", "scheduler", spec.cfg.OpsName(), "reason", info.String())
+		if opts.Reopen != nil {
+			next, err := opts.Reopen(ctx)
+			if err != nil {
+				return info, fmt.Errorf("serve %s: reopen for restart: %w", spec.cfg.OpsName(), err)
+			}
+			spec = next
+		}
 	}
 }
 

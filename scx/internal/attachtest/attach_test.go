@@ -423,14 +423,20 @@ func firstLines(s string, n int) string {
 
 // TestHotplugRestart takes a CPU offline and back online under a scheduler
 // without hotplug callbacks: the kernel ejects it each time with a restart
-// code, and Serve loads and attaches it again.
+// code, and Serve reopens (ServeOptions.Reopen builds a new component, as a
+// command rediscovering the machine would), loads and attaches it again.
 func TestHotplugRestart(t *testing.T) {
 	k := probe(t)
 	const online = "/sys/devices/system/cpu/cpu1/online"
 	if _, err := os.Stat(online); err != nil {
 		t.Skipf("cpu1 cannot be taken offline: %v", err)
 	}
-	spec, err := scx.Open(fifoSched, scx.Config{Name: "sk_hotplug"})
+	var tallies []*Tally // one per Open; only Serve's goroutine appends
+	open := func(context.Context) (*scx.Spec, error) {
+		tallies = append(tallies, &Tally{Queues: 2})
+		return scx.Open(Compose, scx.Config{Name: "sk_hotplug", Components: []scx.Component{tallies[len(tallies)-1]}})
+	}
+	spec, err := open(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -445,6 +451,7 @@ func TestHotplugRestart(t *testing.T) {
 	go func() {
 		info, err := scx.Serve(ctx, spec, &scx.ServeOptions{
 			OnAttach: func(*scx.Scheduler) error { attaches <- struct{}{}; return nil },
+			Reopen:   open,
 		})
 		done <- result{info, err}
 	}()
@@ -477,6 +484,14 @@ func TestHotplugRestart(t *testing.T) {
 	r := <-done
 	if r.err != nil || r.info.Kind != "unreg" {
 		t.Fatalf("Serve after cancel: %v, %v; want an orderly unreg exit", r.info, r.err)
+	}
+	if len(tallies) != 3 {
+		t.Fatalf("Open ran %d times; want 3 (start and one Reopen per restart)", len(tallies))
+	}
+	for i, tl := range tallies {
+		if tl.objs.Bound == nil {
+			t.Errorf("the component of Open %d was never bound", i+1)
+		}
 	}
 }
 
