@@ -72,6 +72,10 @@ type Needs struct {
 	// by class forbids SCX_OPS_ENQ_LAST. A forbidden flag that another
 	// component requires, or that Config.Flags sets, fails Open.
 	Forbids []OpsFlag
+	// Requires names components that must come before this one in
+	// Config.Components, because it builds on them: a class policy that
+	// orders work on the DSQs of a "dsq" layout requires "dsq".
+	Requires []string
 	// Callbacks are sched_ext_ops members ("enqueue", "running", ...) the
 	// object must implement, and call the component's BPF hook from.
 	Callbacks []string
@@ -219,6 +223,18 @@ func compose(cfg *Config) ([]bound, error) {
 			next += uint64(n.DSQs)
 		}
 		out = append(out, b)
+	}
+
+	for i, b := range out {
+		for _, req := range b.needs.Requires {
+			j := slices.IndexFunc(out, func(o bound) bool { return o.c.Name() == req })
+			switch {
+			case j < 0:
+				return nil, configErr("component %s requires component %s: add it to Config.Components before %s", b.c.Name(), req, b.c.Name())
+			case j > i:
+				return nil, configErr("component %s requires component %s, which comes after it: put %s first in Config.Components", b.c.Name(), req, req)
+			}
+		}
 	}
 
 	// Pairwise conflicts, each reported with both names.

@@ -85,6 +85,11 @@ func TestOpenComposes(t *testing.T) {
 		{name: "constant of the wrong type", cfg: scx.Config{Components: []scx.Component{
 			&part{"a", scx.Needs{Constants: map[string]any{"tally_nr": true}}}}},
 			want: "component a: constant tally_nr = true (bool)"},
+		{name: "required component missing", cfg: scx.Config{Components: []scx.Component{&part{"b", scx.Needs{Requires: []string{"a"}}}}},
+			want: "component b requires component a: add it to Config.Components before b"},
+		{name: "required component later", cfg: scx.Config{Components: []scx.Component{&part{"b", scx.Needs{Requires: []string{"a"}}}, &part{"a", scx.Needs{}}}},
+			want: "put a first"},
+		{name: "required component first", cfg: scx.Config{Components: []scx.Component{&part{"a", scx.Needs{}}, &part{"b", scx.Needs{Requires: []string{"a"}}}}}},
 		{name: "duplicate names", cfg: scx.Config{Components: []scx.Component{&part{"a", scx.Needs{}}, &part{"a", scx.Needs{}}}},
 			want: `two components are named "a"`},
 		{name: "bad name", cfg: scx.Config{Components: []scx.Component{&part{"Bad-Name", scx.Needs{}}}},

@@ -33,29 +33,29 @@
 // parts, each a BPF header its object includes and a Go type that
 // implements Component. One contract, the same for every component:
 //
-//	              Go side                              BPF side (one object)
-//	 ┌──────────────────────────┐
-//	 │ New(inputs, *Options)    │  no kernel
-//	 │ Needs(): flags required/ │
-//	 │   forbidden, callbacks,  │
-//	 │   owned callbacks, DSQs, │
-//	 │   constants, objects     │
-//	 └────────────┬─────────────┘
-//	  Open        │ conflicts between components → *ConflictError (names both)
-//	              │ object lacks what one needs  → *MissingError (lists all)
-//	              │ DSQ ids allocated ───────────────► const volatile u64 <DSQBase>
-//	              │ constants, flags ────────────────► .rodata, sched_ext_ops.flags
-//	  Load        ▼
-//	 ┌──────────────────────────┐  Binding.Assign   ┌──────────────────────────┐
-//	 │ Bind(*Binding)           │ ◄───────────────► │ maps and globals tagged  │
-//	 │   write what ops.init    │   `ebpf:"name"`   │ in the component's header│
-//	 │   reads                  │                   └──────────────────────────┘
-//	 └────────────┬─────────────┘
-//	  Attach, Run │
-//	 ┌────────────▼─────────────┐                   ┌──────────────────────────┐
-//	 │ Worker.Work(): periodic  │ ── Write ───────► │ hooks the scheduler calls│
-//	 │ Reporter.ReadStats(dst)  │ ◄── Read ──────── │ from its callbacks       │
-//	 └──────────────────────────┘                   └──────────────────────────┘
+//	             Go side                              BPF side (one object)
+//	┌──────────────────────────┐
+//	│ New(inputs, *Options)    │  no kernel
+//	│ Needs(): flags required/ │
+//	│   forbidden, callbacks,  │
+//	│   owned callbacks, DSQs, │
+//	│   constants, objects     │
+//	└────────────┬─────────────┘
+//	 Open        │ conflicts between components → *ConflictError (names both)
+//	             │ object lacks what one needs  → *MissingError (lists all)
+//	             │ DSQ ids allocated ───────────────► const volatile u64 <DSQBase>
+//	             │ constants, flags ────────────────► .rodata, sched_ext_ops.flags
+//	 Load        ▼
+//	┌──────────────────────────┐  Binding.Assign   ┌──────────────────────────┐
+//	│ Bind(*Binding)           │ ◄───────────────► │ maps and globals tagged  │
+//	│   write what ops.init    │   `ebpf:"name"`   │ in the component's header│
+//	│   reads                  │                   └──────────────────────────┘
+//	└────────────┬─────────────┘
+//	 Attach, Run │
+//	┌────────────▼─────────────┐                   ┌──────────────────────────┐
+//	│ Worker.Work(): periodic  │ ── Write ───────► │ hooks the scheduler calls│
+//	│ Reporter.ReadStats(dst)  │ ◄── Read ──────── │ from its callbacks       │
+//	└──────────────────────────┘                   └──────────────────────────┘
 //
 // Every component package follows the same pattern: New(inputs, *Options)
 // builds it from its inputs without a kernel; Load binds it once per load
