@@ -132,6 +132,11 @@ func (r DSQRange) Contains(id uint64) bool {
 	return id >= r.First && id-r.First < uint64(r.Count)
 }
 
+// ErrNotBound is wrapped by the errors of a component's Read and Write
+// methods called before the component was bound: add it to
+// Config.Components (Load binds it), or bind it with NewBinding in tests.
+var ErrNotBound = errors.New("component not bound to a loaded scheduler")
+
 // ErrConflict is wrapped by the *ConflictError of components, or a
 // component and the Config, that cannot be combined.
 var ErrConflict = errors.New("components cannot be combined")
