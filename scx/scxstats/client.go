@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,6 +60,9 @@ func Dial(ctx context.Context, path string) (*Client, error) {
 // fails, midway, the Client is unusable afterwards (the reply may still be
 // in flight) and should be closed.
 func (c *Client) Request(ctx context.Context, req string, args map[string]string, out any) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("scxstats: %q request: %w", req, err)
+	}
 	select {
 	case c.turn <- struct{}{}:
 	case <-ctx.Done():
@@ -150,6 +154,11 @@ func (c *Client) Request(ctx context.Context, req string, args map[string]string
 func (c *Client) fail(ctx context.Context, req, op string, err error) error {
 	c.broken = err
 	c.conn.Close()
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		// Only ctx sets deadlines: it has ended, or its timer is about
+		// to fire.
+		<-ctx.Done()
+	}
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return fmt.Errorf("scxstats: %q request: %w", req, ctxErr)
 	}

@@ -7,9 +7,11 @@
 //
 // A scheduler listens on a unix stream socket, by default
 // /var/run/scx/root/stats: the Rust crate builds the path as
-// DefaultDir/NAME/stats with NAME "root" unless told otherwise, and no scx
-// scheduler or tool changes it, so DefaultPath(DefaultName) is where
-// clients look. A client connects, writes one JSON object per line, and
+// DefaultDir/NAME/stats with NAME "root" unless told otherwise; no scx
+// scheduler changes it and the tools default to it, so
+// DefaultPath(DefaultName) is where clients look. Unlike this package, the
+// Rust server removes whatever is at the path when it starts and leaves its
+// socket behind when it exits. A client connects, writes one JSON object per line, and
 // reads exactly one JSON line back per request, for as long as it likes;
 // clients commonly keep one connection and poll "stats" on it.
 //

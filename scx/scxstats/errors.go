@@ -28,7 +28,7 @@ type RemoteError struct {
 	// Errno is the errno the server sent.
 	Errno int
 	// Msg is the server's description: the reply's "resp" when that is a
-	// string, its JSON text otherwise.
+	// string, its JSON text otherwise, empty if missing or null.
 	Msg string
 }
 

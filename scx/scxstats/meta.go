@@ -102,8 +102,10 @@ func (k *Kind) UnmarshalJSON(b []byte) error {
 // TypeString), values of kind Datum. JSON objects only have string keys,
 // so integer keys travel as decimal strings ("0", "3").
 type Dict struct {
+	// Datum is the kind of the values.
 	Datum Kind `json:"datum"`
-	Key   Kind `json:"key"`
+	// Key is the kind of the keys.
+	Key Kind `json:"key"`
 }
 
 // Field describes one field of a stats struct. Exactly one of Array,
