@@ -8,6 +8,7 @@
 //	scxkit demo [--kernel NAME] [--cpus N] [--fifo] [--seconds S]
 //	scxkit topology [--sysfs DIR] [--json] [--llc-cores N]
 //	scxkit latency [--cgroup PATH]... [--interval D] [--duration D] [--json] [--listen ADDR]
+//	scxkit stats [--socket PATH] [--json] [--meta] NAME
 //	scxkit help [command]
 //
 // status prints what scx.Probe and scx.ReadStatus see: the kernel release,
@@ -38,6 +39,10 @@
 // queueing-delay histograms as text or JSON lines; --listen 127.0.0.1:9100
 // serves them as Prometheus metrics (an address without a host, such as
 // :9100, serves every network interface, unauthenticated: it warns).
+//
+// stats prints the stats of a running scheduler, read from its scx_stats
+// socket, /var/run/scx/NAME/stats: schedulers built with package runner
+// serve theirs there, and so do sched-ext/scx's Rust schedulers.
 //
 // Exit status: 0 on success, 1 on failure, 2 for a usage error.
 package main
@@ -80,6 +85,9 @@ type command struct {
 	name    string
 	summary string
 	hidden  bool // not listed in the usage
+	// operands: the command takes arguments after its flags, which it
+	// reads from its flag set's Args.
+	operands bool
 	// flags returns the command's flag set and a function that runs the
 	// command once the flags are parsed.
 	flags func() (*flag.FlagSet, func(ctx context.Context, stdout, stderr io.Writer) error)
@@ -91,6 +99,7 @@ var commands = []*command{
 	{name: "demo", summary: "run examples/simple under a workload, in a VM if this kernel lacks sched_ext", flags: demoCommand},
 	{name: "topology", summary: "print the CPU topology (packages, nodes, LLCs, cores, CPUs)", flags: topologyCommand},
 	{name: "latency", summary: "profile scheduling latency per cgroup with BPF tracing (root)", flags: latencyCommand},
+	{name: "stats", summary: "print a running scheduler's stats from its scx_stats socket", flags: statsCommand, operands: true},
 	{name: guestCommand, hidden: true, flags: guestCommandFlags},
 }
 
@@ -201,7 +210,7 @@ func parse(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (code int,
 	case err != nil:
 		stderr.Write(buf.Bytes())
 		return exitUsage, false
-	case fs.NArg() > 0:
+	case fs.NArg() > 0 && !takesOperands(fs.Name()):
 		fmt.Fprintf(stderr, "scxkit %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
 		fs.SetOutput(stderr)
 		fs.Usage()
@@ -209,6 +218,12 @@ func parse(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (code int,
 	}
 	fs.SetOutput(stderr)
 	return exitOK, true
+}
+
+// takesOperands reports whether the command called name takes arguments.
+func takesOperands(name string) bool {
+	c := lookup(name)
+	return c != nil && c.operands
 }
 
 // usageError is a bad flag value found after parsing; run prints it with

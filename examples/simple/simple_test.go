@@ -1,10 +1,22 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,13 +27,27 @@ import (
 
 	"github.com/scxkit/scxkit/internal/testout"
 	"github.com/scxkit/scxkit/internal/workload"
+	"github.com/scxkit/scxkit/runner"
 	"github.com/scxkit/scxkit/scx"
+	"github.com/scxkit/scxkit/scx/scxstats"
 	"github.com/scxkit/scxkit/vmtest"
 )
 
 // The tests run in a VM on every kernel of the matrix (see vmtest.Main).
+// TestMain builds cmd/scxkit on the host for TestStatsSurfaces and puts it
+// into the VM. With envRunSimple=1 the test binary is simple itself, for
+// the tests that run it as a process of its own.
 func TestMain(m *testing.M) {
-	vmtest.Main(m, &vmtest.Config{Topology: vmtest.Topology{Cores: 4}})
+	if os.Getenv(envRunSimple) == "1" {
+		main()
+		return
+	}
+	cfg := &vmtest.Config{Topology: vmtest.Topology{Cores: 4}}
+	if vmtest.InGuest() {
+		vmtest.Main(m, cfg)
+		return
+	}
+	os.Exit(buildAndRun(m, cfg))
 }
 
 func TestSimpleUnderLoad(t *testing.T) {
@@ -45,7 +71,7 @@ func TestSimpleUnderLoad(t *testing.T) {
 			// A 50ms slice (the default is 20ms) for the share check
 			// below: see there.
 			args := append([]string{"-stats", "500ms", "-slice", "50ms"}, mode.args...)
-			go func() { done <- run(ctx, args, &stdout, &stderr) }()
+			go func() { done <- runner.Run(ctx, command(), args, &stdout, &stderr) }()
 
 			waitState(t, k, scx.StateEnabled, mode.ops, done, &stderr)
 
@@ -283,4 +309,253 @@ func threadRuntime(t *testing.T, tid int) time.Duration {
 		t.Fatalf("%s %q: %v", name, b, err)
 	}
 	return time.Duration(run)
+}
+
+// Environment variables of the tests that run simple as a process.
+const (
+	// envRunSimple, set to 1, makes the test binary run simple's main.
+	envRunSimple = "SCXKIT_SIMPLE_MAIN"
+	// envScxkit names the scxkit binary TestMain built.
+	envScxkit = "SCXKIT_SCXKIT_BIN"
+)
+
+// buildAndRun builds cmd/scxkit, static, puts it into the VM and runs the
+// tests there.
+func buildAndRun(m *testing.M, cfg *vmtest.Config) int {
+	dir, err := os.MkdirTemp("", "simple-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "scxkit")
+	build := exec.Command("go", "build", "-o", bin, "github.com/scxkit/scxkit/cmd/scxkit")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintf(os.Stderr, "simple: building cmd/scxkit: %v\n", err)
+		return 1
+	}
+	const guest = "/vmtest/scxkit"
+	cfg.Files = append(cfg.Files, vmtest.File{Guest: guest, Host: bin, Mode: 0o755})
+	cfg.Env = append(cfg.Env, envScxkit+"="+guest)
+	os.Setenv(envScxkit, bin) // for a run on the host (vmtest.EnvHost)
+	return vmtest.Run(m, cfg)
+}
+
+// TestStatsSurfaces runs simple as a process of its own with -metrics and
+// its stats socket, and checks that Prometheus and `scxkit stats simple`
+// show the same counters with values consistent between the reads
+// (counters never go down: a scrape, then the socket, then a scrape);
+// then that SIGINT detaches the scheduler and removes the socket.
+func TestStatsSurfaces(t *testing.T) {
+	scxkit := os.Getenv(envScxkit)
+	if scxkit == "" {
+		t.Fatalf("$%s is not set: run the test through go test, whose TestMain builds cmd/scxkit", envScxkit)
+	}
+	k, err := scx.Probe(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sockPath, err := scxstats.DefaultPath("simple")
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	loopbackUp(t)
+	// Port 0: the runner logs the address it bound.
+	cmd := exec.Command(self, "-metrics", "127.0.0.1:0", "-stats", "200ms")
+	cmd.Env = append(os.Environ(), envRunSimple+"=1")
+	var stdout, stderr testout.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	finished := make(chan struct{}) // closed once the process is waited for
+	go func() {
+		done <- cmd.Wait()
+		close(finished)
+	}()
+	defer func() {
+		cmd.Process.Kill() // an error once it exited
+		<-finished
+	}()
+
+	waitState(t, k, scx.StateEnabled, "simple", done, &stderr)
+	var url string
+	waitFor(t, "the metrics address in the log", &stderr, func() bool {
+		m := regexp.MustCompile(`url=(http://\S+/metrics)`).FindStringSubmatch(stderr.String())
+		if m != nil {
+			url = m[1]
+		}
+		return m != nil
+	})
+	// The stats servers see the scheduler soon after the attach; wait
+	// until it has counted something.
+	enqueued := runner.MetricName("", "enqueued", scx.Counter)
+	var prom1 map[string]float64
+	waitFor(t, "a scrape with "+enqueued+" above 0", &stderr, func() bool {
+		prom1 = scrape(t, url)
+		return prom1[enqueued] > 0
+	})
+	sock := scxkitStats(t, scxkit, "simple")
+	prom2 := scrape(t, url)
+	t.Logf("scrape:\n%v\nscxkit stats simple:\n%v\nscrape:\n%v", prom1, sock, prom2)
+
+	// The same counters, under their two names.
+	if len(sock) == 0 {
+		t.Fatal("scxkit stats simple printed no counter")
+	}
+	var want []string
+	for name := range sock {
+		want = append(want, runner.MetricName("", name, scx.Counter))
+	}
+	slices.Sort(want)
+	for i, p := range []map[string]float64{prom1, prom2} {
+		if got := slices.Sorted(maps.Keys(p)); !slices.Equal(got, want) {
+			t.Errorf("scrape %d has metrics %q; the socket's counters are, as metrics, %q", i+1, got, want)
+		}
+	}
+	for _, c := range []string{"local", "enqueued", "dispatched"} {
+		if _, ok := sock[c]; !ok {
+			t.Errorf("scxkit stats simple lacks counter %s", c)
+		}
+	}
+	for name, v := range sock {
+		m := runner.MetricName("", name, scx.Counter)
+		if !(prom1[m] <= v && v <= prom2[m]) {
+			t.Errorf("%s: scraped %v, then the socket said %v, then scraped %v: want scrape <= socket <= scrape (counters never go down)",
+				name, prom1[m], v, prom2[m])
+		}
+	}
+
+	// The descriptions and the raw reply.
+	if out := runScxkit(t, scxkit, "stats", "-meta", "simple"); !strings.Contains(out, "enqueued") || !strings.Contains(out, "u64") {
+		t.Errorf("scxkit stats -meta simple does not describe enqueued as u64:\n%s", out)
+	}
+	var raw map[string]any
+	if out := runScxkit(t, scxkit, "stats", "-json", "simple"); json.Unmarshal([]byte(out), &raw) != nil || raw["enqueued"] == nil {
+		t.Errorf("scxkit stats -json simple is not a JSON object with enqueued:\n%s", out)
+	}
+
+	// SIGINT: a clean stop, the scheduler detached, the socket removed.
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("simple after SIGINT: %v, want exit status 0\nstderr:\n%s", err, stderr.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("simple still runs 60s after SIGINT\nstderr:\n%s", stderr.String())
+	}
+	if _, err := os.Lstat(sockPath); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("after the stop: %s: %v, want it removed", sockPath, err)
+	}
+	if st, err := k.Status(); err != nil || st.State != scx.StateDisabled {
+		t.Errorf("after the stop: status %+v, %v; want disabled", st, err)
+	}
+	if !strings.Contains(stderr.String(), "detached") || !strings.Contains(stdout.String(), "enqueued=") {
+		t.Errorf("simple did not log its detach or print stats lines\nstdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+	}
+}
+
+// loopbackUp brings up the loopback interface, which the guest's init
+// leaves down, for -metrics 127.0.0.1.
+func loopbackUp(t *testing.T) {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		t.Fatalf("lo: get flags: %v", err)
+	}
+	if flags := ifr.Uint16(); flags&unix.IFF_UP == 0 {
+		ifr.SetUint16(flags | unix.IFF_UP)
+		if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+			t.Fatalf("lo: bring up: %v", err)
+		}
+	}
+}
+
+// waitFor polls cond until it holds, failing after 60s.
+func waitFor(t *testing.T, what string, stderr *testout.Buffer, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(60 * time.Second); !cond(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within 60s\nstderr:\n%s", what, stderr.String())
+		}
+	}
+}
+
+// scrape returns the scheduler metrics at url (Prometheus text format),
+// by name, checking that each names the scheduler simple.
+func scrape(t *testing.T, url string) map[string]float64 {
+	t.Helper()
+	c := http.Client{Timeout: 30 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s, %v\n%s", url, resp.Status, err, body)
+	}
+	out := map[string]float64{}
+	for line := range strings.Lines(string(body)) {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		series, value, ok := strings.Cut(line, " ")
+		name, labels, _ := strings.Cut(series, "{")
+		v, err := strconv.ParseFloat(value, 64)
+		if !ok || err != nil || labels != `scheduler="simple"}` {
+			t.Fatalf("GET %s: unexpected line %q:\n%s", url, line, body)
+		}
+		out[name] = v
+	}
+	return out
+}
+
+// scxkitStats runs scxkit stats NAME and returns its "name value" lines.
+func scxkitStats(t *testing.T, scxkit, name string) map[string]float64 {
+	t.Helper()
+	out := runScxkit(t, scxkit, "stats", name)
+	stats := map[string]float64{}
+	for line := range strings.Lines(out) {
+		n, value, ok := strings.Cut(strings.TrimSpace(line), " ")
+		v, err := strconv.ParseFloat(value, 64)
+		if !ok || err != nil {
+			t.Fatalf("scxkit stats %s: unexpected line %q:\n%s", name, line, out)
+		}
+		stats[n] = v
+	}
+	return stats
+}
+
+// runScxkit runs scxkit with args and returns its stdout.
+func runScxkit(t *testing.T, scxkit string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, scxkit, args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("scxkit %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+	}
+	return stdout.String()
 }

@@ -188,7 +188,7 @@ func TestUsageErrors(t *testing.T) {
 
 		{"interactive", []string{"-config", "/dev/zero"}, "-config: preempt: config file: /dev/zero: not a regular file (a character device)"},
 		{"interactive", []string{"-config", fifo}, "-config: preempt: config file: " + fifo + ": not a regular file (a FIFO"},
-		{"interactive", []string{"-config", big}, big + ": config file too large: 68719476736 bytes, at most 1048576"},
+		{"interactive", []string{"-config", big}, big + ": 68719476736 bytes: too big: at most 1048576"},
 		{"interactive", []string{"-config", tmp}, "not a regular file (a directory)"},
 		{"interactive", []string{"-watch", "0"}, "-watch 0s: must be positive"},
 		{"interactive", []string{"-class", "web cgroup=../x"}, `cgroup "../x": ".." is not allowed: give the path from the cgroup2 root, as /proc/PID/cgroup shows it, e.g. /x`},
