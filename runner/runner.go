@@ -105,7 +105,9 @@ type Command struct {
 	// -stats-socket).
 	Flags func(fs *flag.FlagSet)
 	// Setup, if set, runs once the flags are parsed and the standard
-	// ones checked, before any kernel work. It checks the command's own
+	// ones checked, before any kernel work, and again before every
+	// restart (after CPU hotplug), so that the components it builds see
+	// the machine as it is then. It checks the command's own
 	// flags, returning a UsageError (Usagef, Usage, the Check functions)
 	// for a bad one, and returns the scheduler's configuration with its
 	// components. Fields left zero default from the command: Name from
@@ -138,6 +140,9 @@ type Env struct {
 	// Log writes text records to Stderr, at debug level with -v.
 	Log            *slog.Logger
 	Stdout, Stderr io.Writer
+
+	kernel *scx.Kernel    // probed by Kernel, reused by the load
+	exits  []func() error // OnExit
 }
 
 // Main runs cmd with the process's arguments, stdout and stderr, and
@@ -150,7 +155,7 @@ func Main(cmd Command) {
 // until ctx is done, a SIGINT or SIGTERM arrives, or the kernel stops the
 // scheduler; see the package documentation. It returns nil for -h and
 // after a stop by ctx or a signal.
-func Run(ctx context.Context, cmd Command, args []string, stdout, stderr io.Writer) error {
+func Run(ctx context.Context, cmd Command, args []string, stdout, stderr io.Writer) (err error) {
 	// First of all, so that no step ignores a SIGINT or SIGTERM.
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -172,27 +177,13 @@ func Run(ctx context.Context, cmd Command, args []string, stdout, stderr io.Writ
 		defer metrics.Close()
 	}
 
-	var cfg scx.Config
-	if cmd.Setup != nil {
-		if cfg, err = cmd.Setup(ctx, env); err != nil {
-			if Stopped(ctx, err) {
-				log.Info("stopped before attaching", "reason", err)
-				return nil
-			}
-			return err
-		}
-	}
-	if cfg.Name == "" {
-		cfg.Name = cmd.Name
-	}
-	if cfg.Slice == 0 {
-		cfg.Slice = env.Slice
-	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = env.Timeout
-	}
-	spec, err := scx.Open(cmd.Objects, cfg)
+	defer func() { err = errors.Join(err, env.runExits()) }()
+	spec, err := open(ctx, cmd, env)
 	if err != nil {
+		if Stopped(ctx, err) {
+			log.Info("stopped before attaching", "reason", err)
+			return nil
+		}
 		return err
 	}
 
@@ -229,8 +220,11 @@ func Run(ctx context.Context, cmd Command, args []string, stdout, stderr io.Writ
 		}
 	}
 	info, err := scx.Serve(ctx, spec, &scx.ServeOptions{
-		Load: &scx.LoadOptions{Logger: log},
+		Load: &scx.LoadOptions{Logger: log, Kernel: env.kernel},
 		Run:  runOpts,
+		// A restart follows CPU hotplug: Setup builds the components
+		// afresh from the machine as it is now.
+		Reopen: func(ctx context.Context) (*scx.Spec, error) { return open(ctx, cmd, env) },
 		// The socket is bound once the kernel took the scheduler (so
 		// that a kernel without sched_ext, or a user without the
 		// privileges, hears that first) but before it is attached.
@@ -260,6 +254,64 @@ func Run(ctx context.Context, cmd Command, args []string, stdout, stderr io.Writ
 		return nil
 	}
 	return err
+}
+
+// open runs Setup and opens the scheduler it configures.
+func open(ctx context.Context, cmd Command, env *Env) (*scx.Spec, error) {
+	var cfg scx.Config
+	if cmd.Setup != nil {
+		var err error
+		if cfg, err = cmd.Setup(ctx, env); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Name == "" {
+		cfg.Name = cmd.Name
+	}
+	if cfg.Slice == 0 {
+		cfg.Slice = env.Slice
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = env.Timeout
+	}
+	return scx.Open(cmd.Objects, cfg)
+}
+
+// Kernel probes the running kernel once (scx.Probe) and returns what it
+// found; later calls, and the load, reuse it. Setup calls it when it must
+// know the kernel before any change to the machine (e.g. to refuse a
+// kernel without sched_ext before touching cpufreq knobs); a signal ends
+// the wait for the kernel's BTF.
+func (e *Env) Kernel(ctx context.Context) (*scx.Kernel, error) {
+	if e.kernel != nil {
+		return e.kernel, nil
+	}
+	var k *scx.Kernel
+	err := Do(ctx, func() error {
+		var err error
+		k, err = scx.Probe(nil)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.kernel = k
+	return k, nil
+}
+
+// OnExit registers f to run when Run returns, after the scheduler is
+// detached and the stats servers are closed: the place to undo changes
+// to the machine, such as cpufreq knobs a component turned. Functions run
+// in the reverse order of registration; their errors are joined to Run's.
+func (e *Env) OnExit(f func() error) { e.exits = append(e.exits, f) }
+
+func (e *Env) runExits() error {
+	var errs []error
+	for i := len(e.exits) - 1; i >= 0; i-- {
+		errs = append(errs, e.exits[i]())
+	}
+	e.exits = nil
+	return errors.Join(errs...)
 }
 
 // Standard flags.

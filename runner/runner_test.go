@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/scxkit/scxkit/scx"
 )
@@ -132,7 +134,7 @@ func TestRunEnv(t *testing.T) {
 		t.Fatal("Setup did not run")
 	}
 	if got := (Env{Name: env.Name, Slice: env.Slice, Timeout: env.Timeout, StatsInterval: env.StatsInterval, Verbose: env.Verbose,
-		MetricsAddr: env.MetricsAddr, StatsSocket: env.StatsSocket}); got != want {
+		MetricsAddr: env.MetricsAddr, StatsSocket: env.StatsSocket}); !cmp.Equal(got, want, cmpopts.IgnoreUnexported(Env{})) {
 		t.Errorf("defaults: %+v, want %+v", got, want)
 	}
 	if env.Log == nil || env.Stdout == nil || env.Stderr == nil || env.Log.Enabled(context.Background(), -4) {
@@ -286,5 +288,47 @@ func TestStoppedAndDo(t *testing.T) {
 	defer close(block)
 	if err := Do(ctx, func() error { <-block; return nil }); !errors.Is(err, context.Canceled) {
 		t.Errorf("Do with a done ctx = %v, want context.Canceled", err)
+	}
+}
+
+// TestOnExit checks that what Setup registers runs when Run returns, also
+// when the run fails before the kernel, last registered first, with the
+// errors joined to Run's.
+func TestOnExit(t *testing.T) {
+	var order []int
+	errUndo := errors.New("undo failed")
+	noObject := func() (*ebpf.CollectionSpec, error) { return nil, errNoObject }
+	cmd := Command{
+		Name:    "test",
+		Objects: scx.Objects{Base: noObject, V2: noObject},
+		Setup: func(_ context.Context, env *Env) (scx.Config, error) {
+			env.OnExit(func() error { order = append(order, 1); return nil })
+			env.OnExit(func() error { order = append(order, 2); return errUndo })
+			return scx.Config{}, nil
+		},
+	}
+	err, code, _ := run(t, cmd)
+	if !errors.Is(err, errNoObject) || !errors.Is(err, errUndo) || code != 1 {
+		t.Errorf("Run = %v (status %d); want the open error and the undo error joined, status 1", err, code)
+	}
+	if !cmp.Equal(order, []int{2, 1}) {
+		t.Errorf("exits ran in order %v, want [2 1]", order)
+	}
+}
+
+// TestEnvKernel checks that Env.Kernel probes once and reports a kernel
+// without sched_ext as scx.ErrNotSupported; on a sched_ext kernel it
+// returns the same *Kernel twice.
+func TestEnvKernel(t *testing.T) {
+	env := &Env{}
+	k1, err := env.Kernel(context.Background())
+	if err != nil {
+		if !errors.Is(err, scx.ErrNotSupported) && !errors.Is(err, scx.ErrPermission) {
+			t.Fatalf("Kernel: %v; want a kernel, ErrNotSupported or ErrPermission", err)
+		}
+		return
+	}
+	if k2, err := env.Kernel(context.Background()); err != nil || k2 != k1 {
+		t.Errorf("second Kernel = %p, %v; want the first, %p", k2, err, k1)
 	}
 }
