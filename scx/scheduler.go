@@ -17,6 +17,9 @@ import (
 // sched_ext scheduler in charge.
 var ErrBusy = errors.New("another sched_ext scheduler is attached")
 
+// ErrClosed is wrapped by the errors of reads from a closed Scheduler.
+var ErrClosed = errors.New("scheduler closed")
+
 // BusyError names the scheduler that prevented an attach.
 type BusyError struct {
 	Ops   string // root/ops of the attached scheduler, "" if the kernel did not say
@@ -57,6 +60,10 @@ type Scheduler struct {
 	// What the components bound: their periodic work and stats.
 	work      []Periodic
 	reporters []reporter
+
+	// closeMu keeps Close from freeing the kernel objects while a stats
+	// read (ReadSnapshot, from any goroutine) uses them; taken before mu.
+	closeMu sync.RWMutex
 
 	mu   sync.Mutex
 	link link.Link
@@ -360,6 +367,8 @@ func (s *Scheduler) detachLocked() error {
 // Close detaches the scheduler and releases its kernel objects. It is safe
 // to call more than once.
 func (s *Scheduler) Close() error {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	err := s.detachLocked()

@@ -118,13 +118,16 @@ func validStatName(s string) bool {
 // ReadSnapshot fills dst with every stat of the scheduler, reusing dst's
 // slices: a reader that keeps one Snapshot allocates nothing in steady
 // state beyond what the components' ReadStats do. It may be called from
-// any goroutine while the scheduler runs.
+// any goroutine while the scheduler runs, and also once it is closed,
+// when it fails with ErrClosed.
 func (s *Scheduler) ReadSnapshot(dst *Snapshot) error {
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
 	s.mu.Lock()
 	closed := s.coll == nil
 	s.mu.Unlock()
 	if closed {
-		return fmt.Errorf("stats %s: scheduler closed", s.name)
+		return fmt.Errorf("stats %s: %w", s.name, ErrClosed)
 	}
 	dst.Scheduler = s.name
 	dst.Time = time.Now()

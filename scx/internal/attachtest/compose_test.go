@@ -103,6 +103,10 @@ func TestComponents(t *testing.T) {
 	if len(sets) != 2 || sets[0].Component != "" || sets[1].Component != "tally" || len(sets[1].Descs) != 3 {
 		t.Errorf("StatSets = %+v; want the scheduler's own and tally's", sets)
 	}
+	sched.Close()
+	if err := sched.ReadSnapshot(&snap); !errors.Is(err, scx.ErrClosed) {
+		t.Errorf("ReadSnapshot after Close = %v; want ErrClosed", err)
+	}
 }
 
 // TestComponentStatsErrorDetaches checks that Run detaches and returns
