@@ -330,17 +330,26 @@ func (s *Scheduler) exitedLocked() (*ExitInfo, bool) {
 	return s.exitLayout.decode(s.exitBuf, s.exitConsts)
 }
 
-// Stats returns the scheduler's counters now, summed over CPUs. It fails if
-// the object defines no counters (SK_STATS_DEFINE).
-func (s *Scheduler) Stats() (*Stats, error) {
+// ReadStats reads the scheduler's own counters (SK_STATS_DEFINE), summed
+// over CPUs, into dst, reusing its slices. It fails if the object defines
+// no counters. ReadSnapshot reads them together with the components'
+// stats.
+func (s *Scheduler) ReadStats(dst *Stats) error {
 	if s.stats == nil {
-		return nil, fmt.Errorf("stats %s: the object has no %s map: use SK_STATS_DEFINE", s.name, mapStats)
+		return fmt.Errorf("stats %s: the object has no %s map: use SK_STATS_DEFINE", s.name, mapStats)
 	}
-	st := new(Stats)
-	if err := s.stats.read(st); err != nil {
-		return nil, fmt.Errorf("stats %s: %w", s.name, err)
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	s.mu.Lock()
+	closed := s.coll == nil
+	s.mu.Unlock()
+	if closed {
+		return fmt.Errorf("stats %s: %w", s.name, ErrClosed)
 	}
-	return st, nil
+	if err := s.stats.read(dst); err != nil {
+		return fmt.Errorf("stats %s: %w", s.name, err)
+	}
+	return nil
 }
 
 // Detach removes the scheduler from the kernel, if attached; the kernel

@@ -184,8 +184,8 @@ func TestLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatalf("workload: %v\n%s", err, rep)
 	}
-	st, err := sched.Stats()
-	if err != nil {
+	var st scx.Stats
+	if err := sched.ReadStats(&st); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := st.Get("enqueued"); n == 0 {

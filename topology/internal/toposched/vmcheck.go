@@ -111,8 +111,8 @@ func AttachAndCheck(t testing.TB, topo *topology.Topology) *scx.Stats {
 	if err != nil {
 		t.Fatalf("workload under sk_topo: %v\n%s", err, rep)
 	}
-	st, err := sched.Stats()
-	if err != nil {
+	var st scx.Stats
+	if err := sched.ReadStats(&st); err != nil {
 		t.Fatal(err)
 	}
 	if err := sched.Detach(); err != nil {
@@ -124,10 +124,10 @@ func AttachAndCheck(t testing.TB, topo *topology.Topology) *scx.Stats {
 		picks += n
 	}
 	if picks == 0 {
-		t.Errorf("no wakeup found an idle CPU through sk_topo_pick_idle_cpu: %v", st)
+		t.Errorf("no wakeup found an idle CPU through sk_topo_pick_idle_cpu: %v", &st)
 	}
-	t.Logf("%s; stats: %v", rep, st)
-	return st
+	t.Logf("%s; stats: %v", rep, &st)
+	return &st
 }
 
 // String describes a shape, for logs.
