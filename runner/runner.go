@@ -27,7 +27,8 @@
 //     positional arguments, check the standard flags' values: a bad
 //     command line is a UsageError, exit status 2; -h prints the flags,
 //     status 0;
-//  3. bind -metrics, if given (a bad or busy address is a usage error);
+//  3. call Command.Check for the command's own flags, then bind -metrics,
+//     if given (a bad or busy address is a usage error);
 //  4. call Command.Setup, which checks the command's own flags, reads the
 //     files they name and returns the scx.Config with its components;
 //  5. scx.Open and scx.Serve: load, attach, run until a signal or the
@@ -104,6 +105,11 @@ type Command struct {
 	// define the standard ones (-slice, -timeout, -stats, -v, -metrics,
 	// -stats-socket).
 	Flags func(fs *flag.FlagSet)
+	// Check, if set, checks the command's own flags once they are
+	// parsed, before anything else happens (no listener bound, no file
+	// read): return a UsageError for a bad value. Setup may check too,
+	// but runs again before every restart.
+	Check func() error
 	// Setup, if set, runs once the flags are parsed and the standard
 	// ones checked, before any kernel work, and again before every
 	// restart (after CPU hotplug), so that the components it builds see
@@ -168,6 +174,11 @@ func Run(ctx context.Context, cmd Command, args []string, stdout, stderr io.Writ
 		return err
 	}
 	log := env.Log
+	if cmd.Check != nil {
+		if err := cmd.Check(); err != nil {
+			return err
+		}
+	}
 
 	var metrics net.Listener
 	if env.MetricsAddr != "" {

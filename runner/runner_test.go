@@ -332,3 +332,21 @@ func TestEnvKernel(t *testing.T) {
 		t.Errorf("second Kernel = %p, %v; want the first, %p", k2, err, k1)
 	}
 }
+
+// TestCheck checks that Command.Check runs after parsing and before Setup,
+// and that its UsageError ends the run with status 2.
+func TestCheck(t *testing.T) {
+	var env *Env
+	var n int
+	cmd := testCommand(&env, &n)
+	cmd.Check = func() error {
+		if n == 7 {
+			return Usagef("-n 7: unlucky, e.g. -n 1")
+		}
+		return nil
+	}
+	err, code, _ := run(t, cmd, "-n", "7")
+	if code != 2 || err == nil || !strings.Contains(err.Error(), "-n 7: unlucky") || env != nil {
+		t.Errorf("Run -n 7 = %v (status %d), Setup ran: %v; want the usage error, status 2, no Setup", err, code, env != nil)
+	}
+}

@@ -57,8 +57,9 @@ type Reporter interface {
 	// descriptions for the life of a binding.
 	Stats() []StatDesc
 	// ReadStats appends the current values to dst and returns it; Sample.Stat
-	// indexes Stats(). A Reporter should reuse its own buffers so that
-	// reading allocates nothing in steady state.
+	// indexes Stats(). A Reporter should reuse its own buffers and label
+	// strings, so that a read allocates no more than the map lookups
+	// themselves (cilium/ebpf allocates a little per per-CPU lookup).
 	ReadStats(dst []Sample) ([]Sample, error)
 }
 
@@ -81,7 +82,8 @@ type Needs struct {
 	Callbacks []string
 	// Owns are callbacks whose decision the component takes alone: where
 	// ops.enqueue inserts a task, which DSQ ops.dispatch consumes. Two
-	// components owning the same callback cannot be combined.
+	// components owning the same callback cannot be combined. An owned
+	// callback is also a required one: it need not be listed twice.
 	Owns []string
 	// DSQs is how many dispatch queue ids the component needs. Open
 	// allocates a range of that many ids from FirstComponentDSQ up;
@@ -321,7 +323,7 @@ func checkNeeds(spec *ebpf.CollectionSpec, b bound) error {
 			}
 		}
 	}
-	missing = slices.Compact(missing)
+	missing = dedup(missing)
 	if len(missing) > 0 {
 		return &MissingError{Component: b.c.Name(), Missing: missing, Header: n.Header}
 	}
@@ -474,4 +476,17 @@ func (b *Binding) Assign(dst any) error {
 		s.Field(f.index).Set(vals[i])
 	}
 	return nil
+}
+
+// dedup drops repeated strings, keeping the first of each in order.
+func dedup(list []string) []string {
+	seen := make(map[string]bool, len(list))
+	out := list[:0]
+	for _, s := range list {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
 }

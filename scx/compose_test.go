@@ -71,7 +71,7 @@ func TestOpenComposes(t *testing.T) {
 			&part{"a", scx.Needs{Constants: map[string]any{"tally_nr": uint32(1)}}},
 			&part{"b", scx.Needs{Constants: map[string]any{"tally_nr": uint32(1)}}}}}},
 		{name: "everything missing at once", cfg: scx.Config{Components: []scx.Component{
-			&part{"a", scx.Needs{Callbacks: []string{"running", "stopping"}, DSQs: 1, DSQBase: "a_dsq_base",
+			&part{"a", scx.Needs{Callbacks: []string{"running", "stopping"}, Owns: []string{"running"}, DSQs: 1, DSQBase: "a_dsq_base",
 				Constants: map[string]any{"a_knob": true}, Objects: (*missingObjs)(nil), Header: "scxkit/a.bpf.h"}}}},
 			want: "component a: the object lacks callback ops.running, callback ops.stopping, const volatile u64 a_dsq_base (DSQ base), const volatile a_knob, map no_such_map, variable no_such_global, program no_such_prog: include scxkit/a.bpf.h"},
 		{name: "DSQ base not a u64", cfg: scx.Config{Components: []scx.Component{
