@@ -1,6 +1,8 @@
 package runner
 
 import (
+	"bytes"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -19,8 +21,9 @@ import (
 // component's stats are named component.stat; a vector stat (one with a
 // StatDesc.Label) has one entry per label value, with the label and the
 // value in braces. A label value holding a space, a quote, a comma, '='
-// or a brace is quoted as a Go string. Values are printed in full,
-// without an exponent: 1520, 0.25.
+// or a brace is quoted as a Go string. Whole values are printed in full
+// (1520, 123456789012); others with four decimals at most, without an
+// exponent (0.25, 397.4443).
 func AppendStatsLine(b []byte, snap *scx.Snapshot) []byte {
 	b = snap.Time.AppendFormat(b, time.TimeOnly)
 	for i := range snap.Sets {
@@ -68,7 +71,17 @@ func appendLabelValue(b []byte, v string) []byte {
 	return append(b, v...)
 }
 
-// appendValue appends v in full, without an exponent.
+// appendValue appends v without an exponent: whole values in full,
+// others rounded to four decimals, trailing zeros dropped.
 func appendValue(b []byte, v float64) []byte {
-	return strconv.AppendFloat(b, v, 'f', -1, 64)
+	if v == math.Trunc(v) && math.Abs(v) < 1<<53 {
+		return strconv.AppendFloat(b, v, 'f', 0, 64)
+	}
+	n := len(b)
+	b = strconv.AppendFloat(b, v, 'f', 4, 64)
+	if bytes.IndexByte(b[n:], '.') >= 0 {
+		b = bytes.TrimRight(b, "0")
+		b = bytes.TrimSuffix(b, []byte("."))
+	}
+	return b
 }

@@ -384,3 +384,17 @@ func TestStatsServer(t *testing.T) {
 		t.Errorf("%s still accepts connections after Close", path)
 	}
 }
+
+func TestAppendValue(t *testing.T) {
+	for _, c := range []struct {
+		v    float64
+		want string
+	}{
+		{1520, "1520"}, {123456789012, "123456789012"}, {0, "0"}, {0.25, "0.25"},
+		{397.4443359375, "397.4443"}, {-1.5, "-1.5"}, {0.00001, "0"}, {2.00004, "2"}, {1 << 60, "1152921504606846976"},
+	} {
+		if got := string(appendValue([]byte("x="), c.v)); got != "x="+c.want {
+			t.Errorf("appendValue(%v) = %q, want %q", c.v, got, "x="+c.want)
+		}
+	}
+}

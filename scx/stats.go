@@ -4,10 +4,13 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
+
+	"github.com/scxkit/scxkit/internal/percpu"
 )
 
 // Stats is a snapshot of a scheduler's counters (SK_STATS_DEFINE in
@@ -43,10 +46,10 @@ func (s *Stats) String() string {
 
 // statsReader sums the per-CPU copies of the sk_stats value struct.
 type statsReader struct {
-	m      *ebpf.Map
-	names  []string
-	descs  []StatDesc
-	stride int // bytes per CPU in a lookup result (value size rounded to 8)
+	raw   *percpu.Raw
+	names []string
+	descs []StatDesc
+	mu    sync.Mutex // guards raw's buffer
 }
 
 // statHelpTag prefixes the BTF decl tag that gives a counter its help
@@ -61,7 +64,15 @@ func newStatsReader(m *ebpf.Map, value btf.Type) (*statsReader, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s: value is %T, want a struct of u64 counters", mapStats, value)
 	}
-	r := &statsReader{m: m, stride: (int(st.Size) + 7) &^ 7}
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", mapStats, err)
+	}
+	raw, err := percpu.NewRaw(m, cpus)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", mapStats, err)
+	}
+	r := &statsReader{raw: raw}
 	for i, mem := range st.Members {
 		size, err := btf.Sizeof(mem.Type)
 		if err != nil || size != 8 || mem.Offset.Bytes() != uint32(8*i) || mem.BitfieldSize != 0 {
@@ -81,18 +92,21 @@ func newStatsReader(m *ebpf.Map, value btf.Type) (*statsReader, error) {
 
 // read fills dst, reusing its slices.
 func (r *statsReader) read(dst *Stats) error {
-	raw, err := r.m.LookupBytes(uint32(0))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	raw, err := r.raw.Lookup(0)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", mapStats, err)
 	}
+	stride := r.raw.Stride()
 	dst.Time = time.Now()
 	dst.Names = r.names
 	dst.Values = dst.Values[:0]
 	for range r.names {
 		dst.Values = append(dst.Values, 0)
 	}
-	for cpu := 0; (cpu+1)*r.stride <= len(raw); cpu++ {
-		v := raw[cpu*r.stride:]
+	for cpu := 0; (cpu+1)*stride <= len(raw); cpu++ {
+		v := raw[cpu*stride:]
 		for i := range dst.Values {
 			dst.Values[i] += binary.NativeEndian.Uint64(v[8*i:])
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/scxkit/scxkit/internal/percpu"
 	"github.com/scxkit/scxkit/scx"
 )
 
@@ -34,6 +35,7 @@ type Tally struct {
 	}
 	dsqs   scx.DSQRange
 	rounds atomic.Uint64
+	queued *percpu.Reader[uint32, uint64]
 
 	mu     sync.Mutex // guards what ReadStats reuses
 	labels []string
@@ -64,6 +66,13 @@ func (t *Tally) Bind(b *scx.Binding) error {
 		return fmt.Errorf("tally: %d queues: want 1 to %d", t.Queues, maxTallyQueues)
 	}
 	if err := b.Assign(&t.objs); err != nil {
+		return err
+	}
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil {
+		return err
+	}
+	if t.queued, err = percpu.New[uint32, uint64](t.objs.Queued, cpus); err != nil {
 		return err
 	}
 	t.dsqs = b.DSQs()
@@ -99,8 +108,8 @@ func (t *Tally) ReadStats(dst []scx.Sample) ([]scx.Sample, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for i := range t.Queues {
-		var perCPU []uint64
-		if err := t.objs.Queued.Lookup(uint32(i), &perCPU); err != nil {
+		perCPU, err := t.queued.Lookup(uint32(i))
+		if err != nil {
 			return dst, fmt.Errorf("tally: read tally_queued[%d]: %w", i, err)
 		}
 		var sum uint64
