@@ -6,11 +6,10 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/scxkit/scxkit/internal/promserve"
 	"github.com/scxkit/scxkit/scx"
 )
 
@@ -166,39 +165,15 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // listenMetrics checks -metrics and binds it, before any kernel work: a
-// bad address is a usage error. An address without a host listens on
-// every interface, which it warns about.
+// bad address is a usage error.
 func listenMetrics(addr string, log *slog.Logger) (net.Listener, error) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, Usagef("-metrics %q: %v: give HOST:PORT, e.g. -metrics 127.0.0.1:9100", addr, err)
-	}
-	if port == "" {
-		return nil, Usagef("-metrics %q: no port: give HOST:PORT, e.g. -metrics 127.0.0.1:9100", addr)
-	}
-	if _, err := net.LookupPort("tcp", port); err != nil {
-		return nil, Usagef("-metrics %q: port %q: not a port number (0 to 65535) or service name: give one, e.g. -metrics 127.0.0.1:9100", addr, port)
-	}
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		log.Warn("-metrics: metrics are served on every network interface, without authentication; give 127.0.0.1:PORT to serve this machine only",
-			"metrics", addr)
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, Usagef("-metrics %q: %v: give an address of this machine with a free port, e.g. -metrics 127.0.0.1:9100", addr, err)
-	}
-	return ln, nil
+	ln, err := promserve.Listen("-metrics", addr, "", log)
+	return ln, Usage(err)
 }
 
 // serveMetrics serves src's stats at http://ADDR/metrics on ln until the
 // returned server is closed.
 func serveMetrics(ln net.Listener, src Source, log *slog.Logger) *http.Server {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(NewCollector(src, log))
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	log.Info("serving metrics", "url", "http://"+ln.Addr().String()+"/metrics")
-	go srv.Serve(ln)
-	return srv
+	return promserve.Serve(ln, NewCollector(src, log))
 }
