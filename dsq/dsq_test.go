@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/scxkit/scxkit/internal/sysfstest"
+	"github.com/scxkit/scxkit/scx"
 	"github.com/scxkit/scxkit/topology"
 )
 
@@ -27,7 +28,7 @@ func TestLayouts(t *testing.T) {
 		nDSQs int
 	}{{PerLLC, 2}, {PerCPU, 24}, {PerNode, 2}, {Global, 1}} {
 		t.Run(tt.kind.String(), func(t *testing.T) {
-			l, err := New(topo, Options{Kind: tt.kind})
+			l, err := New(topo, &Options{Kind: tt.kind})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -36,8 +37,8 @@ func TestLayouts(t *testing.T) {
 			}
 			var all topology.Cpumask
 			for i, d := range l.DSQs {
-				if d.Index != i || d.ID != DefaultBase+uint64(i) {
-					t.Errorf("DSQ %d: index %d id %#x", i, d.Index, d.ID)
+				if d.Index != i || d.ID != 0 {
+					t.Errorf("DSQ %d: index %d id %#x; want its index, and no id before Bind", i, d.Index, d.ID)
 				}
 				if all.Intersects(d.CPUs) {
 					t.Errorf("DSQ %d overlaps another", i)
@@ -63,7 +64,7 @@ func TestLayouts(t *testing.T) {
 // CPUs of its own node before those of the other node.
 func TestStealNearestFirst(t *testing.T) {
 	topo := discover(t, "amd64-24cpu-2socket-2node-smt")
-	l, err := New(topo, Options{Kind: PerCPU, MaxSteal: 16})
+	l, err := New(topo, &Options{Kind: PerCPU, MaxSteal: 16})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,22 +94,79 @@ func TestNewErrors(t *testing.T) {
 		{"overlapping domains", Options{Kind: Custom, Domains: []topology.Cpumask{topology.MaskOf(0, 1), topology.MaskOf(1, 2)}}},
 		{"empty domain", Options{Kind: Custom, Domains: []topology.Cpumask{{}}}},
 		{"offline CPU", Options{Kind: Custom, Domains: []topology.Cpumask{topology.MaskOf(0, 40)}}},
-		{"builtin ids", Options{Base: 1 << 63}},
-		{"ids running into bit 63", Options{Base: 1<<63 - 1}},
 		{"unknown kind", Options{Kind: Kind(42)}},
 	} {
-		if _, err := New(topo, tt.opts); !errors.Is(err, ErrInvalid) {
+		if _, err := New(topo, &tt.opts); !errors.Is(err, ErrInvalid) {
 			t.Errorf("%s: %v; want ErrInvalid", tt.name, err)
 		}
 	}
-	custom, err := New(topo, Options{Kind: Custom, Base: 100, Domains: []topology.Cpumask{topology.MaskOf(0, 1, 2), topology.MaskOf(6, 7)}})
+	custom, err := New(topo, &Options{Kind: Custom, Domains: []topology.Cpumask{topology.MaskOf(0, 1, 2), topology.MaskOf(6, 7)}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if custom.DSQs[1].ID != 101 {
-		t.Errorf("second custom DSQ id %d, want 101", custom.DSQs[1].ID)
+	if len(custom.DSQs) != 2 || !custom.DSQs[1].CPUs.Equal(topology.MaskOf(6, 7)) {
+		t.Errorf("custom DSQs %+v, want 0-2 and 6-7", custom.DSQs)
 	}
 	if _, ok := custom.Of(3); ok {
 		t.Error("CPU 3 is in no custom domain but has a DSQ")
+	}
+}
+
+// TestNilOptions: nil options make one DSQ per LLC.
+func TestNilOptions(t *testing.T) {
+	topo := discover(t, "amd64-12cpu-2llc-smt")
+	l, err := New(topo, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Kind != PerLLC || len(l.DSQs) != len(topo.LLCs) {
+		t.Errorf("kind %v with %d DSQs, want per-llc with %d", l.Kind, len(l.DSQs), len(topo.LLCs))
+	}
+}
+
+// TestNeeds checks what the layout declares: one DSQ id per DSQ, ops.init,
+// ops.running and ops.stopping unless it is FIFO, and ops.enqueue and
+// ops.dispatch as its own.
+func TestNeeds(t *testing.T) {
+	topo := discover(t, "amd64-24cpu-2socket-2node-smt")
+	for _, tt := range []struct {
+		opts      Options
+		callbacks []string
+	}{
+		{Options{Kind: PerNode}, []string{"init", "running", "stopping"}},
+		{Options{Kind: PerCPU, FIFO: true}, []string{"init"}},
+	} {
+		l, err := New(topo, &tt.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := l.Needs()
+		if n.DSQs != len(l.DSQs) || n.DSQBase != "" {
+			t.Errorf("%v: Needs.DSQs %d, DSQBase %q; want %d ids written by Bind", tt.opts.Kind, n.DSQs, n.DSQBase, len(l.DSQs))
+		}
+		if !slices.Equal(n.Callbacks, tt.callbacks) || !slices.Equal(n.Owns, []string{"enqueue", "dispatch"}) {
+			t.Errorf("FIFO %v: callbacks %v, owns %v; want %v, [enqueue dispatch]", tt.opts.FIFO, n.Callbacks, n.Owns, tt.callbacks)
+		}
+		if n.Header != "scxkit/dsq.bpf.h" || n.Objects == nil {
+			t.Errorf("header %q, objects %v", n.Header, n.Objects)
+		}
+	}
+}
+
+// TestReadBeforeBind: the Read methods and stats of an unbound layout fail
+// with scx.ErrNotBound.
+func TestReadBeforeBind(t *testing.T) {
+	l, err := New(discover(t, "amd64-12cpu-2llc-smt"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.ReadCounters(nil); !errors.Is(err, scx.ErrNotBound) {
+		t.Errorf("ReadCounters: %v, want ErrNotBound", err)
+	}
+	if _, err := l.ReadDepths(nil); !errors.Is(err, scx.ErrNotBound) {
+		t.Errorf("ReadDepths: %v, want ErrNotBound", err)
+	}
+	if _, err := l.ReadStats(nil); !errors.Is(err, scx.ErrNotBound) {
+		t.Errorf("ReadStats: %v, want ErrNotBound", err)
 	}
 }

@@ -13,6 +13,15 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type dsqtypesSkDsqConsts uint32
+
+const (
+	dsqtypesSkDsqConstsSK_MAX       dsqtypesSkDsqConsts = 64
+	dsqtypesSkDsqConstsSK_MAX_CPUS  dsqtypesSkDsqConsts = 512
+	dsqtypesSkDsqConstsSK_MAX_STEAL dsqtypesSkDsqConsts = 16
+	dsqtypesSkDsqConstsSK_NONE      dsqtypesSkDsqConsts = 4294967295
+)
+
 type dsqtypesSkDsqCounters struct {
 	_          structs.HostLayout
 	Inserted   uint64
@@ -31,12 +40,20 @@ type dsqtypesSkDsqLayout struct {
 	CpuDsq         [512]uint32
 }
 
+type dsqtypesSkDsqNodeConsts int32
+
+const (
+	dsqtypesSkDsqNodeConstsSK_ANY_NODE dsqtypesSkDsqNodeConsts = -1
+)
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	dsqtypesVarCountersType = "counters_type"
-	dsqtypesVarLayoutType   = "layout_type"
+	dsqtypesVarConstsType     = "consts_type"
+	dsqtypesVarCountersType   = "counters_type"
+	dsqtypesVarLayoutType     = "layout_type"
+	dsqtypesVarNodeConstsType = "node_consts_type"
 )
 
 // loadDsqtypes returns the embedded CollectionSpec for dsqtypes.
@@ -93,8 +110,10 @@ type dsqtypesMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type dsqtypesVariableSpecs struct {
-	CountersType *ebpf.VariableSpec `ebpf:"counters_type"`
-	LayoutType   *ebpf.VariableSpec `ebpf:"layout_type"`
+	ConstsType     *ebpf.VariableSpec `ebpf:"consts_type"`
+	CountersType   *ebpf.VariableSpec `ebpf:"counters_type"`
+	LayoutType     *ebpf.VariableSpec `ebpf:"layout_type"`
+	NodeConstsType *ebpf.VariableSpec `ebpf:"node_consts_type"`
 }
 
 // dsqtypesObjects contains all objects after they have been loaded into the kernel.
@@ -127,8 +146,10 @@ func (m *dsqtypesMaps) Close() error {
 //
 // It can be passed to loadDsqtypesObjects or ebpf.CollectionSpec.LoadAndAssign.
 type dsqtypesVariables struct {
-	CountersType *ebpf.Variable `ebpf:"counters_type"`
-	LayoutType   *ebpf.Variable `ebpf:"layout_type"`
+	ConstsType     *ebpf.Variable `ebpf:"consts_type"`
+	CountersType   *ebpf.Variable `ebpf:"counters_type"`
+	LayoutType     *ebpf.Variable `ebpf:"layout_type"`
+	NodeConstsType *ebpf.Variable `ebpf:"node_consts_type"`
 }
 
 // dsqtypesPrograms contains all programs after they have been loaded into the kernel.

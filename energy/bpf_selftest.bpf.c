@@ -4,9 +4,9 @@
 /*
  * bpf_selftest - host tests of energy.bpf.h. SEC("syscall") programs run
  * through BPF_PROG_TEST_RUN on any kernel with BPF, sched_ext or not. The
- * Go test writes a model with Model.WriteBPF and a plan with PlanWriter,
- * fills queries, runs lookup, and compares the answers with package
- * energy's own.
+ * Go test binds a Planner (which writes the model), writes a plan with
+ * Planner.Write, fills queries, runs lookup, and compares the answers with
+ * package energy's own.
  */
 #include <scxkit/scx.bpf.h>
 #include <scxkit/energy.bpf.h>

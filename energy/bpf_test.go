@@ -6,6 +6,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"github.com/scxkit/scxkit/scx"
 	"github.com/scxkit/scxkit/topology"
 )
 
@@ -63,18 +64,18 @@ func randomModel(t testing.TB, rng *rand.Rand, nd int) *Model {
 // TestBPFLookupsMatch writes random models into energy.bpf.h's tables and
 // checks that the BPF side picks the state SelectPerfState picks, with its
 // performance and cost, for random utilisations, and that the plan's warm
-// set is what PlanWriter wrote.
+// set is what Planner.Write wrote.
 func TestBPFLookupsMatch(t *testing.T) {
 	coll := loadEnergySelftest(t)
 	rng := rand.New(rand.NewPCG(1, 2))
 	inefficient := 0
 	for round := range 40 {
 		m := randomModel(t, rng, 1+rng.IntN(8))
-		if err := m.WriteBPF(coll); err != nil {
+		w, err := New(m, nil)
+		if err != nil {
 			t.Fatal(err)
 		}
-		w, err := NewPlanWriter(coll, m)
-		if err != nil {
+		if err := w.Bind(scx.NewBinding("energy", coll, nil, scx.DSQRange{})); err != nil {
 			t.Fatal(err)
 		}
 		// Warm: a random subset of the model's CPUs, as one share per

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/scxkit/scxkit/internal/mounts"
 	"github.com/scxkit/scxkit/topology"
 )
 
@@ -64,7 +65,7 @@ const maxMountsSize = 1 << 20
 // error wraps fs.ErrNotExist and says so; build a model with FromOPP or
 // Estimate instead. Debugfs is readable by root only: without permission
 // the error wraps fs.ErrPermission. Any file that is malformed or
-// inconsistent gives an error wrapping ErrInvalidModel that names the file,
+// inconsistent gives an error wrapping ErrInvalid that names the file,
 // relative to the root.
 func ReadDebugfs(opts *Options) (*Model, error) {
 	r := &emReader{fsys: opts.fsys()}
@@ -113,7 +114,7 @@ func (r *emReader) read() (*Model, error) {
 		return nil, fmt.Errorf("%s: %w: no CPU performance domain (no directory with a cpus file): the energy model covers devices only; build a model with FromOPP or Estimate", emDir, fs.ErrNotExist)
 	}
 	sortDomains(m.Domains)
-	if err := m.Validate(); err != nil {
+	if err := m.validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", emDir, err)
 	}
 	m.Assumed = r.notes
@@ -135,7 +136,7 @@ func (r *emReader) debugfsDir() (string, error) {
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
 		if len(f) >= 3 && f[2] == "debugfs" {
-			mnt := strings.TrimPrefix(path.Clean("/"+unescapeMount(f[1])), "/")
+			mnt := strings.TrimPrefix(path.Clean("/"+mounts.Unescape(f[1])), "/")
 			if mnt == "" {
 				mnt = "."
 			}
@@ -147,26 +148,6 @@ func (r *emReader) debugfsDir() (string, error) {
 		return defaultDebugfs, nil
 	}
 	return "", fmt.Errorf("%s: %w: debugfs is not mounted (no line of type debugfs): mount it with \"mount -t debugfs none /sys/kernel/debug\"", mountsFile, fs.ErrNotExist)
-}
-
-// unescapeMount undoes the octal escapes (\040 for a space) of a mount
-// point in /proc/mounts.
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // readBounded reads file p, failing if it holds more than limit bytes.
@@ -181,7 +162,7 @@ func readBounded(fsys fs.FS, p string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	if int64(len(b)) > limit {
-		return nil, modelErr("%s: larger than %d bytes: not a file the kernel writes", p, limit)
+		return nil, invalidf(p, "larger than %d bytes: not a file the kernel writes", limit)
 	}
 	return b, nil
 }
@@ -193,7 +174,7 @@ func (r *emReader) attr(p string) (s string, ok bool, err error) {
 		return "", false, nil
 	}
 	if err != nil {
-		if errors.Is(err, ErrInvalidModel) {
+		if errors.Is(err, ErrInvalid) {
 			return "", false, err
 		}
 		return "", false, fmt.Errorf("%s: %w", p, err)
@@ -209,7 +190,7 @@ func (r *emReader) number(p string) (v uint64, ok bool, err error) {
 	}
 	v, err = strconv.ParseUint(s, 10, 64)
 	if err != nil {
-		return 0, false, modelErr("%s: malformed number %s: want a decimal integer, as the kernel prints it", p, quote(s))
+		return 0, false, invalidf(p, "malformed number %s: want a decimal integer, as the kernel prints it", quote(s))
 	}
 	return v, true, nil
 }
@@ -218,7 +199,7 @@ func (r *emReader) number(p string) (v uint64, ok bool, err error) {
 func (r *emReader) mustNumber(p string) (uint64, error) {
 	v, ok, err := r.number(p)
 	if err == nil && !ok {
-		err = modelErr("%s: missing: every performance state directory has frequency, power and cost; the tree is truncated", p)
+		err = invalidf(p, "missing: every performance state directory has frequency, power and cost; the tree is truncated")
 	}
 	return v, err
 }
@@ -254,10 +235,10 @@ func (r *emReader) readDomain(dir string) (PerfDomain, bool, error) {
 	}
 	cpus, err := topology.ParseCPUList(list)
 	if err != nil {
-		return d, false, modelErr("%s: %v", cpusFile, err)
+		return d, false, invalidf(cpusFile, "malformed cpulist %s: want CPU ids and ranges such as 0-3,8, as the kernel prints them", quote(list))
 	}
 	if cpus.Empty() {
-		return d, false, modelErr("%s: empty: a CPU performance domain lists its CPUs", cpusFile)
+		return d, false, invalidf(cpusFile, "empty: a CPU performance domain lists its CPUs")
 	}
 	d.Name, d.CPUs = path.Base(dir), cpus
 
@@ -270,7 +251,7 @@ func (r *emReader) readDomain(dir string) (PerfDomain, bool, error) {
 	} else if ok {
 		flags, err := strconv.ParseUint(s, 0, 64)
 		if err != nil {
-			return d, false, modelErr("%s: malformed flags %s: want a number such as 0x1, as the kernel prints it", path.Join(dir, "flags"), quote(s))
+			return d, false, invalidf(path.Join(dir, "flags"), "malformed flags %s: want a number such as 0x1, as the kernel prints it", quote(s))
 		}
 		mwScale = 1
 		artificial = flags&flagArtificial != 0
@@ -283,7 +264,7 @@ func (r *emReader) readDomain(dir string) (PerfDomain, bool, error) {
 		case "bogoWatts":
 			mwScale, d.Microwatts = 1, false
 		default:
-			return d, false, modelErr("%s: unknown units %s: want milliWatts or bogoWatts", path.Join(dir, "units"), quote(s))
+			return d, false, invalidf(path.Join(dir, "units"), "unknown units %s: want milliWatts or bogoWatts", quote(s))
 		}
 	} else {
 		r.notes = append(r.notes, fmt.Sprintf("%s: no flags or units file (Linux 5.10 or older): assumed power in mW", dir))
@@ -325,14 +306,14 @@ func (r *emReader) readStates(dir string) ([]rawState, error) {
 		ps := path.Join(dir, e.Name())
 		freq, err := strconv.ParseUint(name, 10, 64)
 		if err != nil {
-			return nil, modelErr("%s: malformed directory name: want ps:<frequency in kHz>", ps)
+			return nil, invalidf(ps, "malformed directory name: want ps:<frequency in kHz>")
 		}
 		s := rawState{dir: ps}
 		if s.FrequencyKHz, err = r.mustNumber(path.Join(ps, "frequency")); err != nil {
 			return nil, err
 		}
 		if s.FrequencyKHz != freq {
-			return nil, modelErr("%s: frequency %d does not match the directory name %s", path.Join(ps, "frequency"), s.FrequencyKHz, e.Name())
+			return nil, invalidf(path.Join(ps, "frequency"), "frequency %d does not match the directory name %s", s.FrequencyKHz, e.Name())
 		}
 		if s.Power, err = r.mustNumber(path.Join(ps, "power")); err != nil {
 			return nil, err
@@ -351,7 +332,7 @@ func (r *emReader) readStates(dir string) ([]rawState, error) {
 		states = append(states, s)
 	}
 	if len(states) == 0 {
-		return nil, modelErr("%s: no ps:<frequency> directories: the domain has no performance states; the tree is truncated", dir)
+		return nil, invalidf(dir, "no ps:<frequency> directories: the domain has no performance states; the tree is truncated")
 	}
 	slices.SortFunc(states, func(a, b rawState) int {
 		switch {
@@ -364,7 +345,7 @@ func (r *emReader) readStates(dir string) ([]rawState, error) {
 	})
 	for i := 1; i < len(states); i++ {
 		if states[i].FrequencyKHz == states[i-1].FrequencyKHz {
-			return nil, modelErr("%s and %s: duplicate frequency %d kHz", states[i-1].dir, states[i].dir, states[i].FrequencyKHz)
+			return nil, invalidf(states[i-1].dir+" and "+states[i].dir, "duplicate frequency %d kHz", states[i].FrequencyKHz)
 		}
 	}
 	for _, s := range states {
@@ -373,8 +354,8 @@ func (r *emReader) readStates(dir string) ([]rawState, error) {
 			has, all bool
 		}{{"performance", s.hasPerf, states[0].hasPerf}, {"inefficient", s.hasInefficent, states[0].hasInefficent}} {
 			if f.has != f.all {
-				return nil, modelErr("%s: %s is %s while %s %s it: the files of a domain come from one kernel; the tree is truncated",
-					path.Join(s.dir, f.name), f.name, map[bool]string{true: "present", false: "missing"}[f.has], states[0].dir, map[bool]string{true: "has", false: "lacks"}[f.all])
+				return nil, invalidf(path.Join(s.dir, f.name), "%s is %s while %s %s it: the files of a domain come from one kernel; the tree is truncated",
+					f.name, map[bool]string{true: "present", false: "missing"}[f.has], states[0].dir, map[bool]string{true: "has", false: "lacks"}[f.all])
 			}
 		}
 	}
@@ -391,14 +372,14 @@ func (r *emReader) modernize(d *PerfDomain, states []rawState, artificial bool) 
 		return err
 	}
 	if !ok || capacity == 0 || capacity > CapacityScale {
-		return modelErr("%s: missing or out of range: the energy model of %s has no performance files (Linux before 6.9), and the CPUs' capacity is needed to compute them", capFile, path.Base(states[0].dir))
+		return invalidf(capFile, "missing or out of range: the energy model of %s has no performance files (Linux before 6.9), and the CPUs' capacity is needed to compute them", path.Base(states[0].dir))
 	}
 	fmax := states[len(states)-1].FrequencyKHz
 	for i := range states {
 		s := &states[i]
 		_, s.Performance = mulDiv(capacity, s.FrequencyKHz, fmax)
 		if s.Performance == 0 {
-			return modelErr("%s: performance %d × %d / %d rounds to 0", s.dir, capacity, s.FrequencyKHz, fmax)
+			return invalidf(s.dir, "performance %d × %d / %d rounds to 0", capacity, s.FrequencyKHz, fmax)
 		}
 		if artificial {
 			// The old cost was used as cost × util / capacity.

@@ -80,7 +80,7 @@ func TestReadDebugfsNoEnergyModel(t *testing.T) {
 		},
 	} {
 		_, err := energy.ReadDebugfs(&energy.Options{FS: fsys})
-		if !errors.Is(err, fs.ErrNotExist) || errors.Is(err, energy.ErrInvalidModel) {
+		if !errors.Is(err, fs.ErrNotExist) || errors.Is(err, energy.ErrInvalid) {
 			t.Errorf("%s: %v, want fs.ErrNotExist", name, err)
 		}
 		if name == "no energy_model" && !strings.Contains(err.Error(), "no energy model") || !strings.Contains(err.Error(), "FromOPP") && name != "not mounted" {
@@ -134,8 +134,8 @@ func TestReadDebugfsBadInput(t *testing.T) {
 			f := fixtureFiles(t)
 			tc.edit(f)
 			_, err := energy.ReadDebugfs(&energy.Options{FS: f})
-			if !errors.Is(err, energy.ErrInvalidModel) {
-				t.Fatalf("err = %v, want ErrInvalidModel", err)
+			if !errors.Is(err, energy.ErrInvalid) {
+				t.Fatalf("err = %v, want ErrInvalid", err)
 			}
 			if !strings.Contains(err.Error(), tc.file) {
 				t.Errorf("err = %v, does not name %s", err, tc.file)
@@ -209,7 +209,7 @@ func TestReadDebugfsOldKernels(t *testing.T) {
 	// Without cpu_capacity, performance cannot be computed.
 	f := oldKernelTree("flags", "0x1", false)
 	delete(f, "sys/devices/system/cpu/cpu0/cpu_capacity")
-	if _, err := energy.ReadDebugfs(&energy.Options{FS: f}); !errors.Is(err, energy.ErrInvalidModel) || !strings.Contains(err.Error(), "cpu0/cpu_capacity") {
+	if _, err := energy.ReadDebugfs(&energy.Options{FS: f}); !errors.Is(err, energy.ErrInvalid) || !strings.Contains(err.Error(), "cpu0/cpu_capacity") {
 		t.Errorf("no cpu_capacity: %v", err)
 	}
 	// An artificial model's cost is rescaled, not recomputed from power.

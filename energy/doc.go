@@ -11,22 +11,63 @@
 // builds the table a scheduler consults to decide which CPUs to keep warm,
 // and Model.PerCPU gives each CPU's (performance, cost) table.
 //
-// # The BPF half and the knobs
+// # The component
 //
-// A scheduler that includes scxkit/energy.bpf.h gets the per-CPU tables
-// with Model.WriteBPF and, every time demand changes level, a plan with
-// PlanWriter.Write: the level's CPUs are warm, each at the performance
-// target of its share's state, the rest at their lowest state. On the BPF
-// side sk_energy_pick_idle_cpu picks the warm idle CPU that runs a task
-// at the least energy (one with the capacity for it if any), cold CPUs
-// can be left idle (sk_energy_is_warm), and sk_energy_apply_perf hands
-// the plan's target to scx_bpf_cpuperf_set. examples/energy puts it
-// together.
+// Planner is the package's sched_ext component (scx.Component, named
+// "energy"), the Go half of scxkit/energy.bpf.h. It is built from a model
+// like the other components are from their inputs, and listed in the
+// scheduler's Config:
+//
+//	m, _ := energy.ReadDebugfs(nil)
+//	en, _ := energy.New(m, &energy.PlannerOptions{
+//		Interval: 250 * time.Millisecond,
+//		Demand:   measure, // capacity units, e.g. runnable tasks × 1024
+//	})
+//	spec, _ := scx.Open(objs, scx.Config{Components: []scx.Component{en}})
+//
+// New builds the model's per-CPU tables and its Table of cheapest sets
+// (PlannerOptions.Table), without a kernel. Bind, at every load, writes
+// the tables to sk_energy_model. Then every Interval the Planner's
+// periodic work (scx.Worker) measures demand, looks up the cheapest level
+// that carries it with PlannerOptions.Headroom (at once when demand grows,
+// after ShrinkAfter intervals when it falls) and writes it to
+// sk_energy_plan (WriteDemand, or Write for a level of the caller's
+// choice): the level's CPUs warm, each at the performance target of its
+// share's state, the rest at their lowest state. Read reads the plan back
+// from the BPF side.
+//
+// On the BPF side the scheduler calls, from
+//
+//	ops.select_cpu        sk_energy_pick_idle_cpu: the warm idle CPU that
+//	                      runs the task at the least energy (one with the
+//	                      capacity for it if any); the Planner owns this
+//	                      decision
+//	ops.dispatch          sk_energy_is_warm: cold CPUs stay idle
+//	ops.running or .tick  sk_energy_apply_perf: the plan's target to
+//	                      scx_bpf_cpuperf_set
+//
+// (Needs declares select_cpu and dispatch, and forbids
+// SCX_OPS_BUILTIN_IDLE_PER_NODE, which takes the builtin idle mask away.)
+// Its stats (scx.Reporter) are the demand, the level and warm CPUs of the
+// plan in force, the plans written, and per performance domain (label
+// "pd", the domain's index in Model.Domains) its warm CPUs, state,
+// performance target and frequency. examples/energy puts it together.
+//
+// # The knobs
 //
 // Knobs sets cpufreq knobs (governor, energy-performance preference,
 // frequency limits) for a scheduler's run and restores every one it
 // changed, also after errors; a machine without a knob gives an error
-// wrapping ErrNoKnob.
+// wrapping ErrNoKnob. Knobs is not a component: it changes the machine,
+// not the scheduler, before the scheduler is loaded and after it is gone
+// (with package runner: in Command.Setup, once Env.Kernel found the
+// kernel able to run the scheduler, restored by Env.OnExit).
+//
+// Errors about input the package cannot use (a malformed or inconsistent
+// energy model, a utilisation, demand, option, plan or knob value out of
+// range) wrap ErrInvalid; a model beyond the BPF layout's or CheapestSets'
+// limits gives one wrapping ErrTooBig. Planner methods that reach the BPF
+// side before Bind give errors wrapping scx.ErrNotBound.
 //
 // # Glossary
 //

@@ -13,6 +13,14 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type entypesSkEnergyConsts uint32
+
+const (
+	entypesSkEnergyConstsSK_MAX_CPUS    entypesSkEnergyConsts = 512
+	entypesSkEnergyConstsSK_MAX_STATES  entypesSkEnergyConsts = 32
+	entypesSkEnergyConstsSK_CPUPERF_ONE entypesSkEnergyConsts = 1024
+)
+
 type entypesSkEnergyModel struct {
 	_        structs.HostLayout
 	NrCpuIds uint32
@@ -41,8 +49,9 @@ type entypesSkEnergyPlan struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	entypesVarModelType = "model_type"
-	entypesVarPlanType  = "plan_type"
+	entypesVarConstsType = "consts_type"
+	entypesVarModelType  = "model_type"
+	entypesVarPlanType   = "plan_type"
 )
 
 // loadEntypes returns the embedded CollectionSpec for entypes.
@@ -99,8 +108,9 @@ type entypesMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type entypesVariableSpecs struct {
-	ModelType *ebpf.VariableSpec `ebpf:"model_type"`
-	PlanType  *ebpf.VariableSpec `ebpf:"plan_type"`
+	ConstsType *ebpf.VariableSpec `ebpf:"consts_type"`
+	ModelType  *ebpf.VariableSpec `ebpf:"model_type"`
+	PlanType   *ebpf.VariableSpec `ebpf:"plan_type"`
 }
 
 // entypesObjects contains all objects after they have been loaded into the kernel.
@@ -133,8 +143,9 @@ func (m *entypesMaps) Close() error {
 //
 // It can be passed to loadEntypesObjects or ebpf.CollectionSpec.LoadAndAssign.
 type entypesVariables struct {
-	ModelType *ebpf.Variable `ebpf:"model_type"`
-	PlanType  *ebpf.Variable `ebpf:"plan_type"`
+	ConstsType *ebpf.Variable `ebpf:"consts_type"`
+	ModelType  *ebpf.Variable `ebpf:"model_type"`
+	PlanType   *ebpf.Variable `ebpf:"plan_type"`
 }
 
 // entypesPrograms contains all programs after they have been loaded into the kernel.

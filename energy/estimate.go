@@ -53,13 +53,17 @@ const (
 // follow as in NewPerfDomain. Model.Assumed lists what was guessed.
 func Estimate(topo *topology.Topology, opts *Options) (*Model, error) {
 	if topo == nil || len(topo.CPUs) == 0 {
-		return nil, modelErr("Estimate: no topology: pass the result of topology.Discover")
+		return nil, fmt.Errorf("energy: Estimate: %w", invalidf("no topology", "pass the result of topology.Discover"))
 	}
 	e := &estimator{emReader: emReader{fsys: opts.fsys()}, steps: defaultSteps}
 	if opts != nil && opts.Steps > 0 {
 		e.steps = min(opts.Steps, 64)
 	}
-	return e.estimate(topo)
+	m, err := e.estimate(topo)
+	if err != nil {
+		return nil, fmt.Errorf("energy: Estimate: %w", err)
+	}
+	return m, nil
 }
 
 type estimator struct {
@@ -121,9 +125,9 @@ func (e *estimator) estimate(topo *topology.Topology) (*Model, error) {
 		for j, f := range d.freqs {
 			states[j] = PerfState{FrequencyKHz: f, Power: max(1, uint64(math.Round(power[i][j]/top*estimatePower)))}
 		}
-		pd, err := NewPerfDomain(d.cpus, d.capacity, states)
+		pd, err := newPerfDomain(d.cpus, d.capacity, states)
 		if err != nil {
-			return nil, fmt.Errorf("Estimate: cpus %s: %w", d.cpus, err)
+			return nil, fmt.Errorf("cpus %s: %w", d.cpus, err)
 		}
 		pd.Name = fmt.Sprintf("cpu%d", d.cpus.First())
 		m.Domains = append(m.Domains, pd)
@@ -133,8 +137,8 @@ func (e *estimator) estimate(topo *topology.Topology) (*Model, error) {
 		e.notes = append(e.notes, fmt.Sprintf(f, e.cpuNoteCPUs[i]))
 	}
 	m.Assumed = append(e.notes, "power estimated as (capacity/fmax)^2 × f × V(f)^2, V linear in f from 0.6 to 1.0 over the machine's frequency range, in relative units (1000000 for the costliest state)")
-	if err := m.Validate(); err != nil {
-		return nil, fmt.Errorf("Estimate: %w", err)
+	if err := m.validate(); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
@@ -156,7 +160,7 @@ func (e *estimator) domain(topo *topology.Topology, c *topology.CPU, free topolo
 		// related_cpus is a space-separated list of CPU ids.
 		list, err := topology.ParseCPUList(strings.Join(strings.Fields(s), ","))
 		if err != nil {
-			return d, modelErr("%s/%s: %v", dir, name, err)
+			return d, invalidf(dir+"/"+name, "malformed CPU list %s: want CPU ids separated by spaces, as the kernel prints them", quote(s))
 		}
 		d.cpus = d.cpus.Or(list.And(free))
 		related = true
@@ -209,7 +213,7 @@ func (e *estimator) frequencies(dir string, c *topology.CPU) ([]uint64, error) {
 		for _, f := range strings.Fields(s) {
 			v, err := strconv.ParseUint(f, 10, 64)
 			if err != nil {
-				return nil, modelErr("%s: malformed frequency %s", avail, quote(f))
+				return nil, invalidf(avail, "malformed frequency %s: want frequencies in kHz, as the kernel prints them", quote(f))
 			}
 			if v > 0 && v < 1<<40 {
 				freqs = append(freqs, v)

@@ -109,11 +109,11 @@ func TestEstimateFallbacks(t *testing.T) {
 			t.Errorf("Assumed %q lacks %q", m.Assumed, want)
 		}
 	}
-	if _, err := energy.Estimate(nil, nil); !errors.Is(err, energy.ErrInvalidModel) {
+	if _, err := energy.Estimate(nil, nil); !errors.Is(err, energy.ErrInvalid) {
 		t.Errorf("nil topology: %v", err)
 	}
 	bad := fstest.MapFS{"sys/devices/system/cpu/cpu0/cpufreq/scaling_available_frequencies": {Data: []byte("fast\n")}}
-	if _, err := energy.Estimate(rk3399Topology(), &energy.Options{FS: bad}); !errors.Is(err, energy.ErrInvalidModel) || !strings.Contains(err.Error(), "scaling_available_frequencies") {
+	if _, err := energy.Estimate(rk3399Topology(), &energy.Options{FS: bad}); !errors.Is(err, energy.ErrInvalid) || !strings.Contains(err.Error(), "scaling_available_frequencies") {
 		t.Errorf("bad frequencies: %v", err)
 	}
 }

@@ -5,8 +5,10 @@ import (
 	"log"
 	"os"
 	"testing/fstest"
+	"time"
 
 	"github.com/scxkit/scxkit/energy"
+	"github.com/scxkit/scxkit/scx"
 	"github.com/scxkit/scxkit/topology"
 )
 
@@ -137,4 +139,51 @@ func fixtureFS(name string) fstest.MapFS {
 		log.Fatal(err)
 	}
 	return mapFS(files)
+}
+
+// The energy component of a scheduler: built from the model, listed in the
+// scheduler's Config, it writes the model at load and then a plan every
+// interval, for the demand the scheduler measures.
+func ExampleNew() {
+	m, err := energy.ReadDebugfs(&energy.Options{FS: fixtureFS("testdata/rk3399.debugfs.txtar")})
+	if err != nil {
+		log.Fatal(err)
+	}
+	runnable := func() (float64, error) { return 0.5, nil } // e.g. read from the scheduler's maps
+	en, err := energy.New(m, &energy.PlannerOptions{
+		Interval: 250 * time.Millisecond,
+		Headroom: 1.25,
+		Demand: func() (float64, error) {
+			r, err := runnable()
+			return r * energy.CapacityScale, err
+		},
+		Table: &energy.TableOptions{CPUCost: 50000},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	cfg := scx.Config{Name: "energy", Components: []scx.Component{en}}
+	_ = cfg // scx.Open(objs, cfg), or return it from runner.Command.Setup
+
+	n := en.Needs()
+	fmt.Printf("%s: include %s; owns %v, calls from %v, forbids %v\n", en.Name(), n.Header, n.Owns, n.Callbacks, n.Forbids)
+	fmt.Println("half a task, with headroom, keeps warm CPUs", en.Table().Lookup(0.5*energy.CapacityScale*1.25).CPUs)
+	for _, d := range en.Stats() {
+		if d.Label != "" {
+			fmt.Printf("%s{%s} %v\n", d.Name, d.Label, d.Kind)
+		} else {
+			fmt.Printf("%s %v\n", d.Name, d.Kind)
+		}
+	}
+	// Output:
+	// energy: include scxkit/energy.bpf.h; owns [select_cpu], calls from [dispatch], forbids [SCX_OPS_BUILTIN_IDLE_PER_NODE]
+	// half a task, with headroom, keeps warm CPUs [0 1 2 3]
+	// demand gauge
+	// level_demand gauge
+	// warm_cpus gauge
+	// plans_written counter
+	// pd_warm_cpus{pd} gauge
+	// pd_state{pd} gauge
+	// pd_perf_target{pd} gauge
+	// pd_freq_khz{pd} gauge
 }

@@ -13,7 +13,7 @@ import (
 
 // FuzzReadDebugfs feeds ReadDebugfs trees in the archive format of
 // testdata/*.debugfs.txtar. It must never panic, must return a valid model
-// or an error wrapping ErrInvalidModel or a file-system error, and the
+// or an error wrapping ErrInvalid or a file-system error, and the
 // model must be usable by the rest of the package.
 func FuzzReadDebugfs(f *testing.F) {
 	for _, soc := range socs {
@@ -36,12 +36,12 @@ func FuzzReadDebugfs(f *testing.F) {
 		}
 		fsys := mapFS(files)
 		m, err := energy.ReadDebugfs(&energy.Options{FS: fsys})
-		if _, estErr := energy.Estimate(rk3399Topology(), &energy.Options{FS: fsys}); estErr != nil && !errors.Is(estErr, energy.ErrInvalidModel) {
+		if _, estErr := energy.Estimate(rk3399Topology(), &energy.Options{FS: fsys}); estErr != nil && !errors.Is(estErr, energy.ErrInvalid) {
 			t.Fatalf("Estimate: unexpected error %v", estErr)
 		}
 		if err != nil {
 			var pe *fs.PathError
-			if !errors.Is(err, energy.ErrInvalidModel) && !errors.Is(err, fs.ErrNotExist) && !errors.As(err, &pe) {
+			if !errors.Is(err, energy.ErrInvalid) && !errors.Is(err, fs.ErrNotExist) && !errors.As(err, &pe) {
 				t.Fatalf("unexpected error %v", err)
 			}
 			return
@@ -70,7 +70,7 @@ func FuzzReadDebugfs(f *testing.F) {
 		}
 		tb, err := m.CheapestSets(&energy.TableOptions{Granularity: 64})
 		if err != nil {
-			if errors.Is(err, energy.ErrTableTooLarge) {
+			if errors.Is(err, energy.ErrTooBig) {
 				return
 			}
 			t.Fatal(err)

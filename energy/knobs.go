@@ -69,15 +69,16 @@ var (
 )
 
 // KnobOptions says where Knobs finds sysfs and where it logs. The zero
-// value, like a nil *KnobOptions, uses the running system's /sys and does
-// not log.
+// value, like a nil *KnobOptions, uses the running system's /sys and logs
+// to slog.Default().
 type KnobOptions struct {
 	// Root is the directory holding sys/, as topology.Options.Root; ""
 	// means "/". Tests point it at a copy of sysfs.
 	Root string
-	// Logger, if not nil, gets a Debug record for every knob written and
-	// an Info record for every knob restored, or a Warn record for every
-	// knob that could not be restored.
+	// Logger gets a Debug record for every knob written and an Info
+	// record for every knob restored, or a Warn record for every knob
+	// that could not be restored. Nil: slog.Default(); to log nothing,
+	// pass slog.New(slog.DiscardHandler).
 	Logger *slog.Logger
 }
 
@@ -131,10 +132,20 @@ func (c KnobChange) String() string {
 //	}
 //	defer k.Restore()
 //
+// A scheduler on package runner opens its Knobs in Command.Setup, once
+// Env.Kernel has found a kernel that can run it, and registers Restore
+// with Env.OnExit, which runs it after the scheduler is detached:
+//
+//	k, err := energy.OpenKnobs(&energy.KnobOptions{Logger: env.Log})
+//	if err != nil {
+//		return scx.Config{}, err
+//	}
+//	env.OnExit(k.Restore)
+//
 // A process that is killed (SIGKILL, or a signal it does not handle)
 // runs no deferred calls; a scheduler that should restore on SIGINT or
-// SIGTERM must catch them, for example with signal.NotifyContext, and
-// return normally.
+// SIGTERM must catch them, for example with signal.NotifyContext (as
+// package runner does), and return normally.
 //
 // The Set methods take a CPU mask, but the kernel's knobs are per policy:
 // a Set method writes each policy holding a CPU of the mask once, which
@@ -182,6 +193,9 @@ func OpenKnobs(opts *KnobOptions) (*Knobs, error) {
 	}
 	if o.Root == "" {
 		o.Root = "/"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
 	}
 	k := &Knobs{root: o.Root, log: o.Logger, byCPU: map[int]int{}, write: writeKnobFile}
 	if err := k.findPolicies(); err != nil {
@@ -339,7 +353,7 @@ func (k *Knobs) CPUs() topology.Cpumask {
 // A name that is not a plain identifier (see CheckGovernor) is refused
 // before any knob is read.
 func (k *Knobs) SetGovernor(cpus topology.Cpumask, governor string) error {
-	if err := CheckGovernor(governor); err != nil {
+	if err := checkGovernor(governor); err != nil {
 		return fmt.Errorf("energy: set governor on cpus %s: %w", cpus, err)
 	}
 	err := k.set(cpus, knobGovernor, governor, func(k *Knobs, p *FreqPolicy) error {
@@ -365,10 +379,19 @@ var governorRE = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
 // name: letters, digits and '_', at most 15 bytes. It does not look at the
 // machine; SetGovernor also checks that the governor is available. A
 // command line tool calls it to refuse a bad name before changing
-// anything.
+// anything. The error wraps ErrInvalid.
 func CheckGovernor(governor string) error {
+	if err := checkGovernor(governor); err != nil {
+		return fmt.Errorf("energy: %w", err)
+	}
+	return nil
+}
+
+// checkGovernor is CheckGovernor with an error that does not name the
+// package.
+func checkGovernor(governor string) error {
 	if len(governor) > maxGovernorLen || !governorRE.MatchString(governor) {
-		return fmt.Errorf("governor %q: not a cpufreq governor name (letters, digits and '_', at most %d bytes); use e.g. schedutil or powersave", governor, maxGovernorLen)
+		return fmt.Errorf("governor %q: %w: not a cpufreq governor name (letters, digits and '_', at most %d bytes); use e.g. schedutil or powersave", governor, ErrInvalid, maxGovernorLen)
 	}
 	return nil
 }
@@ -376,18 +399,23 @@ func CheckGovernor(governor string) error {
 // CheckEPP checks that pref has the form of an energy-performance
 // preference: a plain identifier such as balance_power, or a number from
 // 0 to 255. It does not look at the machine; SetEPP also checks that the
-// preference is available.
+// preference is available. The error wraps ErrInvalid.
 func CheckEPP(pref string) error {
 	if n, err := strconv.Atoi(pref); err == nil && strconv.Itoa(n) == pref {
 		if n < 0 || n > 255 {
-			return fmt.Errorf("energy performance preference %d out of range 0-255", n)
+			return fmt.Errorf("energy: %w", eppRangeError(n))
 		}
 		return nil
 	}
 	if len(pref) > 63 || !governorRE.MatchString(pref) {
-		return fmt.Errorf("energy performance preference %q: not a preference name (letters, digits and '_') or a number from 0 to 255; use e.g. balance_power", pref)
+		return fmt.Errorf("energy: energy performance preference %q: %w: not a preference name (letters, digits and '_') or a number from 0 to 255; use e.g. balance_power", pref, ErrInvalid)
 	}
 	return nil
+}
+
+// eppRangeError is the error for a numeric preference n out of 0-255.
+func eppRangeError(n int) error {
+	return fmt.Errorf("energy performance preference %d: %w: out of range 0-255", n, ErrInvalid)
 }
 
 // SetEPP sets the energy-performance preference
@@ -405,7 +433,7 @@ func (k *Knobs) SetEPP(cpus topology.Cpumask, pref string) error {
 	err := k.set(cpus, knobEPP, pref, func(k *Knobs, p *FreqPolicy) error {
 		if n, err := strconv.Atoi(pref); err == nil && strconv.Itoa(n) == pref {
 			if n < 0 || n > 255 {
-				return fmt.Errorf("energy performance preference %d out of range 0-255", n)
+				return eppRangeError(n)
 			}
 			return nil
 		}
@@ -440,10 +468,10 @@ func (k *Knobs) setFreq(cpus topology.Cpumask, attr, what string, kHz int) error
 		hi, hiOK := k.readKHz(p, knobHWMaxFreq)
 		switch {
 		case kHz <= 0:
-			return fmt.Errorf("frequency %d kHz is not positive", kHz)
+			return fmt.Errorf("frequency %d kHz: %w: not positive", kHz, ErrInvalid)
 		case loOK && kHz < lo, hiOK && kHz > hi:
-			return fmt.Errorf("frequency %d kHz outside the hardware range %d-%d kHz of %s (cpus %s)",
-				kHz, lo, hi, path.Base(p.Dir), p.CPUs)
+			return fmt.Errorf("frequency %d kHz: %w: outside the hardware range %d-%d kHz of %s (cpus %s)",
+				kHz, ErrInvalid, lo, hi, path.Base(p.Dir), p.CPUs)
 		}
 		return nil
 	})
@@ -476,18 +504,18 @@ func (k *Knobs) checkListed(p *FreqPolicy, value, what, list, hint string) error
 	if slices.Contains(allowed, value) {
 		return nil
 	}
-	return fmt.Errorf("%s %q not available for %s (cpus %s); available: %s%s",
-		what, value, path.Base(p.Dir), p.CPUs, strings.Join(allowed, " "), hint)
+	return fmt.Errorf("%s %q: %w: not available for %s (cpus %s); available: %s%s",
+		what, value, ErrInvalid, path.Base(p.Dir), p.CPUs, strings.Join(allowed, " "), hint)
 }
 
 // set writes value to attribute attr of every policy of cpus, after
 // reading all their current values and checking value with check.
 func (k *Knobs) set(cpus topology.Cpumask, attr, value string, check func(*Knobs, *FreqPolicy) error) error {
 	if cpus.Empty() {
-		return errors.New("empty CPU mask")
+		return fmt.Errorf("empty CPU mask: %w: give at least one CPU", ErrInvalid)
 	}
 	if value == "" || strings.ContainsAny(value, " \t\n") {
-		return fmt.Errorf("invalid value %q: empty or with white space", value)
+		return fmt.Errorf("value %q: %w: empty or with white space", value, ErrInvalid)
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -537,9 +565,7 @@ func (k *Knobs) set(cpus topology.Cpumask, attr, value string, check func(*Knobs
 			return k.knobError("write", p, attr, value, err)
 		}
 		k.record(rel, i, cur[j], value)
-		if k.log != nil {
-			k.log.Debug("energy: set cpufreq knob", "path", rel, "cpus", p.CPUs.String(), "old", old, "new", value)
-		}
+		k.log.Debug("energy: set cpufreq knob", "path", rel, "cpus", p.CPUs.String(), "old", old, "new", value)
 	}
 	return nil
 }
@@ -595,15 +621,11 @@ func (k *Knobs) Restore() error {
 		if err != nil {
 			errs = append(errs, k.knobError("restore", p, path.Base(s.rel), strings.TrimSpace(string(s.orig)), err))
 			failed = append(failed, s)
-			if k.log != nil {
-				k.log.Warn("energy: cannot restore cpufreq knob", "path", s.rel, "value", strings.TrimSpace(string(s.orig)), "err", err)
-			}
+			k.log.Warn("energy: cannot restore cpufreq knob", "path", s.rel, "value", strings.TrimSpace(string(s.orig)), "err", err)
 			continue
 		}
-		if k.log != nil {
-			k.log.Info("energy: restored cpufreq knob", "path", s.rel, "cpus", p.CPUs.String(),
-				"value", strings.TrimSpace(string(s.orig)), "was", s.cur)
-		}
+		k.log.Info("energy: restored cpufreq knob", "path", s.rel, "cpus", p.CPUs.String(),
+			"value", strings.TrimSpace(string(s.orig)), "was", s.cur)
 	}
 	slices.Reverse(failed)
 	k.saved = failed

@@ -1,6 +1,7 @@
 package energy
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 	"testing"
@@ -43,7 +44,7 @@ func TestCheckGovernor(t *testing.T) {
 		}
 	}
 	for _, g := range []string{"", "../x", "a/b", "cpufreq.x", "sched util", strings.Repeat("a", 16)} {
-		if err := CheckGovernor(g); err == nil || !strings.Contains(err.Error(), "governor "+strconv.Quote(g)) {
+		if err := CheckGovernor(g); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "governor "+strconv.Quote(g)) || !strings.HasPrefix(err.Error(), "energy: ") {
 			t.Errorf("CheckGovernor(%q) = %v, want an error naming it", g, err)
 		}
 	}
@@ -56,13 +57,13 @@ func TestCheckEPP(t *testing.T) {
 		}
 	}
 	for _, c := range []struct{ pref, want string }{
-		{"256", "256 out of range 0-255"},
-		{"-1", "-1 out of range 0-255"},
+		{"256", "256: invalid input: out of range 0-255"},
+		{"-1", "-1: invalid input: out of range 0-255"},
 		{"", `preference ""`},
-		{"../x", `preference "../x": not a preference name`},
+		{"../x", `preference "../x": invalid input: not a preference name`},
 		{"balance power", `preference "balance power"`},
 	} {
-		if err := CheckEPP(c.pref); err == nil || !strings.Contains(err.Error(), c.want) {
+		if err := CheckEPP(c.pref); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), c.want) || !strings.HasPrefix(err.Error(), "energy: ") {
 			t.Errorf("CheckEPP(%q) = %v, want an error containing %q", c.pref, err, c.want)
 		}
 	}

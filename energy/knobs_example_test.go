@@ -46,6 +46,8 @@ func ExampleKnobs() {
 		log.Fatal(err)
 	}
 
+	// Writes and restores are logged to slog.Default(); set
+	// KnobOptions.Logger to log elsewhere.
 	k, err := energy.OpenKnobs(&energy.KnobOptions{Root: root})
 	if err != nil {
 		log.Fatal(err)
@@ -74,7 +76,7 @@ func ExampleKnobs() {
 	fmt.Printf("restored: policy2 EPP %s", b)
 	fmt.Println("changed after Restore:", len(k.Changed()))
 	// Output:
-	// energy: set governor "schedutil" on cpus 1: governor "schedutil" not available for policy1 (cpus 1); available: performance powersave (a governor built as a module is listed once loaded: modprobe cpufreq_schedutil)
+	// energy: set governor "schedutil" on cpus 1: governor "schedutil": invalid input: not available for policy1 (cpus 1); available: performance powersave (a governor built as a module is listed once loaded: modprobe cpufreq_schedutil)
 	// changed: policy2/energy_performance_preference (cpus 2): balance_performance -> power
 	// changed: policy3/energy_performance_preference (cpus 3): balance_performance -> power
 	// changed: policy0/scaling_governor (cpus 0): powersave -> performance

@@ -137,7 +137,7 @@ func knobSnapshot(t *testing.T, root string) map[string]string {
 
 func knobOpen(t *testing.T, root string) *Knobs {
 	t.Helper()
-	k, err := OpenKnobs(&KnobOptions{Root: root})
+	k, err := OpenKnobs(&KnobOptions{Root: root, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -373,14 +373,14 @@ func TestKnobInvalidValues(t *testing.T) {
 		{"governor", func(k *Knobs) error { return k.SetGovernor(all, "turbo") },
 			[]string{`"turbo"`, "available: performance powersave", "modprobe cpufreq_turbo"}},
 		{"governor-one-policy", func(k *Knobs) error { return k.SetGovernor(all, "performance") },
-			[]string{`governor "performance" not available for policy3 (cpus 3); available: powersave`}},
+			[]string{`governor "performance": invalid input: not available for policy3 (cpus 3); available: powersave`}},
 		{"epp-name", func(k *Knobs) error { return k.SetEPP(all, "fast") },
 			[]string{`"fast"`, "available: default performance balance_performance balance_power power or a number from 0 to 255"}},
-		{"epp-number", func(k *Knobs) error { return k.SetEPP(all, "256") }, []string{"256 out of range 0-255"}},
-		{"epp-negative", func(k *Knobs) error { return k.SetEPP(all, "-1") }, []string{"-1 out of range 0-255"}},
+		{"epp-number", func(k *Knobs) error { return k.SetEPP(all, "256") }, []string{"256: invalid input: out of range 0-255"}},
+		{"epp-negative", func(k *Knobs) error { return k.SetEPP(all, "-1") }, []string{"-1: invalid input: out of range 0-255"}},
 		{"epp-space", func(k *Knobs) error { return k.SetEPP(all, "balance power") }, []string{"white space"}},
 		{"max-freq", func(k *Knobs) error { return k.SetMaxFreq(all, 5000000) },
-			[]string{"5000000 kHz outside the hardware range 800000-4700000 kHz of policy0 (cpus 0)"}},
+			[]string{"5000000 kHz: invalid input: outside the hardware range 800000-4700000 kHz of policy0 (cpus 0)"}},
 		{"min-freq", func(k *Knobs) error { return k.SetMinFreq(all, 0) }, []string{"not positive"}},
 		{"empty-mask", func(k *Knobs) error { return k.SetGovernor(topology.Cpumask{}, "powersave") }, []string{"empty CPU mask"}},
 	} {
@@ -396,8 +396,8 @@ func TestKnobInvalidValues(t *testing.T) {
 					t.Errorf("error %q lacks %q", err, w)
 				}
 			}
-			if errors.Is(err, ErrNoKnob) || errors.Is(err, ErrReadOnly) {
-				t.Errorf("invalid value error %q matches ErrNoKnob or ErrReadOnly", err)
+			if errors.Is(err, ErrNoKnob) || errors.Is(err, ErrReadOnly) || !errors.Is(err, ErrInvalid) {
+				t.Errorf("invalid value error %q matches ErrNoKnob or ErrReadOnly, or not ErrInvalid", err)
 			}
 			if len(writes) != 0 || len(k.Changed()) != 0 {
 				t.Errorf("wrote %v, Changed %v", writes, k.Changed())

@@ -1,7 +1,6 @@
 package energy
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"math/bits"
@@ -25,17 +24,6 @@ const (
 	// CPU at its highest frequency, and the bound of every Performance.
 	CapacityScale = 1024
 )
-
-// ErrInvalidModel is wrapped by every error about an energy model that the
-// kernel would not build or that this package cannot use: a missing or
-// malformed debugfs file, unsorted or duplicate frequencies, a power out of
-// range, a CPU in two performance domains. The message names the file or
-// field and how to fix it.
-var ErrInvalidModel = errors.New("energy: invalid energy model")
-
-func modelErr(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrInvalidModel, fmt.Sprintf(format, args...))
-}
 
 // PerfState is one performance state (OPP) of a performance domain: the
 // kernel's struct em_perf_state.
@@ -102,20 +90,31 @@ type Model struct {
 // increasing frequencies, 0 < Power ≤ MaxPower) and that every
 // Performance is at least 1, which the kernel assumes. The new domain has
 // its own copy of states; Name and Microwatts are left for the caller.
+// Errors wrap ErrInvalid.
 func NewPerfDomain(cpus topology.Cpumask, capacity uint64, states []PerfState) (PerfDomain, error) {
+	d, err := newPerfDomain(cpus, capacity, states)
+	if err != nil {
+		return d, fmt.Errorf("energy: performance domain of cpus %s: %w", cpus, err)
+	}
+	return d, nil
+}
+
+// newPerfDomain is NewPerfDomain with errors that do not name the package
+// or the CPUs.
+func newPerfDomain(cpus topology.Cpumask, capacity uint64, states []PerfState) (PerfDomain, error) {
 	d := PerfDomain{CPUs: cpus.Clone(), States: slices.Clone(states)}
 	if len(states) == 0 {
-		return d, modelErr("no performance states: pass at least one")
+		return d, invalidf("no performance states", "pass at least one")
 	}
 	if capacity == 0 || capacity > CapacityScale {
-		return d, modelErr("capacity %d: want 1 to %d, the CPUs' capacity at the highest frequency", capacity, CapacityScale)
+		return d, invalidf(fmt.Sprintf("capacity %d", capacity), "want 1 to %d, the CPUs' capacity at the highest frequency", CapacityScale)
 	}
 	for i, s := range d.States {
 		if s.FrequencyKHz == 0 || i > 0 && s.FrequencyKHz <= d.States[i-1].FrequencyKHz {
-			return d, modelErr("state %d: frequency %d kHz does not increase: pass states by strictly increasing frequency", i, s.FrequencyKHz)
+			return d, invalidf(fmt.Sprintf("state %d: frequency %d kHz", i, s.FrequencyKHz), "it does not increase: pass states by strictly increasing frequency")
 		}
 		if s.Power == 0 || s.Power > MaxPower {
-			return d, modelErr("state %d (%d kHz): power %d: want 1 to %d µW, as the kernel does", i, s.FrequencyKHz, s.Power, MaxPower)
+			return d, invalidf(fmt.Sprintf("state %d (%d kHz): power %d", i, s.FrequencyKHz, s.Power), "want 1 to %d µW, as the kernel does", MaxPower)
 		}
 	}
 	fmax := d.States[len(d.States)-1].FrequencyKHz
@@ -123,7 +122,7 @@ func NewPerfDomain(cpus topology.Cpumask, capacity uint64, states []PerfState) (
 		s := &d.States[i]
 		hi, lo := mulDiv(capacity, s.FrequencyKHz, fmax)
 		if hi != 0 || lo == 0 {
-			return d, modelErr("state %d (%d kHz): performance capacity × frequency / fmax = %d × %d / %d rounds to 0: the frequency is too low for the kernel's energy model", i, s.FrequencyKHz, capacity, s.FrequencyKHz, fmax)
+			return d, invalidf(fmt.Sprintf("state %d (%d kHz)", i, s.FrequencyKHz), "performance capacity × frequency / fmax = %d × %d / %d rounds to 0: the frequency is too low for the kernel's energy model", capacity, s.FrequencyKHz, fmax)
 		}
 		s.Performance = lo
 		s.Cost = s.Power * 10 / s.Performance
@@ -160,19 +159,28 @@ func markInefficient(states []PerfState) {
 // domains, and each domain must have at least one state, with strictly
 // increasing frequencies, 0 < Power ≤ MaxPower, non-decreasing Performance
 // from 1 to 1024, Cost ≤ MaxCost, and Inefficient flags that follow
-// the kernel's rule. The error names the domain and state.
+// the kernel's rule. The error wraps ErrInvalid and names the domain and
+// state.
 func (m *Model) Validate() error {
+	if err := m.validate(); err != nil {
+		return fmt.Errorf("energy: model: %w", err)
+	}
+	return nil
+}
+
+// validate is Validate with errors that do not name the package.
+func (m *Model) validate() error {
 	if m == nil || len(m.Domains) == 0 {
-		return modelErr("no performance domains")
+		return invalidf("no performance domains", "a model needs at least one")
 	}
 	var seen topology.Cpumask
 	for i := range m.Domains {
 		d := &m.Domains[i]
 		if d.CPUs.Empty() {
-			return modelErr("%s: no CPUs: a performance domain needs at least one CPU", domainWhere(i, d))
+			return invalidf(domainWhere(i, d), "no CPUs: a performance domain needs at least one CPU")
 		}
 		if d.CPUs.Intersects(seen) {
-			return modelErr("%s: CPUs %s are also in an earlier domain: each CPU belongs to one performance domain", domainWhere(i, d), seen.And(d.CPUs))
+			return invalidf(domainWhere(i, d), "CPUs %s are also in an earlier domain: each CPU belongs to one performance domain", seen.And(d.CPUs))
 		}
 		seen = seen.Or(d.CPUs)
 		if err := validateStates(i, d); err != nil {
@@ -192,13 +200,13 @@ func domainWhere(i int, d *PerfDomain) string {
 func validateStates(di int, d *PerfDomain) error {
 	states := d.States
 	if len(states) == 0 {
-		return modelErr("%s: no performance states", domainWhere(di, d))
+		return invalidf(domainWhere(di, d), "no performance states: a domain needs at least one")
 	}
 	minCost := uint64(math.MaxUint64) // lowest cost of the states above i
 	for i := len(states) - 1; i >= 0; i-- {
 		s := states[i]
 		bad := func(format string, args ...any) error {
-			return modelErr("%s: ps:%d: %s", domainWhere(di, d), s.FrequencyKHz, fmt.Sprintf(format, args...))
+			return invalidf(fmt.Sprintf("%s: ps:%d", domainWhere(di, d), s.FrequencyKHz), format, args...)
 		}
 		switch {
 		case s.FrequencyKHz == 0:

@@ -42,7 +42,7 @@ func TestNewPerfDomain(t *testing.T) {
 		{"power too high", 1024, []energy.PerfState{{FrequencyKHz: 2, Power: energy.MaxPower + 1}}},
 		{"performance 0", 1, []energy.PerfState{{FrequencyKHz: 1, Power: 1}, {FrequencyKHz: 2, Power: 1}}},
 	} {
-		if _, err := energy.NewPerfDomain(topology.MaskOf(0), tc.capacity, tc.states); !errors.Is(err, energy.ErrInvalidModel) {
+		if _, err := energy.NewPerfDomain(topology.MaskOf(0), tc.capacity, tc.states); !errors.Is(err, energy.ErrInvalid) {
 			t.Errorf("%s: %v", tc.name, err)
 		}
 	}
@@ -67,7 +67,7 @@ func TestValidate(t *testing.T) {
 		{"empty cpus", "no CPUs", func(m *energy.Model) { m.Domains[1].CPUs = topology.Cpumask{} }},
 		{"shared cpu", "CPUs 3 are also", func(m *energy.Model) { m.Domains[1].CPUs.Set(3) }},
 		{"no states", "no performance states", func(m *energy.Model) { m.Domains[0].States = nil }},
-		{"unsorted", "ps:408000: frequency not above the 600000 kHz", func(m *energy.Model) {
+		{"unsorted", "ps:408000: invalid input: frequency not above the 600000 kHz", func(m *energy.Model) {
 			s := m.Domains[0].States
 			s[0], s[1] = s[1], s[0]
 		}},
@@ -82,12 +82,12 @@ func TestValidate(t *testing.T) {
 		m := good()
 		tc.edit(m)
 		err := m.Validate()
-		if !errors.Is(err, energy.ErrInvalidModel) || !strings.Contains(err.Error(), tc.want) {
+		if !errors.Is(err, energy.ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
 		}
 	}
 	var nilModel *energy.Model
-	if err := nilModel.Validate(); !errors.Is(err, energy.ErrInvalidModel) {
+	if err := nilModel.Validate(); !errors.Is(err, energy.ErrInvalid) {
 		t.Errorf("nil model: %v", err)
 	}
 }
@@ -164,7 +164,7 @@ func TestSelectPerfState(t *testing.T) {
 		t.Errorf("Model.Energy = %v, want %v", got, want)
 	}
 	for _, bad := range [][]float64{{-1}, {math.NaN()}, {0, 0, 0, 0, 0, 0, 1}, {math.Inf(1)}} {
-		if _, err := m.Energy(bad); !errors.Is(err, energy.ErrInvalidUtil) {
+		if _, err := m.Energy(bad); !errors.Is(err, energy.ErrInvalid) {
 			t.Errorf("Energy(%v): %v", bad, err)
 		}
 	}

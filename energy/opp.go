@@ -63,11 +63,20 @@ type OPPDomain struct {
 //   - performance, cost and inefficient flags as NewPerfDomain.
 //
 // The OPPs are sorted by frequency, as the OPP core keeps them. The error
-// wraps ErrInvalidModel and names the domain and OPP at fault.
+// wraps ErrInvalid and names the domain and OPP at fault.
 func FromOPP(domains []OPPDomain) (*Model, error) {
+	m, err := fromOPP(domains)
+	if err != nil {
+		return nil, fmt.Errorf("energy: FromOPP: %w", err)
+	}
+	return m, nil
+}
+
+// fromOPP is FromOPP with errors that do not name the package.
+func fromOPP(domains []OPPDomain) (*Model, error) {
 	m := &Model{}
 	if len(domains) == 0 {
-		return nil, modelErr("FromOPP: no domains")
+		return nil, invalidf("no domains", "pass the OPP table of every CPU performance domain")
 	}
 	caps, note, err := oppCapacities(domains)
 	if err != nil {
@@ -77,18 +86,18 @@ func FromOPP(domains []OPPDomain) (*Model, error) {
 		m.Assumed = append(m.Assumed, note)
 	}
 	for i, od := range domains {
-		where := fmt.Sprintf("FromOPP: domain %d (cpus %s)", i, od.CPUs)
+		where := fmt.Sprintf("domain %d (cpus %s)", i, od.CPUs)
 		if od.Name != "" {
-			where = fmt.Sprintf("FromOPP: domain %d (%s)", i, od.Name)
+			where = fmt.Sprintf("domain %d (%s)", i, od.Name)
 		}
 		states, err := oppStates(where, od)
 		if err != nil {
 			return nil, err
 		}
 		if od.CPUs.Empty() {
-			return nil, modelErr("%s: no CPUs", where)
+			return nil, invalidf(where, "no CPUs: give the CPUs of the domain")
 		}
-		d, err := NewPerfDomain(od.CPUs, caps[i], states)
+		d, err := newPerfDomain(od.CPUs, caps[i], states)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", where, err)
 		}
@@ -99,8 +108,8 @@ func FromOPP(domains []OPPDomain) (*Model, error) {
 		m.Domains = append(m.Domains, d)
 	}
 	sortDomains(m.Domains)
-	if err := m.Validate(); err != nil {
-		return nil, fmt.Errorf("FromOPP: %w", err)
+	if err := m.validate(); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
@@ -121,12 +130,12 @@ func oppHz(o OPP) (uint64, bool) {
 // oppStates computes each OPP's frequency (kHz) and power (µW).
 func oppStates(where string, od OPPDomain) ([]PerfState, error) {
 	if len(od.OPPs) == 0 {
-		return nil, modelErr("%s: empty OPP table", where)
+		return nil, invalidf(where, "empty OPP table: give at least one OPP")
 	}
 	opps := slices.Clone(od.OPPs)
 	for i, o := range opps {
 		if _, ok := oppHz(o); !ok {
-			return nil, modelErr("%s: OPP %d: frequency %d Hz / %d kHz: set one of FrequencyHz and FrequencyKHz (or both, agreeing)", where, i, o.FrequencyHz, o.FrequencyKHz)
+			return nil, invalidf(fmt.Sprintf("%s: OPP %d: frequency %d Hz / %d kHz", where, i, o.FrequencyHz, o.FrequencyKHz), "set one of FrequencyHz and FrequencyKHz (or both, agreeing)")
 		}
 	}
 	slices.SortStableFunc(opps, func(a, b OPP) int {
@@ -142,7 +151,7 @@ func oppStates(where string, od OPPDomain) ([]PerfState, error) {
 	})
 	dtPower := opps[0].MicroWatts != 0
 	if !dtPower && od.DynamicPowerCoefficient == 0 {
-		return nil, modelErr("%s: no dynamic-power-coefficient and no opp-microwatt: the kernel registers no energy model for such CPUs", where)
+		return nil, invalidf(where, "no dynamic-power-coefficient and no opp-microwatt: the kernel registers no energy model for such CPUs")
 	}
 	states := make([]PerfState, len(opps))
 	for i, o := range opps {
@@ -150,25 +159,25 @@ func oppStates(where string, od OPPDomain) ([]PerfState, error) {
 		s := &states[i]
 		s.FrequencyKHz = hz / 1000
 		if i > 0 && s.FrequencyKHz <= states[i-1].FrequencyKHz {
-			return nil, modelErr("%s: OPP %d Hz: same frequency in kHz as the OPP below: the kernel rejects non-increasing frequencies", where, hz)
+			return nil, invalidf(fmt.Sprintf("%s: OPP %d Hz", where, hz), "same frequency in kHz as the OPP below: the kernel rejects non-increasing frequencies")
 		}
 		if dtPower {
 			if o.MicroWatts == 0 {
-				return nil, modelErr("%s: OPP %d Hz: no opp-microwatt while the lowest OPP has one: the kernel rejects a power of 0", where, hz)
+				return nil, invalidf(fmt.Sprintf("%s: OPP %d Hz", where, hz), "no opp-microwatt while the lowest OPP has one: the kernel rejects a power of 0")
 			}
 			s.Power = o.MicroWatts
 			continue
 		}
 		mV, mhz := o.MicroVolts/1000, hz/1_000_000
 		if mV == 0 {
-			return nil, modelErr("%s: OPP %d Hz: voltage %d µV is below 1 mV: the kernel needs opp-microvolt to compute power", where, hz, o.MicroVolts)
+			return nil, invalidf(fmt.Sprintf("%s: OPP %d Hz", where, hz), "voltage %d µV is below 1 mV: the kernel needs opp-microvolt to compute power", o.MicroVolts)
 		}
 		if mV > 10_000 || od.DynamicPowerCoefficient > 1<<32-1 || mhz > 1<<20 {
-			return nil, modelErr("%s: OPP %d Hz: voltage %d µV or coefficient %d out of range", where, hz, o.MicroVolts, od.DynamicPowerCoefficient)
+			return nil, invalidf(fmt.Sprintf("%s: OPP %d Hz", where, hz), "voltage %d µV or coefficient %d out of range", o.MicroVolts, od.DynamicPowerCoefficient)
 		}
 		hi, lo := mulDiv(od.DynamicPowerCoefficient*mV*mV, mhz, 1_000_000)
 		if hi != 0 {
-			return nil, modelErr("%s: OPP %d Hz: power overflows", where, hz)
+			return nil, invalidf(fmt.Sprintf("%s: OPP %d Hz", where, hz), "power overflows")
 		}
 		s.Power = lo
 	}
@@ -194,7 +203,7 @@ func oppCapacities(domains []OPPDomain) ([]uint64, string, error) {
 		}
 		return caps, "", nil
 	case explicit > 0:
-		return nil, "", modelErr("FromOPP: Capacity set in %d of %d domains: set it in all or none", explicit, len(domains))
+		return nil, "", invalidf(fmt.Sprintf("Capacity set in %d of %d domains", explicit, len(domains)), "set it in all or none")
 	case dmips < len(domains):
 		for i := range caps {
 			caps[i] = CapacityScale
@@ -213,7 +222,7 @@ func oppCapacities(domains []OPPDomain) ([]uint64, string, error) {
 			fmax = max(fmax, hz/1000)
 		}
 		if d.CapacityDMIPSMHz > 1<<20 || fmax > 1<<32 {
-			return nil, "", modelErr("FromOPP: domain %d: capacity-dmips-mhz %d or frequency %d kHz out of range", i, d.CapacityDMIPSMHz, fmax)
+			return nil, "", invalidf(fmt.Sprintf("domain %d: capacity-dmips-mhz %d or frequency %d kHz", i, d.CapacityDMIPSMHz, fmax), "out of range")
 		}
 		raw[i] = d.CapacityDMIPSMHz * fmax
 		top = max(top, raw[i])

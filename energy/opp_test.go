@@ -110,7 +110,7 @@ func TestFromOPPErrors(t *testing.T) {
 			tc.edit(d)
 		}
 		_, err := energy.FromOPP(d)
-		if !errors.Is(err, energy.ErrInvalidModel) || !strings.Contains(err.Error(), tc.want) {
+		if !errors.Is(err, energy.ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
 		}
 	}

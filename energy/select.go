@@ -1,7 +1,6 @@
 package energy
 
 import (
-	"errors"
 	"fmt"
 	"math"
 )
@@ -43,9 +42,6 @@ func (d *PerfDomain) Energy(maxUtil, sumUtil float64) float64 {
 	return float64(d.States[d.SelectPerfState(maxUtil)].Cost) * sumUtil
 }
 
-// ErrInvalidUtil is wrapped by the errors of Model.Energy about its input.
-var ErrInvalidUtil = errors.New("energy: invalid utilisation")
-
 // Energy returns the model's energy estimate for a placement: util[cpu] is
 // the utilisation of CPU cpu (kernel id, capacity units); CPUs past the
 // end of util are idle. It is the sum over the domains of
@@ -54,7 +50,7 @@ var ErrInvalidUtil = errors.New("energy: invalid utilisation")
 // performance domains.
 //
 // A utilisation that is negative, NaN or infinite, or above 0 on a CPU
-// outside every domain, is an error wrapping ErrInvalidUtil.
+// outside every domain, is an error wrapping ErrInvalid.
 func (m *Model) Energy(util []float64) (float64, error) {
 	var covered int
 	var total float64
@@ -74,13 +70,13 @@ func (m *Model) Energy(util []float64) (float64, error) {
 	}
 	for cpu, u := range util {
 		if u < 0 || math.IsNaN(u) || math.IsInf(u, 0) {
-			return 0, fmt.Errorf("%w: util[%d] is %v: want a finite utilisation of at least 0", ErrInvalidUtil, cpu, u)
+			return 0, fmt.Errorf("energy: Energy: util[%d] is %v: %w: want a finite utilisation of at least 0", cpu, u, ErrInvalid)
 		}
 	}
 	if covered < len(util) {
 		for cpu, u := range util {
 			if u != 0 && m.DomainOf(cpu) < 0 {
-				return 0, fmt.Errorf("%w: util[%d] is %v but CPU %d is in no performance domain", ErrInvalidUtil, cpu, u, cpu)
+				return 0, fmt.Errorf("energy: Energy: util[%d] is %v: %w: CPU %d is in no performance domain; give it 0", cpu, u, ErrInvalid, cpu)
 			}
 		}
 	}

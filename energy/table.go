@@ -1,7 +1,6 @@
 package energy
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -35,10 +34,6 @@ const (
 	maxTableCells = 1 << 23 // domains × (capacity+1): 64 MiB of choices
 	maxTableWork  = 1 << 30 // inner-loop steps
 )
-
-// ErrTableTooLarge is returned by CheapestSets for models whose search
-// would exceed its time or memory bounds.
-var ErrTableTooLarge = errors.New("energy: model too large for a cheapest-set table")
 
 // Table gives, for demand levels from 0 to the machine's capacity, the
 // cheapest way to carry the demand: which CPUs to keep warm, at which
@@ -125,23 +120,24 @@ func (t *Table) Lookup(demand float64) *Level {
 // best source is found with a sliding-window minimum — so the time is
 // O(options × capacity) and linear in the number of domains, never in the
 // number of CPU subsets. Models beyond its bounds (about 8 million
-// domain × capacity cells, 10⁹ steps) give ErrTableTooLarge.
+// domain × capacity cells, 10⁹ steps) give an error wrapping ErrTooBig;
+// an invalid model (see Validate) or options one wrapping ErrInvalid.
 func (m *Model) CheapestSets(opts *TableOptions) (*Table, error) {
-	if err := m.Validate(); err != nil {
-		return nil, err
+	if err := m.validate(); err != nil {
+		return nil, fmt.Errorf("energy: CheapestSets: %w", err)
 	}
 	var o TableOptions
 	if opts != nil {
 		o = *opts
 	}
 	if o.Granularity < 0 {
-		return nil, fmt.Errorf("energy: CheapestSets: granularity %d: want a positive step in capacity units, or 0 for %d", o.Granularity, DefaultGranularity)
+		return nil, fmt.Errorf("energy: CheapestSets: TableOptions.Granularity %d: %w: want a positive step in capacity units, or 0 for %d", o.Granularity, ErrInvalid, DefaultGranularity)
 	}
 	if o.Granularity == 0 {
 		o.Granularity = DefaultGranularity
 	}
 	if o.CPUCost > MaxCost*CapacityScale {
-		return nil, fmt.Errorf("energy: CheapestSets: CPU cost %d above %d", o.CPUCost, uint64(MaxCost*CapacityScale))
+		return nil, fmt.Errorf("energy: CheapestSets: TableOptions.CPUCost %d: %w: want at most %d", o.CPUCost, ErrInvalid, uint64(MaxCost*CapacityScale))
 	}
 	s, err := newSearch(m, o.CPUCost)
 	if err != nil {
@@ -208,7 +204,7 @@ func newSearch(m *Model, cpuCost uint64) (*search, error) {
 			}
 		}
 		if 2*len(opts)+1 > math.MaxUint16 {
-			return nil, fmt.Errorf("%w: domain %d has %d CPUs × efficient states: at most %d", ErrTableTooLarge, c.Domains[0], len(opts), math.MaxUint16/2)
+			return nil, fmt.Errorf("energy: CheapestSets: domain %d: %d CPUs × efficient states: %w: a table holds at most %d", c.Domains[0], len(opts), ErrTooBig, math.MaxUint16/2)
 		}
 		s.opts = append(s.opts, opts)
 		for _, d := range c.Domains {
@@ -220,7 +216,7 @@ func newSearch(m *Model, cpuCost uint64) (*search, error) {
 	}
 	cells := int64(len(s.order)) * (s.w + 1)
 	if s.w > math.MaxInt32 || cells > maxTableCells || work > maxTableWork/3/max(s.w, 1) {
-		return nil, fmt.Errorf("%w: %d domains with a total capacity of %d (%d options): at most %d domain × capacity cells and %d steps", ErrTableTooLarge, len(s.order), s.w, work, maxTableCells, maxTableWork)
+		return nil, fmt.Errorf("energy: CheapestSets: %d domains with a total capacity of %d (%d options): %w: a table takes at most %d domain × capacity cells and %d steps", len(s.order), s.w, work, ErrTooBig, maxTableCells, maxTableWork)
 	}
 	return s, nil
 }

@@ -302,7 +302,7 @@ func TestCheapestSetsErrors(t *testing.T) {
 	if _, err := m.CheapestSets(&energy.TableOptions{Granularity: -1}); err == nil {
 		t.Error("negative granularity accepted")
 	}
-	if _, err := (&energy.Model{}).CheapestSets(nil); !errors.Is(err, energy.ErrInvalidModel) {
+	if _, err := (&energy.Model{}).CheapestSets(nil); !errors.Is(err, energy.ErrInvalid) {
 		t.Errorf("empty model: %v", err)
 	}
 	// One domain of 4096 CPUs: 4M capacity × options is beyond the bounds.
@@ -311,7 +311,7 @@ func TestCheapestSetsErrors(t *testing.T) {
 	for cpu := range 4096 {
 		big.Domains[0].CPUs.Set(cpu)
 	}
-	if _, err := big.CheapestSets(nil); !errors.Is(err, energy.ErrTableTooLarge) {
+	if _, err := big.CheapestSets(nil); !errors.Is(err, energy.ErrTooBig) {
 		t.Errorf("huge model: %v", err)
 	}
 }

@@ -1,22 +1,15 @@
 package latency
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"sync"
 	"syscall"
-)
 
-// cgroup2Magic is CGROUP2_SUPER_MAGIC, the f_type statfs reports for a
-// cgroup2 file system.
-const cgroup2Magic = 0x63677270
+	"github.com/scxkit/scxkit/internal/cgroupfs"
+)
 
 // Cgroup is a cgroup of the v2 hierarchy.
 type Cgroup struct {
@@ -34,70 +27,12 @@ type Cgroup struct {
 // cgroup2 file system in /proc/self/mounts. That is /sys/fs/cgroup on
 // systems in unified mode, often /sys/fs/cgroup/unified in hybrid mode.
 func Cgroup2Mount() (string, error) {
-	f, err := os.Open("/proc/self/mounts")
-	if err != nil {
-		return "", fmt.Errorf("find the cgroup2 mount: %w", err)
-	}
-	defer f.Close()
-	return parseCgroup2Mount(f)
-}
-
-// parseCgroup2Mount finds the first cgroup2 mount point in the mounts table
-// read from f (the format of /proc/mounts, octal escapes and all).
-func parseCgroup2Mount(f io.Reader) (string, error) {
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) >= 3 && fields[2] == "cgroup2" {
-			return unescapeMount(fields[1]), nil
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return "", fmt.Errorf("find the cgroup2 mount: %w", err)
-	}
-	return "", errors.New("find the cgroup2 mount: no cgroup2 file system in /proc/self/mounts: mount one (mount -t cgroup2 none /sys/fs/cgroup/unified)")
-}
-
-// unescapeMount undoes the octal escapes (\040 for a space) of a path in
-// /proc/mounts.
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if v, ok := octal(s[i+1 : i+4]); ok {
-				b.WriteByte(v)
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func octal(s string) (byte, bool) {
-	if len(s) != 3 {
-		return 0, false
-	}
-	var v int
-	for _, c := range s {
-		if c < '0' || c > '7' {
-			return 0, false
-		}
-		v = v*8 + int(c-'0')
-	}
-	if v > 255 {
-		return 0, false
-	}
-	return byte(v), true
+	return cgroupfs.Mount()
 }
 
 // LookupCgroup resolves path, either in the cgroup v2 hierarchy ("/a/b") or
 // in the file system under the cgroup2 mount, to a Cgroup. The error wraps
-// ErrInvalidOptions (and fs.ErrNotExist when nothing is there) and names
+// ErrInvalid (and fs.ErrNotExist when nothing is there) and names
 // the path.
 func LookupCgroup(path string) (Cgroup, error) {
 	mount, err := Cgroup2Mount()
@@ -108,45 +43,23 @@ func LookupCgroup(path string) (Cgroup, error) {
 }
 
 func lookupCgroup(mount, path string) (Cgroup, error) {
-	if path == "" {
-		return Cgroup{}, optErr(`empty cgroup path: give a path in the cgroup v2 hierarchy such as "/system.slice", or "/" for the root`)
+	c, err := cgroupfs.Lookup(mount, path)
+	switch {
+	case err == nil:
+		return Cgroup(c), nil
+	case err == cgroupfs.ErrEmpty:
+		return Cgroup{}, optErr(`%v: give a path in the cgroup v2 hierarchy such as "/system.slice", or "/" for the root`, err)
+	case err == cgroupfs.ErrNUL:
+		return Cgroup{}, optErr("cgroup %q: %v", path, err)
+	case err == cgroupfs.ErrDotDot:
+		return Cgroup{}, optErr(`cgroup %q: %v: give the cgroup's path from the root of the v2 hierarchy, e.g. %q`, path, err, cgroupfs.WithoutDotDot(path))
+	case errors.Is(err, cgroupfs.ErrNotCgroup):
+		return Cgroup{}, fmt.Errorf("latency: %w: cgroup %q: %w: give a cgroup directory of the v2 hierarchy mounted at %s", ErrInvalid, path, err, mount)
+	default:
+		// A *fs.PathError: nothing there (fs.ErrNotExist), or not
+		// allowed to look.
+		return Cgroup{}, fmt.Errorf("latency: %w: cgroup %q: %w: give an existing cgroup of the v2 hierarchy mounted at %s", ErrInvalid, path, err, mount)
 	}
-	if slices.Contains(strings.Split(path, "/"), "..") {
-		var keep []string
-		for _, seg := range strings.Split(path, "/") {
-			if seg != ".." && seg != "." && seg != "" {
-				keep = append(keep, seg)
-			}
-		}
-		return Cgroup{}, optErr(`cgroup %q: ".." is not allowed: give the cgroup's path from the root of the v2 hierarchy, e.g. %q`, path, "/"+strings.Join(keep, "/"))
-	}
-	mount = filepath.Clean(mount)
-	clean := filepath.Clean("/" + path)
-	dir := filepath.Join(mount, clean)
-	if filepath.IsAbs(path) && (clean == mount || strings.HasPrefix(clean, mount+"/")) {
-		dir = clean
-	}
-	rel, _ := filepath.Rel(mount, dir)
-	hier := "/"
-	if rel != "." {
-		hier = "/" + rel
-	}
-	var st syscall.Stat_t
-	if err := syscall.Stat(dir, &st); err != nil {
-		err = &fs.PathError{Op: "stat", Path: dir, Err: err}
-		return Cgroup{}, fmt.Errorf("%w: cgroup %q: %w: give an existing cgroup of the v2 hierarchy mounted at %s", ErrInvalidOptions, path, err, mount)
-	}
-	if st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
-		return Cgroup{}, optErr("cgroup %q: %s is not a directory: give a cgroup directory under %s", path, dir, mount)
-	}
-	var sfs syscall.Statfs_t
-	if err := syscall.Statfs(dir, &sfs); err != nil {
-		return Cgroup{}, fmt.Errorf("%w: cgroup %q: statfs %s: %w", ErrInvalidOptions, path, dir, err)
-	}
-	if sfs.Type != cgroup2Magic {
-		return Cgroup{}, optErr("cgroup %q: %s is not on a cgroup2 file system: give a cgroup of the v2 hierarchy mounted at %s", path, dir, mount)
-	}
-	return Cgroup{Path: hier, Dir: dir, ID: st.Ino}, nil
 }
 
 // cgroupIndex maps cgroup ids to hierarchy paths by walking the cgroup2
@@ -199,12 +112,7 @@ func (x *cgroupIndex) walk() {
 		if syscall.Stat(path, &st) != nil {
 			return nil
 		}
-		rel, _ := filepath.Rel(x.mount, path)
-		hier := "/"
-		if rel != "." {
-			hier = "/" + rel
-		}
-		x.paths[st.Ino] = hier
+		x.paths[st.Ino] = cgroupfs.HierPath(x.mount, path)
 		delete(x.gone, st.Ino)
 		return nil
 	})

@@ -14,8 +14,8 @@ func TestLookupCgroupDotDot(t *testing.T) {
 		"../x": `"/x"`, "/a/../b": `"/a/b"`, "..": `"/"`, "x/../../etc": `"/x/etc"`,
 	} {
 		_, err := lookupCgroup(t.TempDir(), path)
-		if !errors.Is(err, ErrInvalidOptions) || !strings.Contains(err.Error(), `".." is not allowed`) || !strings.Contains(err.Error(), "e.g. "+hint) {
-			t.Errorf("lookupCgroup(%q) = %v; want ErrInvalidOptions refusing \"..\" with the hint %s", path, err, hint)
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), `".." is not allowed`) || !strings.Contains(err.Error(), "e.g. "+hint) {
+			t.Errorf("lookupCgroup(%q) = %v; want ErrInvalid refusing \"..\" with the hint %s", path, err, hint)
 		}
 	}
 }

@@ -25,9 +25,9 @@ func TestDecodeOutlier(t *testing.T) {
 	}
 }
 
-// BenchmarkSnapshot measures Snapshot with the dst of the previous call,
+// BenchmarkRead measures Read with the dst of the previous call,
 // every cgroup profiled.
-func BenchmarkSnapshot(b *testing.B) {
+func BenchmarkRead(b *testing.B) {
 	if testing.Short() {
 		b.Skip("short")
 	}
@@ -36,13 +36,13 @@ func BenchmarkSnapshot(b *testing.B) {
 		b.Skip(err)
 	}
 	defer p.Close()
-	s, err := p.Snapshot(nil)
+	s, err := p.Read(nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if s, err = p.Snapshot(s); err != nil {
+		if s, err = p.Read(s); err != nil {
 			b.Fatal(err)
 		}
 	}

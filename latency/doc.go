@@ -44,7 +44,7 @@
 //
 //	tracepoints          BPF (scxkit/latency.bpf.h)               Go
 //	sched_wakeup(_new) ─► task storage: wait start, clocks ─┐
-//	sched_switch ───────► per-CPU: running cgroup, since,    ├─► per-CPU hash  ─► Snapshot: sum CPUs,
+//	sched_switch ───────► per-CPU: running cgroup, since,    ├─► per-CPU hash  ─► Read: sum CPUs,
 //	sched_migrate_task ─► busy clock; per-cgroup on-CPU    ─┘   cgroup id → stats    subtract Reset,
 //	                      outliers ──────────────────────────► ring buffer ──────► Outliers channel
 //
@@ -60,7 +60,7 @@
 // Each event does a few map lookups and, for profiled tasks, a task-storage
 // access; the switch path has no loop. The program in
 // latency/internal/cmd/overhead measures a pipe ping-pong with and without
-// a Profiler. Snapshot reads one per-CPU hash entry per cgroup and reuses
+// a Profiler. Read reads one per-CPU hash entry per cgroup and reuses
 // its dst; what it still allocates is cilium/ebpf's per-CPU lookup buffers.
 //
 // # Kernel

@@ -16,7 +16,7 @@ func ExampleParseBounds() {
 	fmt.Println(err)
 	// Output:
 	// [50µs 1ms 10ms] <nil>
-	// latency: invalid options: bucket bound 1 (1ms) is not above bound 0 (10ms): bounds must be strictly increasing
+	// latency: bucket bound 1 (1ms) is not above bound 0 (10ms): invalid input: bounds must be strictly increasing
 }
 
 func ExampleHistogram_Percentile() {
@@ -56,7 +56,7 @@ func ExampleStart() {
 		}
 	}()
 	<-ctx.Done()
-	stats, err := p.Snapshot(nil)
+	stats, err := p.Read(nil)
 	if err != nil {
 		log.Fatal(err)
 	}

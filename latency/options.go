@@ -9,19 +9,30 @@ import (
 	"time"
 )
 
-// ErrInvalidOptions is wrapped by every error about the input of Start,
-// NewHistogram and ParseBounds: a cgroup path that does not name a cgroup v2
-// directory, bucket bounds that are not strictly increasing, a negative
-// threshold or size. The message names the value and how to fix it.
-var ErrInvalidOptions = errors.New("latency: invalid options")
+// The package's sentinel errors for bad input. Errors wrap them with what
+// was wrong and how to fix it; match them with errors.Is.
+var (
+	// ErrInvalid is wrapped by every error about the input of Start,
+	// NewHistogram and ParseBounds: a cgroup path that does not name a
+	// cgroup v2 directory, bucket bounds that are not strictly
+	// increasing, a negative threshold or size. The message names the
+	// value and how to fix it.
+	ErrInvalid = errors.New("invalid input")
+	// ErrTooBig is wrapped by the errors about more bucket bounds than
+	// the BPF histogram holds (MaxBounds).
+	ErrTooBig = errors.New("too big")
+)
 
+// optErr returns an error wrapping ErrInvalid whose message, after the
+// package and the sentinel, names the value and how to fix it.
 func optErr(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrInvalidOptions, fmt.Sprintf(format, args...))
+	return fmt.Errorf("latency: %w: %s", ErrInvalid, fmt.Sprintf(format, args...))
 }
 
 // MaxBounds is the largest number of bucket bounds a histogram can have
 // (SK_LAT_MAX_BOUNDS in scxkit/latency.h); it then has MaxBounds+1
 // buckets, the last for delays above the last bound.
+// TestConstantsMatchBPF checks it against the compiler's value.
 const MaxBounds = 64
 
 // Options configures Start. The zero value (or a nil *Options) profiles
@@ -55,7 +66,7 @@ type Options struct {
 	RingBufferSize int
 
 	// MaxCgroups bounds how many cgroups are counted when Cgroups is
-	// empty; cgroups beyond it are not counted (Snapshot says how many
+	// empty; cgroups beyond it are not counted (Read says how many
 	// were turned away). 0: 4096.
 	MaxCgroups int
 
@@ -84,42 +95,48 @@ func Log2Bounds() []time.Duration {
 func checkBounds(b []time.Duration) error {
 	switch {
 	case len(b) == 0:
-		return optErr("no bucket bounds: give at least one, or nil for Log2Bounds")
+		return fmt.Errorf("latency: no bucket bounds: %w: give at least one, or nil for Log2Bounds", ErrInvalid)
 	case len(b) > MaxBounds:
-		return optErr("%d bucket bounds: at most %d fit the BPF histogram", len(b), MaxBounds)
+		return tooManyBounds(len(b))
 	}
 	for i, d := range b {
 		if d <= 0 {
-			return optErr("bucket bound %d is %v: bounds must be positive durations", i, d)
+			return fmt.Errorf("latency: bucket bound %d is %v: %w: bounds must be positive durations", i, d, ErrInvalid)
 		}
 		if i > 0 && d <= b[i-1] {
-			return optErr("bucket bound %d (%v) is not above bound %d (%v): bounds must be strictly increasing", i, d, i-1, b[i-1])
+			return fmt.Errorf("latency: bucket bound %d (%v) is not above bound %d (%v): %w: bounds must be strictly increasing", i, d, i-1, b[i-1], ErrInvalid)
 		}
 	}
 	return nil
 }
 
+// tooManyBounds is the error for n > MaxBounds bucket bounds.
+func tooManyBounds(n int) error {
+	return fmt.Errorf("latency: %d bucket bounds: %w: at most %d fit the BPF histogram (SK_LAT_MAX_BOUNDS); give fewer", n, ErrTooBig, MaxBounds)
+}
+
 // ParseBounds parses histogram bucket bounds written as a comma-separated
 // list of Go durations ("50us,1ms,10ms") or as "log2" for Log2Bounds. Blanks
-// around items are ignored. The result satisfies Options.Bounds.
+// around items are ignored. The result satisfies Options.Bounds. The error
+// wraps ErrInvalid, or ErrTooBig for more than MaxBounds bounds.
 func ParseBounds(s string) ([]time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if s == "log2" {
 		return Log2Bounds(), nil
 	}
 	if s == "" {
-		return nil, optErr("empty bucket bounds: give durations like 50us,1ms,10ms, or log2")
+		return nil, fmt.Errorf("latency: empty bucket bounds: %w: give durations like 50us,1ms,10ms, or log2", ErrInvalid)
 	}
 	items := strings.Split(s, ",")
 	if len(items) > MaxBounds {
-		return nil, optErr("%d bucket bounds: at most %d fit the BPF histogram", len(items), MaxBounds)
+		return nil, tooManyBounds(len(items))
 	}
 	b := make([]time.Duration, 0, len(items))
 	for i, item := range items {
 		item = strings.TrimSpace(item)
 		d, err := time.ParseDuration(item)
 		if err != nil {
-			return nil, optErr("bucket bound %d %q: %v: write a duration like 250us or 2ms", i, item, err)
+			return nil, fmt.Errorf("latency: bucket bound %d %q: %w: %v: write a duration like 250us or 2ms", i, item, ErrInvalid, err)
 		}
 		b = append(b, d)
 	}
@@ -144,10 +161,10 @@ func (o *Options) withDefaults() (Options, error) {
 		r.Bounds = append([]time.Duration(nil), r.Bounds...)
 	}
 	if r.OutlierThreshold < 0 {
-		return r, optErr("OutlierThreshold is %v: give a positive duration, or 0 for no outliers", r.OutlierThreshold)
+		return r, fmt.Errorf("latency: OutlierThreshold is %v: %w: give a positive duration, or 0 for no outliers", r.OutlierThreshold, ErrInvalid)
 	}
 	if r.OutlierBuffer < 0 {
-		return r, optErr("OutlierBuffer is %d: give a positive capacity, or 0 for %d", r.OutlierBuffer, defaultOutlierBuffer)
+		return r, fmt.Errorf("latency: OutlierBuffer is %d: %w: give a positive capacity, or 0 for %d", r.OutlierBuffer, ErrInvalid, defaultOutlierBuffer)
 	}
 	if r.OutlierBuffer == 0 {
 		r.OutlierBuffer = defaultOutlierBuffer
@@ -156,10 +173,10 @@ func (o *Options) withDefaults() (Options, error) {
 		r.RingBufferSize = defaultRingBufferSize
 	}
 	if n := r.RingBufferSize; n < 4096 || n&(n-1) != 0 || n > math.MaxUint32/2 {
-		return r, optErr("RingBufferSize is %d: give a power of two of at least 4096 bytes, or 0 for %d", n, defaultRingBufferSize)
+		return r, fmt.Errorf("latency: RingBufferSize is %d: %w: give a power of two of at least 4096 bytes, or 0 for %d", n, ErrInvalid, defaultRingBufferSize)
 	}
 	if r.MaxCgroups < 0 {
-		return r, optErr("MaxCgroups is %d: give a positive number, or 0 for %d", r.MaxCgroups, defaultMaxCgroups)
+		return r, fmt.Errorf("latency: MaxCgroups is %d: %w: give a positive number, or 0 for %d", r.MaxCgroups, ErrInvalid, defaultMaxCgroups)
 	}
 	if r.MaxCgroups == 0 {
 		r.MaxCgroups = defaultMaxCgroups

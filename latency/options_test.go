@@ -27,18 +27,22 @@ func TestParseBounds(t *testing.T) {
 		{in: "", err: "empty bucket bounds"},
 		{in: "1ms,1ms", err: "bucket bound 1 (1ms) is not above bound 0 (1ms)"},
 		{in: "2ms,1ms", err: "strictly increasing"},
-		{in: "0s", err: "bucket bound 0 is 0s: bounds must be positive"},
+		{in: "0s", err: "bucket bound 0 is 0s: invalid input: bounds must be positive"},
 		{in: "-1ms", err: "must be positive"},
-		{in: "1ms,,2ms", err: `bucket bound 1 "": time: invalid duration`},
+		{in: "1ms,,2ms", err: `bucket bound 1 "": invalid input: time: invalid duration`},
 		{in: "1 ms", err: `bucket bound 0 "1 ms"`},
 		{in: "soon", err: "write a duration like 250us"},
-		{in: strings.Repeat("1ms,", 64) + "1ms", err: "65 bucket bounds: at most 64"},
+		{in: strings.Repeat("1ms,", 64) + "1ms", err: "65 bucket bounds: too big: at most 64"},
 	}
 	for _, tt := range tests {
 		got, err := ParseBounds(tt.in)
 		if tt.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tt.err) || !errors.Is(err, ErrInvalidOptions) {
-				t.Errorf("ParseBounds(%q) = %v, %v; want an ErrInvalidOptions error with %q", tt.in, got, err, tt.err)
+			want := ErrInvalid
+			if strings.Contains(tt.err, "too big") {
+				want = ErrTooBig
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.err) || !errors.Is(err, want) || !strings.HasPrefix(err.Error(), "latency: ") {
+				t.Errorf("ParseBounds(%q) = %v, %v; want a latency: error wrapping %v with %q", tt.in, got, err, want, tt.err)
 			}
 			continue
 		}
@@ -50,7 +54,7 @@ func TestParseBounds(t *testing.T) {
 
 // FuzzParseBounds checks that whatever ParseBounds accepts is a valid set of
 // bounds, that it round-trips through the durations' strings, and that it
-// rejects with ErrInvalidOptions.
+// rejects with ErrInvalid or, for too many bounds, ErrTooBig.
 func FuzzParseBounds(f *testing.F) {
 	for _, s := range []string{"1ms", "50us,1ms,10ms", "log2", "", "2ms,1ms", "1h,2h", "1ns,2ns,3ns", "-1s", "1e3ms"} {
 		f.Add(s)
@@ -58,8 +62,8 @@ func FuzzParseBounds(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		b, err := ParseBounds(s)
 		if err != nil {
-			if !errors.Is(err, ErrInvalidOptions) {
-				t.Fatalf("ParseBounds(%q): %v does not wrap ErrInvalidOptions", s, err)
+			if !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrTooBig) {
+				t.Fatalf("ParseBounds(%q): %v wraps neither ErrInvalid nor ErrTooBig", s, err)
 			}
 			return
 		}
@@ -99,7 +103,7 @@ func TestOptionsErrors(t *testing.T) {
 		{"too many bounds", Options{Bounds: make([]time.Duration, 65)}, "65 bucket bounds"},
 		{"negative threshold", Options{OutlierThreshold: -1}, "OutlierThreshold is -1ns"},
 		{"negative buffer", Options{OutlierBuffer: -1}, "OutlierBuffer is -1"},
-		{"ring buffer size", Options{RingBufferSize: 5000}, "RingBufferSize is 5000: give a power of two"},
+		{"ring buffer size", Options{RingBufferSize: 5000}, "RingBufferSize is 5000: invalid input: give a power of two"},
 		{"negative max cgroups", Options{MaxCgroups: -2}, "MaxCgroups is -2"},
 	}
 	for _, tt := range tests {
@@ -109,8 +113,12 @@ func TestOptionsErrors(t *testing.T) {
 				p.Close()
 				t.Fatal("Start accepted the options")
 			}
-			if !errors.Is(err, ErrInvalidOptions) || !strings.Contains(err.Error(), tt.err) {
-				t.Fatalf("Start: %v; want an ErrInvalidOptions error with %q", err, tt.err)
+			want := ErrInvalid
+			if tt.name == "too many bounds" {
+				want = ErrTooBig
+			}
+			if !errors.Is(err, want) || !strings.Contains(err.Error(), tt.err) {
+				t.Fatalf("Start: %v; want an error wrapping %v with %q", err, want, tt.err)
 			}
 		})
 	}
@@ -146,22 +154,8 @@ func TestLookupCgroup(t *testing.T) {
 	}
 }
 
-func TestParseCgroup2Mount(t *testing.T) {
-	const mounts = `sysfs /sys sysfs rw 0 0
-cgroup /sys/fs/cgroup/cpu cgroup rw,cpu 0 0
-cgroup2 /sys/fs/cgroup/my\040unified cgroup2 rw,relatime 0 0
-`
-	got, err := parseCgroup2Mount(strings.NewReader(mounts))
-	if err != nil || got != "/sys/fs/cgroup/my unified" {
-		t.Errorf("parseCgroup2Mount = %q, %v", got, err)
-	}
-	if _, err := parseCgroup2Mount(strings.NewReader("sysfs /sys sysfs rw 0 0\n")); err == nil || !strings.Contains(err.Error(), "no cgroup2 file system") {
-		t.Errorf("no cgroup2: %v", err)
-	}
-}
-
 func TestHistogram(t *testing.T) {
-	if _, err := NewHistogram([]time.Duration{3, 2}); !errors.Is(err, ErrInvalidOptions) {
+	if _, err := NewHistogram([]time.Duration{3, 2}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("NewHistogram of decreasing bounds: %v", err)
 	}
 	h, _ := NewHistogram([]time.Duration{10, 20, 40})

@@ -59,11 +59,13 @@ func (s *CgroupStats) Waits() uint64 { return s.Wakeups + s.Preemptions }
 // WaitKind says how a wait began.
 type WaitKind uint8
 
+// The wait kinds, as latency.h numbers them (SK_LAT_WAKEUP,
+// SK_LAT_PREEMPT).
 const (
 	// Wakeup: the task was woken up (sched_wakeup, sched_wakeup_new).
-	Wakeup WaitKind = 1 // SK_LAT_WAKEUP
+	Wakeup = WaitKind(lattypesSkLatConstsSK_KIND_WAKEUP)
 	// Preemption: the task was switched out while runnable.
-	Preemption WaitKind = 2 // SK_LAT_PREEMPT
+	Preemption = WaitKind(lattypesSkLatConstsSK_KIND_PREEMPT)
 )
 
 func (k WaitKind) String() string {
@@ -113,7 +115,7 @@ type Profiler struct {
 	wallOff  int64 // wall-clock ns minus CLOCK_MONOTONIC ns at Start
 	stopCtx  func() bool
 
-	mu     sync.Mutex // guards the fields below, and Snapshot, Reset, Close
+	mu     sync.Mutex // guards the fields below, and Read, Reset, Close
 	closed bool
 	base   map[uint64]latencybpfSkLatStats // summed counters at the last Reset
 	sums   map[uint64]*latencybpfSkLatStats
@@ -352,8 +354,8 @@ func comm(c []int8) string {
 }
 
 // Reset makes the counters start again from zero, without reloading: the
-// next Snapshot reports what happened since. It is exact: the BPF counters
-// keep counting, and Snapshot subtracts their values at the Reset.
+// next Read reports what happened since. It is exact: the BPF counters
+// keep counting, and Read subtracts their values at the Reset.
 func (p *Profiler) Reset() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -370,13 +372,13 @@ func (p *Profiler) Reset() error {
 	return nil
 }
 
-// Snapshot returns the counters of every profiled cgroup since Start or the
+// Read returns the counters of every profiled cgroup since Start or the
 // last Reset, sorted by path and id, in dst's array when it has the room
 // (the Counts of dst's histograms are reused too): with the dst of the
-// previous call, a Snapshot in steady state allocates little. Every
+// previous call, a Read in steady state allocates little. Every
 // selected cgroup is listed, with zeros if its tasks did nothing; without
 // a selection, every cgroup whose tasks were seen.
-func (p *Profiler) Snapshot(dst []CgroupStats) ([]CgroupStats, error) {
+func (p *Profiler) Read(dst []CgroupStats) ([]CgroupStats, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {

@@ -22,7 +22,7 @@ const (
 	// Wakeups counted vs the kernel's count of the sleeper's blocks
 	// (voluntary context switches, read just before and after): a
 	// runtime thread may block or wake in the few µs between those
-	// reads and the Snapshots, and a thread with a signal pending (Go
+	// reads and the Reads, and a thread with a signal pending (Go
 	// preempts with SIGURG) counts a voluntary switch without blocking.
 	// Measured: 0 to 2 apart in 3500; allowed: 5 + 0.5%.
 	wakeupSlack    = 5
@@ -127,7 +127,7 @@ func TestTwoCgroups(t *testing.T) {
 	vcsw0 := voluntarySwitches(t, sleeper.cmd.Process.Pid)
 	hogUse0, sleepUse0 := usage(t, hogDir), usage(t, sleepDir)
 	stolen0 := stolen(t, cpu)
-	s0, err := p.Snapshot(nil)
+	s0, err := p.Read(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestTwoCgroups(t *testing.T) {
 	sleeper.send(t)
 	sleeper.expect(t, "done")
 	elapsed := time.Since(t0)
-	s1, err := p.Snapshot(nil)
+	s1, err := p.Read(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func TestTwoCgroups(t *testing.T) {
 	// more is counted for it, so the outliers seen so far must add up to
 	// its histogram, bucket by bucket.
 	sleeper.kill()
-	s2, err := p.Snapshot(nil)
+	s2, err := p.Read(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +233,7 @@ func TestTwoCgroups(t *testing.T) {
 	if err := p.Reset(); err != nil {
 		t.Fatal(err)
 	}
-	s3, err := p.Snapshot(s2)
+	s3, err := p.Read(s2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +251,7 @@ func TestTwoCgroups(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Outliers not closed after the context ended")
 	}
-	if _, err := p.Snapshot(nil); err != ErrClosed {
-		t.Errorf("Snapshot after the context ended: %v, want ErrClosed", err)
+	if _, err := p.Read(nil); err != ErrClosed {
+		t.Errorf("Read after the context ended: %v, want ErrClosed", err)
 	}
 }

@@ -1,8 +1,12 @@
 package lb
 
 import (
+	"fmt"
 	"math"
 	"slices"
+	"strconv"
+	"sync"
+	"time"
 )
 
 // Defaults for the zero fields of Options.
@@ -21,10 +25,18 @@ const (
 	// average load per CPU where they are: moving them would cost cache
 	// misses and even out next to nothing.
 	DefaultMinTaskLoad = 0.05
+	// DefaultInterval is the time between two balancing rounds of a
+	// bound Balancer: long enough for duty cycles (half-life 100ms) to
+	// show a round's moves before the next.
+	DefaultInterval = time.Second
 )
 
-// Options tune a Balancer. The zero value uses the defaults.
+// Options tune a Balancer. A nil *Options, like the zero value, uses the
+// defaults.
 type Options struct {
+	// Interval is the time between two balancing rounds of the bound
+	// balancer (Work). Zero means DefaultInterval.
+	Interval time.Duration
 	// PushThreshold is how far above the average load per CPU, as a
 	// fraction of the average, a domain's load per CPU must be for it to
 	// give tasks away; likewise for a node against the machine's average.
@@ -91,12 +103,28 @@ func (t *Task) Allows(d int) bool {
 	return d >= 0 && w < len(t.Affinity) && t.Affinity[w]&(1<<(d%64)) != 0
 }
 
-// Balancer plans task migrations between domains. It keeps scratch space
-// between calls, so that a round allocates nothing once the space has grown
-// to the number of tasks. A Balancer is not safe for concurrent use.
+// Balancer balances load between domains. Balance plans one round of
+// migrations from plain data, without a kernel, as tests and simulations
+// use it. A Balancer is also the scheduler component "lb" (scx.Component,
+// scx.Worker, scx.Reporter), the Go half of scxkit/lb.bpf.h: once bound,
+// its Work runs a round every Options.Interval, reading the tasks the BPF
+// side tracks (ReadTasks), planning (Balance) and handing the plan over
+// (WritePlan).
+//
+// Balance keeps scratch space between calls, so that a round allocates
+// nothing once the space has grown to the number of tasks; calls of
+// Balance are serialized. The Read and Write methods and ReadStats may be
+// called from any goroutine, also while Work runs.
 type Balancer struct {
-	opts   Options
-	nrCPUs int
+	opts    Options
+	nrCPUs  int
+	domains []Domain // as given to New, indexed by id
+	labels  []string // domain ids, for the stats
+
+	comp component // the binding, the rounds and the stats
+
+	// mu serializes Balance, which uses what follows.
+	mu sync.Mutex
 
 	// Per domain, indexed by id.
 	domCPUs []float64
@@ -127,9 +155,19 @@ type Balancer struct {
 	failed                 []uint64
 }
 
-// NewBalancer returns a Balancer for domains, whose ids must be 0 to
-// len(domains)-1.
-func NewBalancer(domains []Domain, opts Options) (*Balancer, error) {
+// New returns a Balancer for domains, whose ids must be 0 to
+// len(domains)-1; nil opts means the defaults. Its errors wrap ErrInvalid.
+//
+// New takes plain Domains rather than a dsq.Layout so that a Balancer
+// plans for any set of domains, without a topology or a kernel: tests and
+// simulations describe machines by their domains' CPU counts and nodes.
+// A scheduler builds them from its DSQ layout with DomainsOf.
+func New(domains []Domain, opts *Options) (*Balancer, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	opts = &o
 	if opts.PushThreshold == 0 {
 		opts.PushThreshold = DefaultPushThreshold
 	}
@@ -142,21 +180,28 @@ func NewBalancer(domains []Domain, opts Options) (*Balancer, error) {
 	if opts.MinTaskLoad == 0 {
 		opts.MinTaskLoad = DefaultMinTaskLoad
 	}
+	if opts.Interval == 0 {
+		opts.Interval = DefaultInterval
+	}
 	switch {
 	case !(opts.PushThreshold >= 0) || math.IsInf(opts.PushThreshold, 1):
-		return nil, loadErr("Options.PushThreshold is %v: use a fraction of the average load such as 0.10", opts.PushThreshold)
+		return nil, fmt.Errorf("lb: Options.PushThreshold is %v: %w: use a fraction of the average load such as 0.10", opts.PushThreshold, ErrInvalid)
 	case !(opts.PullThreshold >= 0 && opts.PullThreshold < 1):
-		return nil, loadErr("Options.PullThreshold is %v: use a fraction of the average load in [0, 1), such as 0.10", opts.PullThreshold)
+		return nil, fmt.Errorf("lb: Options.PullThreshold is %v: %w: use a fraction of the average load in [0, 1), such as 0.10", opts.PullThreshold, ErrInvalid)
 	case !(opts.MinTaskLoad >= 0 && opts.MinTaskLoad <= 1):
-		return nil, loadErr("Options.MinTaskLoad is %v: use a fraction of the average load per CPU in [0, 1], such as 0.05", opts.MinTaskLoad)
+		return nil, fmt.Errorf("lb: Options.MinTaskLoad is %v: %w: use a fraction of the average load per CPU in [0, 1], such as 0.05", opts.MinTaskLoad, ErrInvalid)
 	case opts.MaxMigrationsPerDomain < 0:
-		return nil, loadErr("Options.MaxMigrationsPerDomain is %d: use zero for the default or math.MaxInt for no limit", opts.MaxMigrationsPerDomain)
+		return nil, fmt.Errorf("lb: Options.MaxMigrationsPerDomain is %d: %w: use zero for the default or math.MaxInt for no limit", opts.MaxMigrationsPerDomain, ErrInvalid)
+	case opts.Interval < 0:
+		return nil, fmt.Errorf("lb: Options.Interval is %v: %w: use a positive interval such as 1s, or zero for the default", opts.Interval, ErrInvalid)
 	case len(domains) == 0:
-		return nil, loadErr("no domains: pass at least one, e.g. one per LLC")
+		return nil, fmt.Errorf("lb: no domains: %w: pass at least one, e.g. one per LLC", ErrInvalid)
 	}
 	n := len(domains)
 	b := &Balancer{
-		opts:    opts,
+		opts:    *opts,
+		domains: make([]Domain, n),
+		labels:  make([]string, n),
 		domCPUs: make([]float64, n),
 		domNode: make([]int, n),
 		domLoad: make([]float64, n),
@@ -166,21 +211,21 @@ func NewBalancer(domains []Domain, opts Options) (*Balancer, error) {
 		failed:  make([]uint64, (n*n+63)/64),
 	}
 	seen := make([]bool, n)
-	byID := make([]Domain, n)
 	var nodeIDs []int
 	for i, d := range domains {
 		switch {
 		case d.ID < 0 || d.ID >= n:
-			return nil, loadErr("domains[%d].ID is %d: number the %d domains 0 to %d", i, d.ID, n, n-1)
+			return nil, fmt.Errorf("lb: domains[%d].ID is %d: %w: number the %d domains 0 to %d", i, d.ID, ErrInvalid, n, n-1)
 		case seen[d.ID]:
-			return nil, loadErr("domains[%d].ID %d is used twice: give each domain its own id", i, d.ID)
+			return nil, fmt.Errorf("lb: domains[%d].ID %d is used twice: %w: give each domain its own id", i, d.ID, ErrInvalid)
 		case d.Node < 0:
-			return nil, loadErr("domains[%d].Node is %d: use the NUMA node number, 0 or more", i, d.Node)
+			return nil, fmt.Errorf("lb: domains[%d].Node is %d: %w: use the NUMA node number, 0 or more", i, d.Node, ErrInvalid)
 		case d.CPUs < 1:
-			return nil, loadErr("domains[%d].CPUs is %d: a domain needs at least one CPU", i, d.CPUs)
+			return nil, fmt.Errorf("lb: domains[%d].CPUs is %d: %w: a domain needs at least one CPU", i, d.CPUs, ErrInvalid)
 		}
 		seen[d.ID] = true
-		byID[d.ID] = d
+		b.domains[d.ID] = d
+		b.labels[d.ID] = strconv.Itoa(d.ID)
 		b.domCPUs[d.ID] = float64(d.CPUs)
 		b.nrCPUs += d.CPUs
 		if !slices.Contains(nodeIDs, d.Node) {
@@ -191,7 +236,7 @@ func NewBalancer(domains []Domain, opts Options) (*Balancer, error) {
 	b.nodeDoms = make([][]int, len(nodeIDs))
 	b.nodeCPUs = make([]float64, len(nodeIDs))
 	b.nodeLoad = make([]float64, len(nodeIDs))
-	for id, d := range byID {
+	for id, d := range b.domains {
 		k, _ := slices.BinarySearch(nodeIDs, d.Node)
 		b.domNode[id] = k
 		b.nodeDoms[k] = append(b.nodeDoms[k], id)
@@ -235,6 +280,8 @@ func (b *Balancer) Options() Options { return b.opts }
 // Each migration narrows the gap between its two domains without crossing
 // it, so the spread of per-CPU domain load never grows.
 func (b *Balancer) Balance(dst []Migration, tasks []Task) ([]Migration, RoundStats, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	var st RoundStats
 	plan := dst[:0]
 	nd := len(b.domLoad)
@@ -242,11 +289,11 @@ func (b *Balancer) Balance(dst []Migration, tasks []Task) ([]Migration, RoundSta
 		t := &tasks[i]
 		switch {
 		case t.Domain < 0 || t.Domain >= nd:
-			return plan, st, loadErr("tasks[%d] (id %d) is in domain %d: the balancer has domains 0 to %d", i, t.ID, t.Domain, nd-1)
+			return plan, st, fmt.Errorf("lb: tasks[%d] (id %d) is in domain %d: %w: the balancer has domains 0 to %d", i, t.ID, t.Domain, ErrInvalid, nd-1)
 		case !validWeight(t.Weight):
-			return plan, st, loadErr("tasks[%d] (id %d) has weight %v: %s", i, t.ID, t.Weight, weightRange)
+			return plan, st, fmt.Errorf("lb: tasks[%d] (id %d) has weight %v: %w: %s", i, t.ID, t.Weight, ErrInvalid, weightRange)
 		case !validDutyCycle(t.DutyCycle):
-			return plan, st, loadErr("tasks[%d] (id %d) has duty cycle %v: %s", i, t.ID, t.DutyCycle, dutyCycleRange)
+			return plan, st, fmt.Errorf("lb: tasks[%d] (id %d) has duty cycle %v: %w: %s", i, t.ID, t.DutyCycle, ErrInvalid, dutyCycleRange)
 		}
 	}
 

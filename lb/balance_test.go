@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -71,7 +72,7 @@ var eager = Options{PushThreshold: 1e-9, PullThreshold: 1e-9, MaxMigrationsPerDo
 
 func mustBalance(t *testing.T, domains []Domain, opts Options, tasks []Task) ([]Migration, RoundStats) {
 	t.Helper()
-	b, err := NewBalancer(domains, opts)
+	b, err := New(domains, &opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -357,15 +358,16 @@ func TestBalanceErrors(t *testing.T) {
 		{"pull of 1", gridDomains(1, 1, 1), Options{PullThreshold: 1}, "PullThreshold is 1"},
 		{"min task load of 2", gridDomains(1, 1, 1), Options{MinTaskLoad: 2}, "MinTaskLoad is 2"},
 		{"negative limit", gridDomains(1, 1, 1), Options{MaxMigrationsPerDomain: -1}, "MaxMigrationsPerDomain is -1"},
+		{"negative interval", gridDomains(1, 1, 1), Options{Interval: -time.Second}, "Interval is -1s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := NewBalancer(tc.domains, tc.opts)
-			if !errors.Is(err, ErrInvalidLoad) || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("err = %v, want ErrInvalidLoad mentioning %q", err, tc.want)
+			_, err := New(tc.domains, &tc.opts)
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want ErrInvalid mentioning %q", err, tc.want)
 			}
 		})
 	}
-	b, err := NewBalancer(gridDomains(1, 2, 1), Options{})
+	b, err := New(gridDomains(1, 2, 1), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -380,8 +382,8 @@ func TestBalanceErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := b.Balance(nil, []Task{{ID: 1, Weight: 100, DutyCycle: 1}, tc.task})
-			if !errors.Is(err, ErrInvalidLoad) || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("err = %v, want ErrInvalidLoad mentioning %q", err, tc.want)
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want ErrInvalid mentioning %q", err, tc.want)
 			}
 		})
 	}
@@ -436,7 +438,7 @@ func TestBalanceProperties(t *testing.T) {
 	moved := 0
 	for iter := range 2000 {
 		domains, opts, tasks := randomRound(r)
-		b, err := NewBalancer(domains, opts)
+		b, err := New(domains, &opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -488,7 +490,7 @@ func benchRound() ([]Domain, []Task) {
 
 func TestBalanceAllocs(t *testing.T) {
 	domains, tasks := benchRound()
-	b, err := NewBalancer(domains, Options{})
+	b, err := New(domains, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -507,7 +509,7 @@ func TestBalanceAllocs(t *testing.T) {
 
 func BenchmarkBalance(b *testing.B) {
 	domains, tasks := benchRound()
-	bal, err := NewBalancer(domains, Options{})
+	bal, err := New(domains, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -61,25 +61,62 @@
 // The plan is plain data. Applying it, by writing the task-to-domain
 // assignments into a BPF map, is the BPF half's job.
 //
-// # The BPF half
+// # The component
 //
-// A scheduler that includes scxkit/lb.bpf.h tracks, in maps that Tracker
-// reads:
+// A *Balancer is the scheduler component "lb" (scx.Component, scx.Worker,
+// scx.Reporter), used like every other component. Its domains are the
+// DSQs of the scheduler's dsq layout, so it requires the "dsq" component
+// before it in Config.Components:
+//
+//	layout, err := dsq.New(topo, &dsq.Options{Kind: dsq.PerLLC})
+//	bal, err := lb.New(lb.DomainsOf(layout), &lb.Options{Interval: 500 * time.Millisecond})
+//	cfg := scx.Config{Name: "mysched", Components: []scx.Component{layout, bal}}
+//
+// New takes Domains, not a layout, so that Balance plans for any machine
+// without a kernel (tests, simulations); Bind checks that they are the
+// layout's DSQs. Once bound, Work runs a round every Options.Interval:
+// ReadTasks, ReadLoads, Balance, WritePlan. The BPF half,
+// scxkit/lb.bpf.h, is called from these callbacks, which Needs declares:
+//
+//	ops.enable       sk_lb_task_enable(p, sk_dsq_of_cpu(cpu))  start tracking p
+//	ops.runnable     sk_lb_runnable(p)                         duty cycles: runnable
+//	ops.quiescent    sk_lb_quiescent(p)                        duty cycles: not runnable
+//	ops.enqueue      dom = sk_lb_domain(p, cur)                applies a pending move;
+//	                 sk_dsq_enqueue_vtime(p, dom, ...)         the dsq component inserts
+//	ops.stopping     sk_lb_charge(p, used_ns)                  per-domain run time
+//	ops.set_cpumask  sk_lb_set_cpumask(p, mask)                allowed domains
+//	ops.disable      sk_lb_task_disable(p)
+//
+// It tracks, in maps the balancer reads:
 //
 //   - per task (sk_lb_tasks): its duty cycle, weight, domain and allowed
 //     domains, the domains holding a CPU of its affinity mask, recomputed
-//     in ops.set_cpumask. Tracker.Tasks turns them into Tasks: a task
+//     in ops.set_cpumask. ReadTasks turns them into Tasks: a task
 //     allowed in some domains gets them as Task.Affinity, one allowed in
 //     a single domain is Pinned;
 //   - per domain (sk_lb_domains): the number of runnable tasks of each
 //     weight bucket as decaying averages, so a domain's load is known
-//     without a pass over its tasks (Tracker.DomainLoads);
+//     without a pass over its tasks (ReadLoads);
 //   - per domain and CPU (sk_lb_domain_stats): run time, migrations in,
 //     and planned moves refused because the task's affinity changed
-//     (Tracker.DomainCounters).
+//     (ReadCounters).
 //
-// Tracker.Apply writes a plan into sk_lb_plan; each task moves at its next
+// WritePlan writes a plan into sk_lb_plan; each task moves at its next
 // enqueue, where the BPF half checks the move against its affinity again.
 // Run time is best measured with scxkit/runtime.bpf.h, which counts the
-// time a task keeps running when the kernel refills its slice.
+// time a task keeps running when the kernel refills its slice. With debug
+// logging (the Binding's logger), each round is logged with its
+// RoundStats.
+//
+// # Stats
+//
+//	rounds                    counter  balancing rounds run
+//	moved_tasks               counter  migrations planned
+//	cross_node_moved_tasks    counter  migrations between NUMA nodes
+//	imbalance_before, _after  gauge    spread of load per CPU around the last round's plan
+//	runtime_ns{domain}        counter  time the domain's tasks ran
+//	runnable_tasks{domain}    gauge    runnable tasks (sum of duty cycles), last round
+//	load{domain}              gauge    weight × duty cycle, last round
+//	migrated_in_tasks{domain} counter  moves applied into the domain
+//	refused_moves{domain}     counter  moves refused: affinity changed
 package lb

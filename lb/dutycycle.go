@@ -6,7 +6,8 @@ import (
 )
 
 // Fixed-point constants of duty-cycle tracking, as in
-// bpf/include/scxkit/dutycycle.h.
+// bpf/include/scxkit/dutycycle.h. TestConstantsMatchBPF checks them
+// against the compiler's values of the header's macros.
 const (
 	// DutyCycleShift is the scale of DutyCycle.Avg and of what Read
 	// returns: DutyCycleOne is 100% (SK_DCYCLE_SHIFT, SK_DCYCLE_ONE).
@@ -56,7 +57,9 @@ type DutyCycleDom struct {
 	Buckets [DutyCycleBuckets]DutyCycle
 }
 
-const dcycleLn2Q32 = 2977044472 // round(ln(2) * 2^32)
+// dcycleLn2Q32 is round(ln(2) * 2^32), SK_DCYCLE_LN2_Q32 of
+// dutycycle.bpf.h.
+const dcycleLn2Q32 = uint64(lbtypesSkLbConstsSK_DC_LN2Q32)
 
 // dcyclePow2[k][i] = round(2^32 * 2^(-i/16^(k+1))) for i = 1..15, as
 // ___sk_dcycle_pow2 in dutycycle.bpf.h.

@@ -296,7 +296,7 @@ func TestDutyCycleTable(t *testing.T) {
 			}
 		}
 	}
-	if want := math.Round(math.Ln2 * (1 << 32)); dcycleLn2Q32 != want {
+	if want := math.Round(math.Ln2 * (1 << 32)); float64(dcycleLn2Q32) != want {
 		t.Errorf("dcycleLn2Q32 = %d; want %.0f", dcycleLn2Q32, want)
 	}
 }

@@ -3,8 +3,12 @@ package lb_test
 import (
 	"fmt"
 	"log"
+	"time"
 
+	"github.com/scxkit/scxkit/dsq"
 	"github.com/scxkit/scxkit/lb"
+	"github.com/scxkit/scxkit/scx"
+	"github.com/scxkit/scxkit/topology"
 )
 
 func ExampleAdjustWeights() {
@@ -33,7 +37,7 @@ func ExampleBalancer_Balance() {
 		{ID: 0, Node: 0, CPUs: 4}, {ID: 1, Node: 0, CPUs: 4},
 		{ID: 2, Node: 1, CPUs: 4}, {ID: 3, Node: 1, CPUs: 4},
 	}
-	b, err := lb.NewBalancer(domains, lb.Options{})
+	b, err := lb.New(domains, nil)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -62,4 +66,42 @@ func ExampleBalancer_Balance() {
 	// task 101: domain 0 -> 1 (load 50)
 	// task 106: domain 0 -> 1 (load 50)
 	// spread 100.0 -> 0.0 per CPU, 6 moves, 4 across nodes
+}
+
+// The balancer as the scheduler component "lb": its domains are the DSQs of
+// the scheduler's dsq layout, and the layout comes first in the Config.
+func ExampleDomainsOf() {
+	// On a real machine, topology.Discover(nil); here two NUMA nodes of
+	// two CPUs.
+	var topo topology.Topology
+	for cpu := range 4 {
+		topo.Online.Set(cpu)
+		topo.CPUs = append(topo.CPUs, &topology.CPU{ID: cpu, KernelID: cpu, Node: cpu / 2})
+	}
+	topo.Nodes = []*topology.Node{
+		{ID: 0, CPUs: topology.MaskOf(0, 1), Distances: []int{10, 20}},
+		{ID: 1, KernelID: 1, CPUs: topology.MaskOf(2, 3), Distances: []int{20, 10}},
+	}
+	layout, err := dsq.New(&topo, &dsq.Options{Kind: dsq.PerCPU})
+	if err != nil {
+		log.Fatal(err)
+	}
+	bal, err := lb.New(lb.DomainsOf(layout), &lb.Options{Interval: 500 * time.Millisecond})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// scx.Open(objs, cfg) with your scheduler's objects, built with
+	// scxkit/lb.bpf.h; Load binds both, and Run balances every 500ms.
+	cfg := scx.Config{Name: "mysched", Components: []scx.Component{layout, bal}}
+	for _, d := range lb.DomainsOf(layout) {
+		fmt.Printf("domain %d: node %d, %d CPU\n", d.ID, d.Node, d.CPUs)
+	}
+	n := bal.Needs()
+	fmt.Printf("%d components; lb requires %v, calls from %v\n", len(cfg.Components), n.Requires, n.Callbacks)
+	// Output:
+	// domain 0: node 0, 1 CPU
+	// domain 1: node 0, 1 CPU
+	// domain 2: node 1, 1 CPU
+	// domain 3: node 1, 1 CPU
+	// 2 components; lb requires [dsq], calls from [enable disable runnable quiescent enqueue stopping set_cpumask]
 }

@@ -1,23 +1,12 @@
 package lb
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"math/bits"
 	"slices"
 	"unsafe"
 )
-
-// ErrInvalidLoad is wrapped by every error about the input of AdjustWeights,
-// NewBalancer and Balancer.Balance: a weight, duty cycle, CPU count, domain,
-// task or option that is out of range. The message names the value and how
-// to fix it.
-var ErrInvalidLoad = errors.New("lb: invalid load-balancing input")
-
-func loadErr(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrInvalidLoad, fmt.Sprintf(format, args...))
-}
 
 // AdjustWeights sets dst[i] to the weight task i can make use of: its weight
 // clamped so that, whenever it is runnable, its share of nrCPUs CPUs is at
@@ -44,22 +33,22 @@ func loadErr(format string, args ...any) error {
 // O(n log n) at worst, and allocates nothing when dst has the capacity.
 func AdjustWeights(dst, weights, dutyCycles []float64, nrCPUs int) ([]float64, error) {
 	if nrCPUs <= 0 {
-		return dst, loadErr("nrCPUs is %d: pass the number of CPUs the tasks share, at least 1", nrCPUs)
+		return dst, fmt.Errorf("lb: nrCPUs is %d: %w: pass the number of CPUs the tasks share, at least 1", nrCPUs, ErrInvalid)
 	}
 	if len(weights) != len(dutyCycles) {
-		return dst, loadErr("%d weights but %d duty cycles: pass one duty cycle per task", len(weights), len(dutyCycles))
+		return dst, fmt.Errorf("lb: %d weights but %d duty cycles: %w: pass one duty cycle per task", len(weights), len(dutyCycles), ErrInvalid)
 	}
 	dutyCycles = dutyCycles[:len(weights)]
 	for i, w := range weights {
 		if !validWeight(w) {
-			return dst, loadErr("weights[%d] is %v: %s", i, w, weightRange)
+			return dst, fmt.Errorf("lb: weights[%d] is %v: %w: %s", i, w, ErrInvalid, weightRange)
 		}
 		if d := dutyCycles[i]; !validDutyCycle(d) {
-			return dst, loadErr("dutyCycles[%d] is %v: %s", i, d, dutyCycleRange)
+			return dst, fmt.Errorf("lb: dutyCycles[%d] is %v: %w: %s", i, d, ErrInvalid, dutyCycleRange)
 		}
 	}
 	if cap(dst) > 0 && (overlaps(dst[:cap(dst)], weights) || overlaps(dst[:cap(dst)], dutyCycles)) {
-		return dst, loadErr("dst overlaps weights or dutyCycles: pass a separate slice, e.g. nil")
+		return dst, fmt.Errorf("lb: dst overlaps weights or dutyCycles: %w: pass a separate slice, e.g. nil", ErrInvalid)
 	}
 	return adjustWeights(dst, weights, dutyCycles, nrCPUs), nil
 }

@@ -187,8 +187,8 @@ func TestAdjustWeightsErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := AdjustWeights(tc.dst, tc.w, tc.dc, tc.cpus)
-			if !errors.Is(err, ErrInvalidLoad) || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("err = %v, want ErrInvalidLoad mentioning %q", err, tc.want)
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want ErrInvalid mentioning %q", err, tc.want)
 			}
 		})
 	}

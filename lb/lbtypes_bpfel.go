@@ -13,6 +13,20 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type lbtypesSkLbConsts uint64
+
+const (
+	lbtypesSkLbConstsSK_MAX_TASKS           lbtypesSkLbConsts = 16384
+	lbtypesSkLbConstsSK_MAX_DOMAINS         lbtypesSkLbConsts = 64
+	lbtypesSkLbConstsSK_DC_SHIFT            lbtypesSkLbConsts = 20
+	lbtypesSkLbConstsSK_DC_ONE              lbtypesSkLbConsts = 1048576
+	lbtypesSkLbConstsSK_DC_ACC_SHIFT        lbtypesSkLbConsts = 40
+	lbtypesSkLbConstsSK_DC_MAX_LEVEL        lbtypesSkLbConsts = 8388607
+	lbtypesSkLbConstsSK_DC_MAX_HALF_LIFE_NS lbtypesSkLbConsts = 281474976710656
+	lbtypesSkLbConstsSK_DC_NR_BUCKETS       lbtypesSkLbConsts = 14
+	lbtypesSkLbConstsSK_DC_LN2Q32           lbtypesSkLbConsts = 2977044472
+)
+
 type lbtypesSkLbDomain struct {
 	_    structs.HostLayout
 	Lock struct {
@@ -61,6 +75,7 @@ type lbtypesSkLbTask struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	lbtypesVarConstsType   = "consts_type"
 	lbtypesVarCountersType = "counters_type"
 	lbtypesVarDomainType   = "domain_type"
 	lbtypesVarTaskType     = "task_type"
@@ -120,6 +135,7 @@ type lbtypesMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type lbtypesVariableSpecs struct {
+	ConstsType   *ebpf.VariableSpec `ebpf:"consts_type"`
 	CountersType *ebpf.VariableSpec `ebpf:"counters_type"`
 	DomainType   *ebpf.VariableSpec `ebpf:"domain_type"`
 	TaskType     *ebpf.VariableSpec `ebpf:"task_type"`
@@ -155,6 +171,7 @@ func (m *lbtypesMaps) Close() error {
 //
 // It can be passed to loadLbtypesObjects or ebpf.CollectionSpec.LoadAndAssign.
 type lbtypesVariables struct {
+	ConstsType   *ebpf.Variable `ebpf:"consts_type"`
 	CountersType *ebpf.Variable `ebpf:"counters_type"`
 	DomainType   *ebpf.Variable `ebpf:"domain_type"`
 	TaskType     *ebpf.Variable `ebpf:"task_type"`

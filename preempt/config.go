@@ -21,9 +21,6 @@ const (
 	// MaxCommLen is the longest task name the kernel keeps (TASK_COMM_LEN
 	// less the NUL).
 	MaxCommLen = 15
-	// DSQBase is the first DSQ id of the classes' queues
-	// (SK_PREEMPT_DSQ_BASE); class i uses DSQBase + i.
-	DSQBase = 0x50524d00
 )
 
 // Defaults for the zero fields of a Policy.
@@ -41,8 +38,20 @@ const (
 // first background class, or last.
 const DefaultClass = "default"
 
-// ErrInvalidConfig is wrapped by every error about a Config or its text.
-var ErrInvalidConfig = errors.New("invalid preemption config")
+// The package's sentinel errors. Errors wrap them with what was wrong and
+// how to fix it; match them with errors.Is. ErrNotRegular (config files)
+// says what the file system holds instead.
+var (
+	// ErrInvalid is wrapped by every error about a Config or its text
+	// that cannot work: a malformed line, a bad name or policy, a cgroup
+	// or task name in two classes, a missing cgroup.
+	ErrInvalid = errors.New("invalid input")
+	// ErrTooBig is wrapped by the errors about a Config beyond a limit of
+	// the BPF side (more than MaxClasses classes or MaxMembers members,
+	// more class names than a Controller can count) and about a config
+	// file larger than MaxFileSize.
+	ErrTooBig = errors.New("too big")
+)
 
 // Wakeup says which running tasks a waking task of a class may preempt
 // when it finds no idle CPU. Whatever it says, background tasks are
@@ -156,11 +165,14 @@ type Config struct {
 	Classes []Class
 }
 
-// Errors about one field say so through a *ConfigError.
+// Errors about one field say so through a *ConfigError. It matches
+// ErrInvalid, or ErrTooBig for a config beyond a limit of the BPF side.
 type ConfigError struct {
 	Class string // the class concerned, "" for the whole config
 	Line  int    // the line of the config text, 0 when not parsed from text
 	Msg   string // what is wrong and how to fix it
+
+	tooBig bool // the config exceeds a limit: ErrTooBig rather than ErrInvalid
 }
 
 func (e *ConfigError) Error() string {
@@ -177,14 +189,20 @@ func (e *ConfigError) Error() string {
 	return b.String()
 }
 
-// Is makes errors.Is(err, ErrInvalidConfig) true.
-func (e *ConfigError) Is(target error) bool { return target == ErrInvalidConfig }
+// Is makes errors.Is(err, ErrInvalid) true, or errors.Is(err, ErrTooBig)
+// for a config beyond a limit.
+func (e *ConfigError) Is(target error) bool {
+	if e.tooBig {
+		return target == ErrTooBig
+	}
+	return target == ErrInvalid
+}
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 
 // Validate checks c without touching the system: names, members, the
-// policies and the limits. Apply also checks that the cgroups exist and
-// that no running task falls into two classes.
+// policies and the limits. Write and Bind also check that the cgroups
+// exist and that no running task falls into two classes.
 func (c *Config) Validate() error {
 	_, err := c.normalize()
 	return err
@@ -202,7 +220,7 @@ func (c *Config) normalize() ([]Class, error) {
 		classes = slices.Insert(classes, at, Class{Name: DefaultClass})
 	}
 	if len(classes) > MaxClasses {
-		return nil, &ConfigError{Msg: fmt.Sprintf("%d classes, the default class included: at most %d fit; merge some", len(classes), MaxClasses)}
+		return nil, &ConfigError{Msg: fmt.Sprintf("%d classes, the default class included: at most %d fit (SK_PREEMPT_MAX_CLASSES); merge some", len(classes), MaxClasses), tooBig: true}
 	}
 	names := map[string]bool{}
 	cgroups := map[string]string{}
@@ -255,7 +273,7 @@ func (c *Config) normalize() ([]Class, error) {
 		}
 	}
 	if members > MaxMembers {
-		return nil, &ConfigError{Msg: fmt.Sprintf("%d cgroups and task names: at most %d fit", members, MaxMembers)}
+		return nil, &ConfigError{Msg: fmt.Sprintf("%d cgroups and task names: at most %d fit (SK_PREEMPT_MAX_MEMBERS); list fewer", members, MaxMembers), tooBig: true}
 	}
 	return classes, nil
 }

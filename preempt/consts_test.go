@@ -13,7 +13,6 @@ func TestConstantsMatchBPF(t *testing.T) {
 		{"MaxClasses", MaxClasses, uint64(preempttypesSkPreemptConstsSK_MAX_CLASSES)},
 		{"MaxMembers", MaxMembers, uint64(preempttypesSkPreemptConstsSK_MAX_MEMBERS)},
 		{"MaxCommLen", MaxCommLen, uint64(preempttypesSkPreemptConstsSK_COMM_LEN) - 1},
-		{"DSQBase", DSQBase, uint64(preempttypesSkPreemptConstsSK_DSQ_BASE)},
 		{"config classes", uint64(len(preempttypesSkPreemptConfig{}.Classes)), uint64(preempttypesSkPreemptConstsSK_MAX_CLASSES)},
 		{"comm key length", uint64(len(preempttypesSkPreemptCommKey{}.Comm)), uint64(preempttypesSkPreemptConstsSK_COMM_LEN)},
 		{"wait buckets", uint64(len(preempttypesSkPreemptCounters{}.WaitBuckets)), uint64(preempttypesSkPreemptConstsSK_NR_BUCKETS)},

@@ -2,124 +2,229 @@ package preempt
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/cilium/ebpf"
 
+	"github.com/scxkit/scxkit/internal/percpu"
 	"github.com/scxkit/scxkit/latency"
+	"github.com/scxkit/scxkit/scx"
 )
 
-// Names of the globals and maps preempt.bpf.h defines.
-const (
-	bpfActive  = "sk_preempt_active"
-	bpfConfigs = "sk_preempt_configs"
-	bpfCgroups = "sk_preempt_cgroups"
-	bpfComms   = "sk_preempt_comms"
-	bpfStats   = "sk_preempt_stats"
-)
+// Name is the component's name (Controller.Name): it prefixes its stats
+// ("preempt.runtime_ns") and names it in errors.
+const Name = "preempt"
 
 // maxIDs is the number of counter slots (SK_PREEMPT_MAX_IDS): the most
-// distinct class names a Controller can see in its life.
+// distinct class names a Controller can see in one binding.
 const maxIDs = int(preempttypesSkPreemptConstsSK_MAX_IDS)
 
-// Options configures a Controller.
+// DefaultWatchInterval is how often a Controller looks at
+// Options.ConfigFile when Options.WatchInterval is 0.
+const DefaultWatchInterval = time.Second
+
+// Options configures a Controller. The zero Options (or nil) watches no
+// file and logs to the scheduler's logger.
 type Options struct {
+	// ConfigFile, if set, is the file of classes (Parse's text form) the
+	// Controller watches while the scheduler runs (scx.Worker): whenever
+	// its contents change, it writes the Config they hold, as Write does.
+	// A file that cannot be read, or holds a bad Config, is logged and
+	// the policy in force stays. New does not read it: the Config given
+	// to New is the one Bind writes.
+	ConfigFile string
+	// WatchInterval is how often ConfigFile is looked at; 0 means
+	// DefaultWatchInterval.
+	WatchInterval time.Duration
 	// ProcRoot is where proc is mounted, for the check that no task falls
 	// into two classes; empty means /proc.
 	ProcRoot string
-	// Logger receives a debug message for every configuration applied.
-	// Nil: slog.Default().
+	// Logger receives a debug record for every configuration written and
+	// the watcher's reports. Nil: the scheduler's logger once bound
+	// (scx.Binding.Logger), slog.Default() before.
 	Logger *slog.Logger
 }
 
-// Controller sets the preemption policy of a loaded scheduler that
-// includes scxkit/preempt.bpf.h, and reads its per-class counters. It
-// may be used before and after the scheduler attaches, and from several
-// goroutines.
-type Controller struct {
-	mu      sync.Mutex
-	opts    Options
-	active  *ebpf.Variable
-	configs *ebpf.Map
-	cgroups *ebpf.Map
-	comms   *ebpf.Map
-	stats   *ebpf.Map
-
-	slot    uint32         // the slot in force
-	gen     uint64         // its generation
-	applied *Config        // the Config in force, normalized; nil before the first Apply
-	ids     map[string]int // counter slot of each class name seen
-	perCPU  []preempttypesSkPreemptCounters
-	bounds  []time.Duration
+// bpfObjects are the maps and globals of preempt.bpf.h the Controller
+// writes and reads.
+type bpfObjects struct {
+	Active  *ebpf.Variable `ebpf:"sk_preempt_active"`
+	Configs *ebpf.Map      `ebpf:"sk_preempt_configs"`
+	Cgroups *ebpf.Map      `ebpf:"sk_preempt_cgroups"`
+	Comms   *ebpf.Map      `ebpf:"sk_preempt_comms"`
+	Stats   *ebpf.Map      `ebpf:"sk_preempt_stats"`
 }
 
-// NewController finds preempt.bpf.h's maps in coll, the collection of a
-// loaded scheduler (scx.Scheduler.Collection). Until the first Apply,
-// every task is in one class with the scheduler's slice, yields at its end
-// and preempts nothing.
-func NewController(coll *ebpf.Collection, opts *Options) (*Controller, error) {
-	c := &Controller{
-		active:  coll.Variables[bpfActive],
-		configs: coll.Maps[bpfConfigs],
-		cgroups: coll.Maps[bpfCgroups],
-		comms:   coll.Maps[bpfComms],
-		stats:   coll.Maps[bpfStats],
-		ids:     map[string]int{},
-		bounds:  latency.Log2Bounds(),
+// Controller is the preemption-policy component (scx.Component, Worker
+// and Reporter): the Go half of scxkit/preempt.bpf.h. It writes the
+// policy of every class to the scheduler at Bind and whenever it changes
+// (Write, or a change of Options.ConfigFile), and reads the per-class
+// counters (Read, ReadStats). Its methods may be called from several
+// goroutines.
+type Controller struct {
+	mu   sync.Mutex
+	opts Options
+	log  *slog.Logger
+
+	// The Config in force once bound, or the one Bind writes: normalized
+	// (the default class in place) and owned by the Controller.
+	cfg *Config
+
+	// What Bind found and wrote; reset at every Bind.
+	bound   bool
+	objs    bpfObjects
+	slot    uint32                                                // the slot in force
+	gen     uint64                                                // its generation
+	ids     map[string]int                                        // counter slot of each class name seen
+	stats   *percpu.Reader[uint32, preempttypesSkPreemptCounters] // reads sk_preempt_stats
+	bounds  []time.Duration
+	statBuf []ClassStats // ReadStats's buffer
+
+	// The watcher's state (Options.ConfigFile), used by its goroutine only.
+	watchText []byte // the contents it last acted on
+	watchSeen bool   // watchText is set
+	watchErr  string // the last read error reported, "" if none
+}
+
+// New returns a Controller that puts cfg in force when the scheduler is
+// loaded: cfg is validated now (Config.Validate; the error wraps
+// ErrInvalid, or ErrTooBig), its cgroups are resolved at Bind. A nil cfg
+// puts every task in DefaultClass, with the zero Policy. New needs no
+// kernel; the Controller takes a copy of cfg.
+func New(cfg *Config, opts *Options) (*Controller, error) {
+	if cfg == nil {
+		cfg = &Config{}
 	}
+	classes, err := cfg.normalize()
+	if err != nil {
+		return nil, err
+	}
+	c := &Controller{cfg: &Config{Classes: cloneClasses(classes)}, bounds: latency.Log2Bounds()}
 	if opts != nil {
 		c.opts = *opts
 	}
-	if c.opts.Logger == nil {
-		c.opts.Logger = slog.Default()
+	if c.opts.WatchInterval < 0 {
+		return nil, fmt.Errorf("preempt: watch interval %v: %w: must be positive, e.g. 1s (0: %v)", c.opts.WatchInterval, ErrInvalid, DefaultWatchInterval)
+	}
+	if c.opts.WatchInterval == 0 {
+		c.opts.WatchInterval = DefaultWatchInterval
 	}
 	if c.opts.ProcRoot == "" {
 		c.opts.ProcRoot = "/proc"
 	}
-	if c.active == nil || c.configs == nil || c.cgroups == nil || c.comms == nil || c.stats == nil {
-		return nil, fmt.Errorf("preempt: the object lacks preempt.bpf.h's maps (%s, %s, %s, %s, %s): include scxkit/preempt.bpf.h",
-			bpfActive, bpfConfigs, bpfCgroups, bpfComms, bpfStats)
+	c.log = c.opts.Logger
+	if c.log == nil {
+		c.log = slog.Default()
 	}
 	if len(c.bounds) != len(preempttypesSkPreemptCounters{}.WaitBuckets)-1 {
 		return nil, fmt.Errorf("preempt: %d histogram bounds in Go, %d in BPF", len(c.bounds), len(preempttypesSkPreemptCounters{}.WaitBuckets)-1)
 	}
-	n, err := ebpf.PossibleCPU()
-	if err != nil {
-		return nil, fmt.Errorf("preempt: %w", err)
-	}
-	c.perCPU = make([]preempttypesSkPreemptCounters, n)
-	if err := c.active.Get(&c.slot); err != nil {
-		return nil, fmt.Errorf("preempt: read %s: %w", bpfActive, err)
-	}
 	return c, nil
 }
 
-// Apply makes cfg the policy in force. It checks cfg (Config.Validate),
+// cloneClasses copies classes with their member lists.
+func cloneClasses(classes []Class) []Class {
+	out := slices.Clone(classes)
+	for i := range out {
+		out[i].Cgroups = slices.Clone(out[i].Cgroups)
+		out[i].Comms = slices.Clone(out[i].Comms)
+	}
+	return out
+}
+
+// Name implements scx.Component: "preempt".
+func (c *Controller) Name() string { return Name }
+
+// Needs implements scx.Component. The scheduler calls the hooks of
+// preempt.bpf.h from ten callbacks and leaves the decisions of two to
+// the Controller: where ops.enqueue queues a task (its class's DSQ) and
+// what ops.dispatch runs (the highest class with work). It must not set
+// SCX_OPS_ENQ_LAST: a task alone on its CPU runs on through ops.dispatch,
+// which refills its slice. Each class has a DSQ of the range Open
+// allocates, whose first id Load writes into sk_preempt_dsq_base.
+func (c *Controller) Needs() scx.Needs {
+	return scx.Needs{
+		Forbids:   []scx.OpsFlag{scx.EnqLast},
+		Callbacks: []string{"select_cpu", "runnable", "enqueue", "dispatch", "running", "stopping", "tick", "yield", "enable", "init"},
+		Owns:      []string{"enqueue", "dispatch"},
+		DSQs:      MaxClasses,
+		DSQBase:   "sk_preempt_dsq_base",
+		Objects:   (*bpfObjects)(nil),
+		Header:    "scxkit/preempt.bpf.h",
+	}
+}
+
+// Bind implements scx.Component: it finds preempt.bpf.h's maps and
+// writes the Config in force (the one given to New, or the last one
+// written), resolving its cgroups as Write does. After a reload (a
+// restart after CPU hotplug), the new scheduler's counters start from
+// zero and its generation from 1.
+func (c *Controller) Bind(b *scx.Binding) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.bound = false
+	if err := b.Assign(&c.objs); err != nil {
+		return err
+	}
+	if c.opts.Logger == nil {
+		c.log = b.Logger()
+	}
+	n, err := ebpf.PossibleCPU()
+	if err != nil {
+		return fmt.Errorf("preempt: %w", err)
+	}
+	if c.stats, err = percpu.New[uint32, preempttypesSkPreemptCounters](c.objs.Stats, n); err != nil {
+		return fmt.Errorf("preempt: %w", err)
+	}
+	if err := c.objs.Active.Get(&c.slot); err != nil {
+		return fmt.Errorf("preempt: read %s: %w", c.objs.Active, err)
+	}
+	c.gen = 0
+	c.ids = map[string]int{}
+	if err := c.write(c.cfg.Classes); err != nil {
+		return err
+	}
+	c.bound = true
+	return nil
+}
+
+// Write makes cfg the policy in force. It checks cfg (Config.Validate),
 // resolves its cgroups, and checks that no running task falls into two
 // classes (one by its name, another by its cgroup); then it writes the
 // new configuration beside the one in force and switches over in one
 // step. On any error the policy in force is left as it was; the error
-// wraps ErrInvalidConfig when cfg is at fault.
+// wraps ErrInvalid when cfg is at fault, or ErrTooBig when it exceeds a
+// limit of the BPF side, and scx.ErrNotBound before Bind.
 //
 // The switch applies to the next scheduling decision: to waking and
 // queued tasks at once, and to running tasks at their next tick (their
-// class and the length of their current slice).
-func (c *Controller) Apply(cfg *Config) error {
+// class and the length of their current slice). A Config written stays
+// in force across reloads of the scheduler: Bind writes it again.
+func (c *Controller) Write(cfg *Config) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.bound {
+		return fmt.Errorf("preempt: write config: %w", scx.ErrNotBound)
+	}
 	classes, err := cfg.normalize()
 	if err != nil {
 		return err
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	return c.write(classes)
+}
+
+// write puts the normalized classes in force; c.mu is held and the maps
+// are assigned.
+func (c *Controller) write(classes []Class) error {
 	byPath, err := c.resolve(classes)
 	if err != nil {
 		return err
@@ -135,7 +240,7 @@ func (c *Controller) Apply(cfg *Config) error {
 	if err := c.writeSlot(slot, classes, byPath, ids); err != nil {
 		return err
 	}
-	if err := c.active.Set(slot); err != nil {
+	if err := c.objs.Active.Set(slot); err != nil {
 		return fmt.Errorf("preempt: switch to the new configuration: %w", err)
 	}
 	c.slot = slot
@@ -143,25 +248,37 @@ func (c *Controller) Apply(cfg *Config) error {
 	for name, id := range ids {
 		c.ids[name] = id
 	}
-	c.applied = &Config{Classes: classes}
-	c.opts.Logger.Debug("preempt: configuration applied", "generation", c.gen, "classes", len(classes))
+	c.cfg = &Config{Classes: cloneClasses(classes)}
+	c.log.Debug("preempt: configuration written", "generation", c.gen, "classes", classNames(c.cfg))
 	return nil
+}
+
+// classNames lists the classes of cfg, for logs.
+func classNames(cfg *Config) string {
+	var b strings.Builder
+	for i, k := range cfg.Classes {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(k.Name)
+	}
+	return b.String()
 }
 
 // resolve maps every cgroup of classes to its id, keyed by the cgroup's
 // path in the hierarchy (under the cgroup2 mount that /proc/self/mounts
-// names, latency.Cgroup2Mount).
+// names; see lookupCgroup).
 func (c *Controller) resolve(classes []Class) (map[string]resolved, error) {
 	byPath := map[string]resolved{}
 	byID := map[uint64]string{}
 	for i, k := range classes {
 		for _, g := range k.Cgroups {
-			cg, err := latency.LookupCgroup(g)
+			cg, err := lookupCgroup(g)
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil, &ConfigError{Class: k.Name, Msg: fmt.Sprintf("cgroup %s does not exist: create it or fix the path (cgroup v2 paths as /proc/PID/cgroup shows them)", g)}
 			}
 			if err != nil {
-				return nil, fmt.Errorf("%w: class %q: %w", ErrInvalidConfig, k.Name, err)
+				return nil, fmt.Errorf("preempt: class %q: %w (%w)", k.Name, err, ErrInvalid)
 			}
 			if other, ok := byID[cg.ID]; ok && other != k.Name {
 				return nil, &ConfigError{Class: k.Name, Msg: fmt.Sprintf("cgroup %s is also in class %q (the same directory): its tasks would be in two classes; list it once", g, other)}
@@ -174,9 +291,9 @@ func (c *Controller) resolve(classes []Class) (map[string]resolved, error) {
 }
 
 // CheckCgroups checks that the cgroups of cfg exist and that no two of
-// them are the same directory, as Apply does, without a scheduler: a
+// them are the same directory, as Write and Bind do, without a scheduler: a
 // command line tool calls it to refuse a config before loading one. The
-// error wraps ErrInvalidConfig.
+// error wraps ErrInvalid.
 func (cfg *Config) CheckCgroups() error {
 	classes, err := cfg.normalize()
 	if err != nil {
@@ -263,7 +380,7 @@ func (c *Controller) assignIDs(classes []Class) (map[string]int, error) {
 			continue
 		}
 		if next >= maxIDs {
-			return nil, fmt.Errorf("%w: class %q: this scheduler has counted %d class names already, the most it can; reuse a name or restart the scheduler", ErrInvalidConfig, k.Name, maxIDs)
+			return nil, fmt.Errorf("preempt: class %q: %w: this scheduler has counted %d class names already, the most it can (SK_PREEMPT_MAX_IDS); reuse a name or restart the scheduler", k.Name, ErrTooBig, maxIDs)
 		}
 		ids[k.Name] = next
 		next++
@@ -273,16 +390,16 @@ func (c *Controller) assignIDs(classes []Class) (map[string]int, error) {
 
 // writeSlot writes classes into configuration slot, which is not in force.
 func (c *Controller) writeSlot(slot uint32, classes []Class, byPath map[string]resolved, ids map[string]int) error {
-	if err := clearSlot[preempttypesSkPreemptCgroupKey](c.cgroups, slot, func(k *preempttypesSkPreemptCgroupKey) uint32 { return k.Slot }); err != nil {
+	if err := clearSlot[preempttypesSkPreemptCgroupKey](c.objs.Cgroups, slot, func(k *preempttypesSkPreemptCgroupKey) uint32 { return k.Slot }); err != nil {
 		return err
 	}
-	if err := clearSlot[preempttypesSkPreemptCommKey](c.comms, slot, func(k *preempttypesSkPreemptCommKey) uint32 { return k.Slot }); err != nil {
+	if err := clearSlot[preempttypesSkPreemptCommKey](c.objs.Comms, slot, func(k *preempttypesSkPreemptCommKey) uint32 { return k.Slot }); err != nil {
 		return err
 	}
 	for _, r := range byPath {
 		key := preempttypesSkPreemptCgroupKey{Cgid: r.id, Slot: slot}
-		if err := c.cgroups.Update(&key, uint32(r.class), ebpf.UpdateAny); err != nil {
-			return fmt.Errorf("preempt: write %s: %w", bpfCgroups, err)
+		if err := c.objs.Cgroups.Update(&key, uint32(r.class), ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("preempt: write %s: %w", c.objs.Cgroups, err)
 		}
 	}
 	var cfg preempttypesSkPreemptConfig
@@ -294,8 +411,8 @@ func (c *Controller) writeSlot(slot uint32, classes []Class, byPath map[string]r
 			for j := 0; j < len(n); j++ {
 				key.Comm[j] = int8(n[j])
 			}
-			if err := c.comms.Update(&key, uint32(i), ebpf.UpdateAny); err != nil {
-				return fmt.Errorf("preempt: write %s: %w", bpfComms, err)
+			if err := c.objs.Comms.Update(&key, uint32(i), ebpf.UpdateAny); err != nil {
+				return fmt.Errorf("preempt: write %s: %w", c.objs.Comms, err)
 			}
 		}
 		if k.Name == DefaultClass {
@@ -315,8 +432,8 @@ func (c *Controller) writeSlot(slot uint32, classes []Class, byPath map[string]r
 		}
 		p.Id = uint32(ids[k.Name])
 	}
-	if err := c.configs.Update(slot, &cfg, ebpf.UpdateAny); err != nil {
-		return fmt.Errorf("preempt: write %s: %w", bpfConfigs, err)
+	if err := c.objs.Configs.Update(slot, &cfg, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("preempt: write %s: %w", c.objs.Configs, err)
 	}
 	return nil
 }
@@ -365,161 +482,30 @@ func clearSlot[K any](m *ebpf.Map, slot uint32, slotOf func(*K) uint32) error {
 	return nil
 }
 
-// Config returns the Config in force, with its default class in place, or
-// nil before the first Apply.
+// Config returns a copy of the Config in force, with its default class
+// in place: the one given to New until another is written.
 func (c *Controller) Config() *Config {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.applied == nil {
-		return nil
-	}
-	cfg := &Config{Classes: make([]Class, len(c.applied.Classes))}
-	copy(cfg.Classes, c.applied.Classes)
-	return cfg
+	return &Config{Classes: cloneClasses(c.cfg.Classes)}
 }
 
 // Generation returns the generation of the configuration in force as the
-// BPF side sees it: 0 before the first Apply, then one more with every
-// successful Apply.
+// BPF side sees it: 1 once Bind wrote the first, then one more with every
+// successful Write. Before Bind it fails with scx.ErrNotBound.
 func (c *Controller) Generation() (uint64, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if !c.bound {
+		return 0, fmt.Errorf("preempt: generation: %w", scx.ErrNotBound)
+	}
 	var slot uint32
-	if err := c.active.Get(&slot); err != nil {
-		return 0, fmt.Errorf("preempt: read %s: %w", bpfActive, err)
+	if err := c.objs.Active.Get(&slot); err != nil {
+		return 0, fmt.Errorf("preempt: read %s: %w", c.objs.Active, err)
 	}
 	var cfg preempttypesSkPreemptConfig
-	if err := c.configs.Lookup(slot&1, &cfg); err != nil {
-		return 0, fmt.Errorf("preempt: read %s: %w", bpfConfigs, err)
+	if err := c.objs.Configs.Lookup(slot&1, &cfg); err != nil {
+		return 0, fmt.Errorf("preempt: read %s: %w", c.objs.Configs, err)
 	}
 	return cfg.Gen, nil
-}
-
-// ClassStats are one class's counters, summed over CPUs, since the
-// scheduler was loaded (a class keeps its counters across Apply calls as
-// long as it keeps its name).
-type ClassStats struct {
-	Class string
-	// Preempts counts preemption kicks sent for its waking tasks.
-	Preempts uint64
-	// Preempted counts its tasks stopped while runnable before their
-	// slice ran out, other than by their own sched_yield: by a kick, or
-	// by a configuration change that shortened the slice. Preemption by
-	// higher scheduling classes (RT, deadline) is not counted.
-	Preempted uint64
-	// Kept counts preemption kicks that landed on its no-preempt tasks,
-	// which ran on.
-	Kept uint64
-	// RunOns counts slices it got past the first under TickRunOn.
-	RunOns uint64
-	// Starved counts the times it was boosted above all classes for
-	// 100ms because none of its queued tasks had run for 500ms (the
-	// starvation bound).
-	Starved uint64
-	// Runtime is how long its tasks ran.
-	Runtime time.Duration
-	// Wakeups is the number of wakeup-to-run waits of its tasks; Wait
-	// their histogram (bounds latency.Log2Bounds) and sum.
-	Wakeups uint64
-	Wait    latency.Histogram
-}
-
-// String summarizes s on one line.
-func (s *ClassStats) String() string {
-	return fmt.Sprintf("%s: run=%dms wakeups=%d wait_p50=%dus wait_p99=%dus preempts=%d preempted=%d kept=%d run_ons=%d starved=%d",
-		s.Class, s.Runtime.Milliseconds(), s.Wakeups, s.Wait.Percentile(50).Microseconds(), s.Wait.Percentile(99).Microseconds(),
-		s.Preempts, s.Preempted, s.Kept, s.RunOns, s.Starved)
-}
-
-// Read returns the counters of every class in force, in priority order,
-// reusing dst's storage.
-func (c *Controller) Read(dst []ClassStats) ([]ClassStats, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	dst = dst[:0]
-	classes := []Class{{Name: DefaultClass}}
-	if c.applied != nil {
-		classes = c.applied.Classes
-	}
-	for _, k := range classes {
-		id := c.ids[k.Name] // 0 for the default class before the first Apply
-		if err := c.stats.Lookup(uint32(id), &c.perCPU); err != nil {
-			return dst, fmt.Errorf("preempt: read %s: class %q: %w", bpfStats, k.Name, err)
-		}
-		dst = append(dst, ClassStats{})
-		s := &dst[len(dst)-1]
-		s.Class = k.Name
-		counts := s.Wait.Counts
-		if cap(counts) < len(c.bounds)+1 {
-			counts = make([]uint64, len(c.bounds)+1)
-		}
-		counts = counts[:len(c.bounds)+1]
-		clear(counts)
-		s.Wait = latency.Histogram{Bounds: c.bounds, Counts: counts}
-		for i := range c.perCPU {
-			v := &c.perCPU[i]
-			s.Preempts += v.Preempts
-			s.Preempted += v.Preempted
-			s.Kept += v.Kept
-			s.RunOns += v.RunOns
-			s.Starved += v.Starved
-			s.Runtime += time.Duration(v.RuntimeNs)
-			s.Wakeups += v.Wakeups
-			s.Wait.Sum += time.Duration(v.WaitNs)
-			for b, n := range v.WaitBuckets {
-				counts[b] += n
-			}
-		}
-	}
-	return dst, nil
-}
-
-// Watch applies the Config in file path whenever its contents change
-// from what they are when Watch starts (apply the starting Config
-// yourself, ParseFile and Apply, to fail early on a bad one), looking
-// every interval, until ctx is done; then it returns nil. After every
-// change it calls report, if not nil, with the Config applied or the
-// error (an unreadable file, a bad Config), in which case the policy in
-// force stays as it was. The file is read as by ParseFile: a file that
-// is not regular (a FIFO, a device) or larger than MaxFileSize is such an
-// error, and is neither read nor blocks Watch. A file that disappears and
-// comes back with the same contents is not applied again.
-func (c *Controller) Watch(ctx context.Context, path string, interval time.Duration, report func(*Config, error)) error {
-	if interval <= 0 {
-		return fmt.Errorf("preempt: watch %s: interval %v: must be positive, e.g. 1s", path, interval)
-	}
-	if report == nil {
-		report = func(*Config, error) {}
-	}
-	last, lastErr := readFile(path)
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		text, err := readFile(path)
-		switch {
-		case err != nil:
-			if lastErr == nil || lastErr.Error() != err.Error() {
-				report(nil, fmt.Errorf("preempt: config file: %w", err))
-			}
-			lastErr = err
-			continue
-		case lastErr == nil && bytes.Equal(text, last):
-			continue
-		}
-		last, lastErr = text, nil
-		cfg, err := Parse(text)
-		if err == nil {
-			err = c.Apply(cfg)
-		}
-		if err != nil {
-			report(nil, fmt.Errorf("%s: %w", path, err))
-		} else {
-			report(cfg, nil)
-		}
-	}
 }

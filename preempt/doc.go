@@ -41,15 +41,15 @@
 //
 // # Data flow
 //
-//	text --Parse--> Config --Controller.Apply--> inactive slot of sk_preempt_configs,
-//	                                             sk_preempt_cgroups, sk_preempt_comms
-//	                                             then sk_preempt_active flips (one write)
+//	text --Parse--> Config --New--> Controller --Bind (at load)--> inactive slot of sk_preempt_configs,
+//	                                  Write (any time after)        sk_preempt_cgroups, sk_preempt_comms
+//	                                  watcher of Options.ConfigFile then sk_preempt_active flips (one write)
 //	ops.runnable/enqueue/dispatch/running/stopping/tick (BPF) read the active slot
-//	Controller.Read <-- sk_preempt_stats (per-CPU array, one slot per class name)
+//	Controller.Read, ReadStats <-- sk_preempt_stats (per-CPU array, one slot per class name)
 //
 // Because a change is written beside the configuration in force and made
 // current by one write, the BPF side never sees half of one: a refused or
-// failed Apply leaves the policy in force untouched. Tasks find their class
+// failed Write leaves the policy in force untouched. Tasks find their class
 // again when the configuration's generation or their cgroup changes;
 // running tasks do so at their next tick, which also shortens a slice the
 // change made shorter (examples/interactive's TestChangeWithinTick measures
@@ -60,23 +60,37 @@
 //
 // # Use
 //
-// The scheduler's BPF side calls the sk_preempt_* helpers from its
-// callbacks (see the header's comment and examples/interactive). Its
-// loader does, after Load (and at any time after that):
+// A Controller is a component of the scheduler (scx.Component), used
+// like the others: built from its input, the Config, then listed in the
+// scheduler's Config.
 //
-//	ctl, err := preempt.NewController(sched.Collection(), nil)
-//	cfg, err := preempt.Parse([]byte("web cgroup=/web wakeup=lower slice=3ms\nbatch cgroup=/batch background\n"))
-//	err = ctl.Apply(cfg)
-//	go ctl.Watch(ctx, "/etc/classes.conf", time.Second, report)
-//	stats, err := ctl.Read(nil)
+//	cfg, err := preempt.ParseFile("/etc/classes.conf")
+//	ctl, err := preempt.New(cfg, &preempt.Options{ConfigFile: "/etc/classes.conf"})
+//	spec, err := scx.Open(objs, scx.Config{Components: []scx.Component{ctl}})
+//	// Load binds it: the policy is in force before the scheduler attaches.
+//	err = ctl.Write(other)         // any time after, also after attach
+//	stats, err := ctl.Read(stats)  // per-class counters
 //
-// ParseFile and Watch read only a regular file of at most MaxFileSize
-// (1 MiB), opened without blocking: a FIFO, a device or a huge file in
-// its place is an error, and Watch keeps the policy in force.
+// What it declares (Needs): the scheduler must not set SCX_OPS_ENQ_LAST
+// (scx.Open refuses it); its object calls the hooks of preempt.bpf.h from
+// ops.select_cpu, runnable, enqueue, dispatch, running, stopping, tick,
+// yield, enable and init; the component alone decides where ops.enqueue
+// queues a task and what ops.dispatch runs; it gets MaxClasses DSQ ids,
+// the first written into sk_preempt_dsq_base. Its watcher (scx.Worker)
+// looks at Options.ConfigFile every Options.WatchInterval and writes
+// every change, logging what it applied or refused. Under package runner
+// (examples/interactive), a restart builds the component again in
+// Command.Setup, which reads the file again: the policy in force survives
+// the restart.
+//
+// ParseFile and the watcher read only a regular file of at most
+// MaxFileSize (1 MiB), opened without blocking: a FIFO, a device or a
+// huge file in its place is an error, and the watcher keeps the policy in
+// force.
 //
 // # Counters
 //
-// ClassStats counts, per class: preemption kicks sent for its wakeups;
+// ClassStats (Read) counts, per class: preemption kicks sent for its wakeups;
 // its tasks cut short (stopped while runnable before their slice ran out,
 // not by their own sched_yield); kicks its no-preempt tasks absorbed;
 // slices extended by TickRunOn; boosts by the starvation bound;
@@ -85,4 +99,11 @@
 // Package latency measures the same waits from tracepoints, with or
 // without sched_ext, for a comparison with the kernel's default
 // scheduler.
+//
+// The same are the component's stats (scx.Reporter, Label "class"):
+// kicks, preempted, kept, run_ons, starved, runtime_ns, wakeups, wait_ns,
+// wait_p50_ns and wait_p99_ns, beside the generation of the
+// configuration in force. Package runner shows them on its stats lines
+// (preempt.runtime_ns{class=web}=...), as Prometheus metrics and on the
+// scx_stats socket.
 package preempt

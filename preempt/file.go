@@ -9,20 +9,18 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// MaxFileSize is the largest config file ParseFile and Controller.Watch
+// MaxFileSize is the largest config file ParseFile and the watcher (Work)
 // read: 1 MiB, far more than MaxClasses lines of MaxMembers members need.
 // A larger file is refused without being read, so that a file replaced
 // by something huge cannot exhaust the scheduler's memory.
 const MaxFileSize = 1 << 20
 
-// ErrNotRegular is wrapped by the errors of ParseFile and Watch for a
-// config path that names something other than a regular file (a FIFO,
-// a device such as /dev/zero, a directory).
+// ErrNotRegular is wrapped by the errors of ParseFile and the watcher
+// for a config path that names something other than a regular file (a
+// FIFO, a device such as /dev/zero, a directory). Like fs.ErrNotExist, it says
+// what the path names rather than what is wrong with a config, so it is
+// apart from ErrInvalid.
 var ErrNotRegular = errors.New("not a regular file")
-
-// ErrTooLarge is wrapped by the errors of ParseFile and Watch for a config
-// file larger than MaxFileSize.
-var ErrTooLarge = errors.New("config file too large")
 
 // readFile reads the config file path: a regular file of at most
 // MaxFileSize bytes. It opens with O_NONBLOCK, so that a FIFO or a device
@@ -46,7 +44,7 @@ func readFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w (%s): give a regular file of classes", path, ErrNotRegular, fileKind(fi.Mode()))
 	}
 	if fi.Size() > MaxFileSize {
-		return nil, fmt.Errorf("%s: %w: %d bytes, at most %d (1 MiB) are read: is it the right file?", path, ErrTooLarge, fi.Size(), MaxFileSize)
+		return nil, fmt.Errorf("%s: %d bytes: %w: at most %d (1 MiB) are read: is it the right file?", path, fi.Size(), ErrTooBig, MaxFileSize)
 	}
 	// The file may grow between fstat and read: read at most one byte
 	// more than allowed, to tell.
@@ -55,7 +53,7 @@ func readFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	if len(text) > MaxFileSize {
-		return nil, fmt.Errorf("%s: %w: more than %d bytes (1 MiB) are read: is it the right file?", path, ErrTooLarge, MaxFileSize)
+		return nil, fmt.Errorf("%s: more than %d bytes: %w: at most %d (1 MiB) are read: is it the right file?", path, MaxFileSize, ErrTooBig, MaxFileSize)
 	}
 	return text, nil
 }
@@ -80,7 +78,8 @@ func fileKind(m os.FileMode) string {
 // ParseFile reads and parses the Config in file path, a regular file of
 // at most MaxFileSize bytes. A FIFO, a device or a directory is refused
 // with an error wrapping ErrNotRegular, and never blocks the call; a
-// larger file with one wrapping ErrTooLarge.
+// larger file with one wrapping ErrTooBig. Errors about the config itself
+// wrap ErrInvalid (or ErrTooBig), as Parse's.
 func ParseFile(path string) (*Config, error) {
 	text, err := readFile(path)
 	if err != nil {

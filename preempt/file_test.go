@@ -1,16 +1,15 @@
 package preempt
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/scxkit/scxkit/scx"
 )
 
 // parseFileDone runs ParseFile(path) and returns its error, failing the
@@ -61,7 +60,7 @@ func TestParseFileRefuses(t *testing.T) {
 		{"/dev/zero", ErrNotRegular, "/dev/zero: not a regular file (a character device)"},
 		{fifo, ErrNotRegular, fifo + ": not a regular file (a FIFO"},
 		{dir, ErrNotRegular, dir + ": not a regular file (a directory)"},
-		{big, ErrTooLarge, "1048577 bytes, at most 1048576"},
+		{big, ErrTooBig, "1048577 bytes: too big: at most 1048576"},
 	} {
 		err := parseFileDone(t, c.path)
 		if err == nil {
@@ -88,41 +87,54 @@ func TestParseFileRefuses(t *testing.T) {
 	}
 }
 
-// TestWatchRefuses checks that Watch reports a config file replaced by a
-// huge file, a FIFO or a device as an error, without applying anything
-// (the zero Controller would fail on an Apply), and goes on watching.
+// TestWatchRefuses checks that the watcher (Controller.poll, which Work
+// runs every WatchInterval) reports a config file replaced by a bad
+// config, a huge file, a FIFO or a device as an error, once, without
+// writing anything, and without blocking; and that a file holding the
+// Config in force writes nothing. The Controller is not bound: a Config
+// it would write fails with scx.ErrNotBound.
 func TestWatchRefuses(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "classes.conf")
 	if err := os.WriteFile(path, []byte("web cgroup=/web\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	reports := make(chan error, 16)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		err := (&Controller{}).Watch(ctx, path, time.Millisecond, func(cfg *Config, err error) {
-			if cfg != nil {
-				t.Errorf("Watch applied %v", cfg)
-			}
-			reports <- err
-		})
-		if err != nil {
-			t.Errorf("Watch: %v", err)
+	c, err := New(nil, &Options{ConfigFile: path, WatchInterval: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := c.Work(); len(w) != 1 || w[0].Every != time.Millisecond {
+		t.Fatalf("Work() = %+v, want one periodic every 1ms", w)
+	}
+	// poll runs c.poll, failing the test if it blocks.
+	poll := func(what string) (*Config, error) {
+		t.Helper()
+		type result struct {
+			cfg *Config
+			err error
 		}
-	}()
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			wg.Wait()
+		done := make(chan result, 1)
+		go func() {
+			cfg, err := c.poll()
+			done <- result{cfg, err}
+		}()
+		select {
+		case r := <-done:
+			if r.cfg != nil {
+				t.Errorf("%s: the watcher wrote %v", what, r.cfg)
+			}
+			return r.cfg, r.err
+		case <-time.After(30 * time.Second):
+			// A FIFO blocks open(2) without O_NONBLOCK: a writer that
+			// comes and goes releases it.
+			if w, err := os.OpenFile(path, os.O_RDWR|syscall.O_NONBLOCK, 0); err == nil {
+				w.Close()
+			}
+			<-done
+			t.Fatalf("%s: the watcher blocked", what)
+			return nil, nil
 		}
 	}
-	defer stop()
-
 	replace := func(make func(tmp string) error) {
 		t.Helper()
 		tmp := path + ".new"
@@ -134,41 +146,25 @@ func TestWatchRefuses(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// next waits for Watch's next report; Watch reports each new error
-	// once.
-	next := func(what string) error {
+	// once checks that the error just reported is not reported again
+	// while the file stays as it is.
+	once := func(what string) {
 		t.Helper()
-		select {
-		case err := <-reports:
-			return err
-		case <-time.After(30 * time.Second):
-			// A FIFO blocks open(2) without O_NONBLOCK: a writer that
-			// comes and goes releases it, so that Watch can end.
-			if w, err := os.OpenFile(path, os.O_RDWR|syscall.O_NONBLOCK, 0); err == nil {
-				w.Close()
-			}
-			stop()
-			t.Fatalf("%s: no report from Watch", what)
-			return nil
+		if _, err := poll(what + ", again"); err != nil {
+			t.Errorf("%s: reported again: %v", what, err)
 		}
 	}
 
-	// Watch compares with the file as it is when Watch starts: make
-	// sure it has started, by changes until it reports the last one.
-	for i := 0; ; i++ {
-		bad := fmt.Sprintf("bad%d", i) // a class that matches no task
-		replace(func(tmp string) error { return os.WriteFile(tmp, []byte(bad+"\n"), 0o600) })
-		var err error
-		select {
-		case err = <-reports:
-		case <-time.After(100 * time.Millisecond):
-			continue // before Watch's first reading: change again
-		}
-		for !strings.Contains(err.Error(), `"`+bad+`"`) {
-			err = next("a bad config")
-		}
-		break
+	if _, err := poll("a new config"); !errors.Is(err, scx.ErrNotBound) || !strings.Contains(err.Error(), path) {
+		t.Errorf("a new config: %v, want an error wrapping scx.ErrNotBound naming %s", err, path)
 	}
+	once("a new config")
+
+	replace(func(tmp string) error { return os.WriteFile(tmp, []byte("bad\n"), 0o600) }) // matches no task
+	if _, err := poll("a bad config"); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), `"bad"`) {
+		t.Errorf("a bad config: %v, want an error wrapping ErrInvalid naming class \"bad\"", err)
+	}
+	once("a bad config")
 
 	replace(func(tmp string) error {
 		if err := os.WriteFile(tmp, nil, 0o600); err != nil {
@@ -176,18 +172,29 @@ func TestWatchRefuses(t *testing.T) {
 		}
 		return os.Truncate(tmp, 64<<30) // sparse, 64 GiB
 	})
-	if err := next("huge file"); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), path) {
-		t.Errorf("huge file: %v, want an error wrapping ErrTooLarge naming %s", err, path)
+	if _, err := poll("huge file"); !errors.Is(err, ErrTooBig) || !strings.Contains(err.Error(), path) {
+		t.Errorf("huge file: %v, want an error wrapping ErrTooBig naming %s", err, path)
 	}
+	once("huge file")
 
 	replace(func(tmp string) error { return syscall.Mkfifo(tmp, 0o600) })
-	if err := next("FIFO"); !errors.Is(err, ErrNotRegular) || !strings.Contains(err.Error(), path) {
+	if _, err := poll("FIFO"); !errors.Is(err, ErrNotRegular) || !strings.Contains(err.Error(), path) {
 		t.Errorf("FIFO: %v, want an error wrapping ErrNotRegular naming %s", err, path)
 	}
+	once("FIFO")
 
 	replace(func(tmp string) error { return os.Symlink("/dev/zero", tmp) })
-	if err := next("/dev/zero"); !errors.Is(err, ErrNotRegular) || !strings.Contains(err.Error(), "character device") {
+	if _, err := poll("/dev/zero"); !errors.Is(err, ErrNotRegular) || !strings.Contains(err.Error(), "character device") {
 		t.Errorf("/dev/zero: %v, want an error wrapping ErrNotRegular", err)
 	}
-	stop()
+	once("/dev/zero")
+
+	// The Config in force (New's: the default class only), in other
+	// words: nothing to write.
+	replace(func(tmp string) error {
+		return os.WriteFile(tmp, []byte("# nothing but the default class\ndefault\n"), 0o600)
+	})
+	if _, err := poll("the config in force"); err != nil {
+		t.Errorf("the config in force: %v, want nothing written and no error", err)
+	}
 }

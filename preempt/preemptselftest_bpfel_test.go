@@ -27,6 +27,7 @@ const (
 	preemptselftestVarScxkitKfuncGen   = "scxkit_kfunc_gen"
 	preemptselftestVarSkExitInfo       = "sk_exit_info"
 	preemptselftestVarSkPreemptActive  = "sk_preempt_active"
+	preemptselftestVarSkPreemptDsqBase = "sk_preempt_dsq_base"
 	preemptselftestVarSkSliceNs        = "sk_slice_ns"
 	preemptselftestVarStCheckName      = "st_check_name"
 	preemptselftestVarStClass          = "st_class"
@@ -95,13 +96,14 @@ type preemptselftestMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type preemptselftestVariableSpecs struct {
-	ScxkitKfuncGen  *ebpf.VariableSpec `ebpf:"scxkit_kfunc_gen"`
-	SkExitInfo      *ebpf.VariableSpec `ebpf:"sk_exit_info"`
-	SkPreemptActive *ebpf.VariableSpec `ebpf:"sk_preempt_active"`
-	SkSliceNs       *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
-	StCheckName     *ebpf.VariableSpec `ebpf:"st_check_name"`
-	StClass         *ebpf.VariableSpec `ebpf:"st_class"`
-	StGen           *ebpf.VariableSpec `ebpf:"st_gen"`
+	ScxkitKfuncGen   *ebpf.VariableSpec `ebpf:"scxkit_kfunc_gen"`
+	SkExitInfo       *ebpf.VariableSpec `ebpf:"sk_exit_info"`
+	SkPreemptActive  *ebpf.VariableSpec `ebpf:"sk_preempt_active"`
+	SkPreemptDsqBase *ebpf.VariableSpec `ebpf:"sk_preempt_dsq_base"`
+	SkSliceNs        *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
+	StCheckName      *ebpf.VariableSpec `ebpf:"st_check_name"`
+	StClass          *ebpf.VariableSpec `ebpf:"st_class"`
+	StGen            *ebpf.VariableSpec `ebpf:"st_gen"`
 }
 
 // preemptselftestObjects contains all objects after they have been loaded into the kernel.
@@ -147,13 +149,14 @@ func (m *preemptselftestMaps) Close() error {
 //
 // It can be passed to loadPreemptselftestObjects or ebpf.CollectionSpec.LoadAndAssign.
 type preemptselftestVariables struct {
-	ScxkitKfuncGen  *ebpf.Variable `ebpf:"scxkit_kfunc_gen"`
-	SkExitInfo      *ebpf.Variable `ebpf:"sk_exit_info"`
-	SkPreemptActive *ebpf.Variable `ebpf:"sk_preempt_active"`
-	SkSliceNs       *ebpf.Variable `ebpf:"sk_slice_ns"`
-	StCheckName     *ebpf.Variable `ebpf:"st_check_name"`
-	StClass         *ebpf.Variable `ebpf:"st_class"`
-	StGen           *ebpf.Variable `ebpf:"st_gen"`
+	ScxkitKfuncGen   *ebpf.Variable `ebpf:"scxkit_kfunc_gen"`
+	SkExitInfo       *ebpf.Variable `ebpf:"sk_exit_info"`
+	SkPreemptActive  *ebpf.Variable `ebpf:"sk_preempt_active"`
+	SkPreemptDsqBase *ebpf.Variable `ebpf:"sk_preempt_dsq_base"`
+	SkSliceNs        *ebpf.Variable `ebpf:"sk_slice_ns"`
+	StCheckName      *ebpf.Variable `ebpf:"st_check_name"`
+	StClass          *ebpf.Variable `ebpf:"st_class"`
+	StGen            *ebpf.Variable `ebpf:"st_gen"`
 }
 
 // preemptselftestPrograms contains all programs after they have been loaded into the kernel.

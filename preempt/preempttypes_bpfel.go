@@ -52,7 +52,6 @@ const (
 	preempttypesSkPreemptConstsSK_MAX_MEMBERS  preempttypesSkPreemptConsts = 256
 	preempttypesSkPreemptConstsSK_COMM_LEN     preempttypesSkPreemptConsts = 16
 	preempttypesSkPreemptConstsSK_NR_BUCKETS   preempttypesSkPreemptConsts = 27
-	preempttypesSkPreemptConstsSK_DSQ_BASE     preempttypesSkPreemptConsts = 1347570944
 	preempttypesSkPreemptConstsSK_WAKEUP_NEVER preempttypesSkPreemptConsts = 0
 	preempttypesSkPreemptConstsSK_WAKEUP_LOWER preempttypesSkPreemptConsts = 1
 	preempttypesSkPreemptConstsSK_WAKEUP_AFTER preempttypesSkPreemptConsts = 2

@@ -13,6 +13,7 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/scxkit/scxkit/latency"
+	"github.com/scxkit/scxkit/scx"
 )
 
 //go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -tags linux -target bpfel -no-global-types preemptselftest selftest.bpf.c -- -mcpu=v3 -Wno-missing-declarations -I../bpf/include
@@ -84,19 +85,33 @@ func ownCgroup(t *testing.T) string {
 	return p
 }
 
-// TestBPFClassOf applies configurations through a Controller and checks
-// the class BPF finds for the test's own thread: by cgroup (its own, an
-// ancestor), by task name, the default class; the generation steps with
-// each Apply, and refused configurations change nothing.
-func TestBPFClassOf(t *testing.T) {
-	coll := loadSelftest(t)
-	cg := ownCgroup(t)
-	ctl, err := NewController(coll, nil)
+// bind binds a Controller for cfg to the selftest collection coll, as
+// scx.Load binds it to a scheduler.
+func bind(t *testing.T, coll *ebpf.Collection, cfg *Config, opts *Options) *Controller {
+	t.Helper()
+	ctl, err := New(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := ctl.Bind(scx.NewBinding(Name, coll, nil, scx.DSQRange{First: scx.FirstComponentDSQ, Count: MaxClasses})); err != nil {
+		t.Fatal(err)
+	}
+	return ctl
+}
+
+// TestBPFClassOf writes configurations through a Controller and checks
+// the class BPF finds for the test's own thread: by cgroup (its own, an
+// ancestor), by task name, the default class; the generation steps with
+// each Write, and refused configurations change nothing.
+func TestBPFClassOf(t *testing.T) {
+	coll := loadSelftest(t)
+	cg := ownCgroup(t)
 	if cls, gen := classOfSelf(t, coll); cls != 0 || gen != 0 {
-		t.Fatalf("before Apply: class %d generation %d, want 0 0", cls, gen)
+		t.Fatalf("before Bind: class %d generation %d, want 0 0", cls, gen)
+	}
+	ctl := bind(t, coll, nil, nil)
+	if cls, gen := classOfSelf(t, coll); cls != 0 || gen != 1 {
+		t.Fatalf("after Bind: class %d generation %d, want 0 1 (the default class)", cls, gen)
 	}
 	comm, err := os.ReadFile("/proc/thread-self/comm")
 	if err != nil {
@@ -123,13 +138,13 @@ func TestBPFClassOf(t *testing.T) {
 			t.Fatal(err)
 		}
 		genBefore, _ := ctl.Generation()
-		err = ctl.Apply(cfg)
+		err = ctl.Write(cfg)
 		if i == 0 {
-			if !errors.Is(err, ErrInvalidConfig) {
-				t.Fatalf("Apply of a missing cgroup: %v, want ErrInvalidConfig", err)
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("Write of a missing cgroup: %v, want ErrInvalid", err)
 			}
 			if g, _ := ctl.Generation(); g != genBefore {
-				t.Fatalf("a refused Apply changed the generation %d -> %d", genBefore, g)
+				t.Fatalf("a refused Write changed the generation %d -> %d", genBefore, g)
 			}
 			continue
 		}
@@ -149,7 +164,7 @@ func TestBPFClassOf(t *testing.T) {
 	var key preempttypesSkPreemptCommKey
 	var val uint32
 	n := 0
-	for it := coll.Maps[bpfComms].Iterate(); it.Next(&key, &val); {
+	for it := coll.Maps["sk_preempt_comms"].Iterate(); it.Next(&key, &val); {
 		n++
 	}
 	if n > 2 {
@@ -170,10 +185,6 @@ func TestBPFClassOf(t *testing.T) {
 // callbacks keep the class found without reading the name again.
 func TestBPFRename(t *testing.T) {
 	coll := loadSelftest(t)
-	ctl, err := NewController(coll, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The BPF program classifies the thread that runs it: stay on one.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -188,9 +199,7 @@ func TestBPFRename(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ctl.Apply(cfg); err != nil {
-		t.Fatal(err)
-	}
+	bind(t, coll, cfg, nil)
 	const named, other = 0, 1 // the default class follows the listed one
 	steps := []struct {
 		name      string

@@ -25,7 +25,8 @@ import (
 // tick=runon; runon-max=DURATION; the flags nopreempt and background.
 // Left out: wakeup=never, slice=20ms, tick=yield. Durations are Go
 // durations ("500us", "3ms"). The result is validated as by
-// Config.Validate; errors name the line and wrap ErrInvalidConfig.
+// Config.Validate; errors name the line and wrap ErrInvalid (or ErrTooBig
+// for a config beyond a limit).
 func Parse(text []byte) (*Config, error) {
 	c := &Config{}
 	sc := bufio.NewScanner(bytes.NewReader(text))

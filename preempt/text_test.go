@@ -2,6 +2,7 @@ package preempt
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -93,16 +94,33 @@ func TestParseErrors(t *testing.T) {
 		{"a cgroup=/a slice=2m", "longer than a minute"},
 		{"a cgroup=/a slice=1us", "shorter than 10µs"},
 		{strings.Repeat("c cgroup=/c\n", 1) + manyClasses(17), "classes, the default class included: at most 16"},
+		{"a" + strings.Repeat(" comm=x", 1) + manyComms(MaxMembers), "257 cgroups and task names: at most 256"},
 	} {
 		_, err := Parse([]byte(c.text))
 		if err == nil {
 			t.Errorf("%q: no error, want %q", c.text, c.want)
 			continue
 		}
-		if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%q: %v, want ErrInvalidConfig containing %q", c.text, err, c.want)
+		want := ErrInvalid
+		if strings.Contains(c.want, ": at most") { // a limit of the BPF side
+			want = ErrTooBig
+		}
+		if !errors.Is(err, want) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v, want %v containing %q", c.text, err, want, c.want)
+		}
+		if want == ErrTooBig && errors.Is(err, ErrInvalid) {
+			t.Errorf("%q: %v matches ErrInvalid as well as ErrTooBig", c.text, err)
 		}
 	}
+}
+
+// manyComms returns n comm= members with distinct names.
+func manyComms(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, " comm=t%d", i)
+	}
+	return b.String()
 }
 
 // manyClasses returns n classes with distinct names and cgroups.
@@ -144,8 +162,8 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, text []byte) {
 		cfg, err := Parse(text)
 		if err != nil {
-			if !errors.Is(err, ErrInvalidConfig) {
-				t.Fatalf("error %v does not wrap ErrInvalidConfig", err)
+			if !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrTooBig) {
+				t.Fatalf("error %v wraps neither ErrInvalid nor ErrTooBig", err)
 			}
 			return
 		}

@@ -405,12 +405,13 @@ func objectFields(dst any) ([]objectField, error) {
 // Binding is what a component gets to connect to a loaded scheduler: its
 // maps, globals and programs, its DSQ ids, the kernel and a logger.
 type Binding struct {
-	name   string
-	coll   *ebpf.Collection
-	kernel *Kernel
-	dsqs   DSQRange
-	header string
-	log    *slog.Logger
+	name     string
+	coll     *ebpf.Collection
+	kernel   *Kernel
+	dsqs     DSQRange
+	header   string
+	log      *slog.Logger
+	requires map[string]Component // the components of Needs.Requires
 }
 
 // NewBinding returns a Binding to coll for the component named name, for
@@ -435,6 +436,15 @@ func (b *Binding) DSQs() DSQRange { return b.dsqs }
 // Logger returns the scheduler's logger, with the component's name.
 func (b *Binding) Logger() *slog.Logger { return b.log }
 
+// Required returns the component named name, if it is one of those the
+// component listed in Needs.Requires: bound before it, so that it can
+// build on what they decided (lb reads the dsq layout it balances).
+// A component may type-assert the result to the package's type.
+func (b *Binding) Required(name string) (Component, bool) {
+	c, ok := b.requires[name]
+	return c, ok
+}
+
 // Assign fills the fields of *dst tagged `ebpf:"name"` (*ebpf.Map,
 // *ebpf.Variable or *ebpf.Program) from the loaded scheduler. If any is
 // missing, it assigns nothing and returns a *MissingError naming all of
@@ -442,7 +452,7 @@ func (b *Binding) Logger() *slog.Logger { return b.log }
 func (b *Binding) Assign(dst any) error {
 	fields, err := objectFields(dst)
 	if err != nil {
-		return fmt.Errorf("bind %s: %w", b.name, err)
+		return fmt.Errorf("component %s: %w", b.name, err)
 	}
 	vals := make([]reflect.Value, len(fields))
 	var missing []string
@@ -469,7 +479,7 @@ func (b *Binding) Assign(dst any) error {
 		vals[i] = reflect.ValueOf(v)
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("bind %s: %w", b.name, &MissingError{Component: b.name, Missing: missing, Header: b.header})
+		return &MissingError{Component: b.name, Missing: missing, Header: b.header}
 	}
 	s := reflect.ValueOf(dst).Elem()
 	for i, f := range fields {

@@ -71,12 +71,24 @@ type Scheduler struct {
 
 // bind binds every component, in order, to the loaded scheduler.
 func (s *Scheduler) bind(comps []bound, log *slog.Logger) error {
-	for _, b := range comps {
+	for i, b := range comps {
 		name := b.c.Name()
 		bd := &Binding{name: name, coll: s.coll, kernel: s.kernel, dsqs: b.dsqs,
 			header: b.needs.Header, log: log.With("component", name)}
+		for _, req := range b.needs.Requires {
+			for _, o := range comps[:i] { // Open put them first
+				if o.c.Name() == req {
+					if bd.requires == nil {
+						bd.requires = map[string]Component{}
+					}
+					bd.requires[req] = o.c
+				}
+			}
+		}
+		// Components name themselves in their errors ("dsq: ...",
+		// MissingError's "component dsq: ...").
 		if err := b.c.Bind(bd); err != nil {
-			return fmt.Errorf("bind component %s: %w", name, err)
+			return fmt.Errorf("bind: %w", err)
 		}
 		if w, ok := b.c.(Worker); ok {
 			for _, p := range w.Work() {

@@ -5,16 +5,20 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"sync"
 	"time"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
 
+	"github.com/scxkit/scxkit/internal/percpu"
 	"github.com/scxkit/scxkit/scx"
 	"github.com/scxkit/scxkit/topology"
 )
 
-// Limits of the BPF-side layout (bpf/include/scxkit/smt.h).
+// Limits of the BPF-side layout (bpf/include/scxkit/smt.h). They follow
+// from the header's macros; TestConstantsMatchBPF checks them against the
+// compiler's values.
 const (
 	// MaxCPUs bounds kernel CPU ids (SK_SMT_MAX_CPUS).
 	MaxCPUs = 512
@@ -23,33 +27,27 @@ const (
 	MaxThreads = 4
 	// MaxIsolated is the most isolated cgroups (SK_SMT_MAX_CLASSES - 1).
 	MaxIsolated = 31
-	// DSQBase is the first DSQ id of the classes' queues
-	// (SK_SMT_DSQ_BASE); class i uses DSQBase + i.
-	DSQBase = 0x534d5400
 )
 
-// Names of the globals and maps smt.bpf.h defines.
-const (
-	bpfLayout     = "sk_smt_layout"
-	bpfViolations = "sk_smt_violations"
-	bpfCgroups    = "sk_smt_cgroups"
-	bpfStats      = "sk_smt_stats"
+// The package's sentinel errors. Errors wrap them with what was wrong and
+// how to fix it; match them with errors.Is.
+var (
+	// ErrInvalid is wrapped by the errors about Options that cannot
+	// work (a negative Hold, a malformed or duplicate cgroup path), about
+	// a missing topology, and about a Binding whose DSQ range cannot hold
+	// the classes.
+	ErrInvalid = errors.New("invalid input")
+	// ErrTooBig is wrapped by the errors for a machine or configuration
+	// that does not fit the BPF-side layout: more than MaxIsolated
+	// cgroups, CPU ids from MaxCPUs on, more than MaxThreads threads in
+	// a core.
+	ErrTooBig = errors.New("too big")
 )
 
-// OpsFlags are the sched_ext_ops flags a scheduler using smt.bpf.h must set
-// (scx.Config.Flags): the last task of a CPU must come back through
-// ops.enqueue so that a CPU whose class lost the core stops running it,
-// ops.update_idle is implemented but the kernel's idle tracking is still
-// needed, and exiting and migration-disabled tasks must not bypass
-// ops.enqueue.
-var OpsFlags = []scx.OpsFlag{scx.EnqLast, scx.KeepBuiltinIdle, scx.EnqExiting, scx.EnqMigrationDisabled}
-
-// ErrTooBig is wrapped by the errors for a machine or configuration that
-// does not fit the BPF-side layout.
-var ErrTooBig = errors.New("too big for the smt BPF layout")
-
-// Config says which cgroups are isolated from each other.
-type Config struct {
+// Options say which cgroups are isolated from each other. A nil *Options
+// isolates none: every task is then in the system class, and the threads
+// of a core pair freely.
+type Options struct {
 	// Isolate lists the isolated cgroups, as /proc/PID/cgroup shows them
 	// ("/batch", "/tenants/a") or as directories under Root. A task
 	// belongs to the nearest isolated cgroup among its cgroup and that
@@ -65,36 +63,45 @@ type Config struct {
 	Hold time.Duration
 }
 
-// Validate checks cfg without looking at the machine: Hold, the number of
+// Validate checks o without looking at the machine: Hold, the number of
 // cgroups, and the form of their paths (a path with a ".." element is
 // refused, as it could name a directory outside Root). New checks the
 // same and then that the cgroups exist; a command line tool calls
 // Validate to refuse a bad configuration before loading a scheduler.
-func (c Config) Validate() error {
-	root := c.Root
-	if root == "" {
-		root = DefaultCgroupRoot
-	}
+// Errors wrap ErrInvalid, or ErrTooBig for too many cgroups.
+func (o Options) Validate() error {
+	root := o.root()
 	switch {
-	case c.Hold < 0:
-		return fmt.Errorf("smt: Hold %v is negative: use zero for the default", c.Hold)
-	case len(c.Isolate) > MaxIsolated:
-		return fmt.Errorf("smt: %d isolated cgroups: %w (at most %d)", len(c.Isolate), ErrTooBig, MaxIsolated)
+	case o.Hold < 0:
+		return fmt.Errorf("smt: Hold %v is negative: %w: use zero for the default", o.Hold, ErrInvalid)
+	case len(o.Isolate) > MaxIsolated:
+		return fmt.Errorf("smt: %d isolated cgroups: %w: at most %d fit the BPF layout; isolate fewer, or raise SK_SMT_MAX_CLASSES in scxkit/smt.h and rebuild", len(o.Isolate), ErrTooBig, MaxIsolated)
 	}
-	for _, p := range c.Isolate {
+	for _, p := range o.Isolate {
 		if err := checkCgroupPath(root, p); err != nil {
-			return fmt.Errorf("smt: isolate %q: %w", p, err)
+			// The sentinel goes last, so that err's message (what is
+			// wrong and the fix) follows the path, as
+			// smt/cgroup_test.go expects.
+			return fmt.Errorf("smt: isolate %q: %w (%w)", p, err, ErrInvalid)
 		}
 	}
 	return nil
 }
 
+// root is Root with its default applied.
+func (o Options) root() string {
+	if o.Root == "" {
+		return DefaultCgroupRoot
+	}
+	return o.Root
+}
+
 // Class is a set of tasks that may share a core.
 type Class struct {
 	// Index is the class number in BPF: 0 for the system class, then the
-	// isolated cgroups in Config.Isolate order.
+	// isolated cgroups in Options.Isolate order.
 	Index int
-	// Path is the cgroup path as given in Config.Isolate, "" for the
+	// Path is the cgroup path as given in Options.Isolate, "" for the
 	// system class.
 	Path string
 	// Dir is the cgroup's directory, "" for the system class.
@@ -104,7 +111,8 @@ type Class struct {
 	CgroupID uint64
 }
 
-// Name returns the cgroup path, or "system" for the system class.
+// Name returns the cgroup path, or "system" for the system class. It is
+// the value of the "class" label of the component's stats.
 func (c Class) Name() string {
 	if c.Path == "" {
 		return "system"
@@ -112,46 +120,70 @@ func (c Class) Name() string {
 	return c.Path
 }
 
-// Layout is the configuration resolved against the machine: the classes
-// with their cgroup ids and the SMT siblings of every CPU. It is plain
-// data; WriteBPF hands it to a loaded scheduler.
+// Layout is the smt component: the Options resolved against the machine
+// (the classes with their cgroup ids, the SMT siblings of every CPU),
+// which it hands to the BPF half, scxkit/smt.bpf.h, when it is bound, and
+// the counters it reads back. It implements scx.Component and
+// scx.Reporter; add it to scx.Config.Components.
 type Layout struct {
 	// Classes are the system class followed by the isolated cgroups.
 	Classes []Class
-	// Hold is Config.Hold with the default applied.
+	// Hold is Options.Hold with the default applied.
 	Hold time.Duration
 	// Siblings maps each online CPU (kernel id) to the other CPUs of its
 	// core.
 	Siblings map[int][]int
 
 	topo *topology.Topology
+
+	mu    sync.Mutex // guards what follows: Bind, Read and ReadStats
+	objs  objects
+	bound bool
+	stats *percpu.Reader[uint64, smttypesSkSmtCounters] // reads sk_smt_stats
+	viol  uint64                                        // reads sk_smt_violations
+	buf   []Counters                                    // what ReadStats reads into
 }
 
-// New resolves cfg against the topology topo: it finds the cgroups' ids
-// and every core's threads. It fails for a cgroup that does not exist
-// (the error wraps fs.ErrNotExist), a path that is not a cgroup v2
-// directory (ErrNotCgroup), a cgroup listed twice, or a machine beyond the
-// BPF layout's limits (ErrTooBig).
-func New(topo *topology.Topology, cfg Config) (*Layout, error) {
-	root := cfg.Root
-	if root == "" {
-		root = DefaultCgroupRoot
+// objects are the maps and globals of smt.bpf.h the Go side uses.
+type objects struct {
+	Layout     *ebpf.Variable `ebpf:"sk_smt_layout"`
+	Violations *ebpf.Variable `ebpf:"sk_smt_violations"`
+	Cgroups    *ebpf.Map      `ebpf:"sk_smt_cgroups"`
+	Stats      *ebpf.Map      `ebpf:"sk_smt_stats"`
+	DSQBase    *ebpf.Variable `ebpf:"sk_smt_dsq_base"`
+}
+
+// New resolves opts against the topology topo: it finds the cgroups' ids
+// and every core's threads. It fails for Options that Validate refuses,
+// a cgroup that does not exist (the error wraps fs.ErrNotExist), a path
+// that is not a cgroup v2 directory (ErrNotCgroup), a cgroup listed twice
+// (ErrInvalid), or a machine beyond the BPF layout's limits (ErrTooBig).
+// A nil opts isolates no cgroup.
+//
+// The layout is read once: cgroups isolated later, or CPUs brought
+// online, need a new Layout and a reload (runner.Command.Setup builds the
+// components again before every restart).
+func New(topo *topology.Topology, opts *Options) (*Layout, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := o.Validate(); err != nil {
 		return nil, err
 	}
+	root := o.root()
 	switch {
 	case topo == nil || len(topo.CPUs) == 0:
-		return nil, errors.New("smt: no topology: pass topology.Discover's result")
+		return nil, fmt.Errorf("smt: no topology: %w: pass topology.Discover's result", ErrInvalid)
 	case topo.Online.Max() >= MaxCPUs:
-		return nil, fmt.Errorf("smt: CPU %d: %w (kernel ids below %d)", topo.Online.Max(), ErrTooBig, MaxCPUs)
+		return nil, fmt.Errorf("smt: CPU %d: %w: the BPF layout holds kernel ids below %d; raise SK_SMT_MAX_CPUS in scxkit/smt.h and rebuild", topo.Online.Max(), ErrTooBig, MaxCPUs)
 	}
-	l := &Layout{Hold: cfg.Hold, Siblings: map[int][]int{}, topo: topo}
+	l := &Layout{Hold: o.Hold, Siblings: map[int][]int{}, topo: topo}
 	if l.Hold == 0 {
 		l.Hold = 40 * time.Millisecond
 	}
-	l.Classes = append(l.Classes, Class{Index: 0})
-	for _, p := range cfg.Isolate {
+	l.Classes = append(l.Classes, Class{Index: int(smttypesSkSmtConstsSK_SYSTEM)})
+	for _, p := range o.Isolate {
 		dir, err := cgroupDir(root, p)
 		if err != nil {
 			return nil, fmt.Errorf("smt: isolate %q: %w", p, err)
@@ -164,14 +196,14 @@ func New(topo *topology.Topology, cfg Config) (*Layout, error) {
 			return nil, fmt.Errorf("smt: isolate %q: %w", p, err)
 		}
 		if i := slices.IndexFunc(l.Classes, func(c Class) bool { return c.CgroupID == id }); i >= 0 {
-			return nil, fmt.Errorf("smt: isolate %q: the same cgroup as %q", p, l.Classes[i].Path)
+			return nil, fmt.Errorf("smt: isolate %q: %w: the same cgroup as %q; list it once", p, ErrInvalid, l.Classes[i].Path)
 		}
 		l.Classes = append(l.Classes, Class{Index: len(l.Classes), Path: p, Dir: dir, CgroupID: id})
 	}
 	for _, core := range topo.Cores {
 		cpus := core.CPUs.Slice()
 		if len(cpus) > MaxThreads {
-			return nil, fmt.Errorf("smt: core %d has %d threads: %w (at most %d)", core.ID, len(cpus), ErrTooBig, MaxThreads)
+			return nil, fmt.Errorf("smt: core %d has %d threads: %w: the BPF layout holds %d per core; raise SK_SMT_MAX_SIBLINGS in scxkit/smt.h and rebuild", core.ID, len(cpus), ErrTooBig, MaxThreads)
 		}
 		for _, c := range cpus {
 			l.Siblings[c] = slices.DeleteFunc(slices.Clone(cpus), func(o int) bool { return o == c })
@@ -189,6 +221,98 @@ func (l *Layout) Class(cgroupID uint64) (Class, bool) {
 	return l.Classes[i], true
 }
 
+// Name implements scx.Component: "smt".
+func (l *Layout) Name() string { return "smt" }
+
+// Needs implements scx.Component. The scheduler's object includes
+// scxkit/smt.bpf.h and calls its hooks from the callbacks below (see the
+// header's comment); smt decides alone where ops.enqueue queues a task and
+// what ops.dispatch runs, and needs one DSQ per class.
+//
+// The flags: SCX_OPS_ENQ_LAST, so that a CPU whose class lost the core
+// does not keep running its last task; SCX_OPS_KEEP_BUILTIN_IDLE, as
+// ops.update_idle is implemented but the kernel's idle tracking is still
+// used; SCX_OPS_ENQ_EXITING and SCX_OPS_ENQ_MIGRATION_DISABLED, so that
+// every task goes through ops.enqueue rather than straight to a local DSQ.
+func (l *Layout) Needs() scx.Needs {
+	return scx.Needs{
+		Flags:     []scx.OpsFlag{scx.EnqLast, scx.KeepBuiltinIdle, scx.EnqExiting, scx.EnqMigrationDisabled},
+		Callbacks: []string{"init", "select_cpu", "running", "stopping", "update_idle", "disable"},
+		Owns:      []string{"enqueue", "dispatch"},
+		DSQs:      len(l.Classes),
+		DSQBase:   bpfDSQBase,
+		Objects:   &l.objs,
+		Header:    "scxkit/smt.bpf.h",
+	}
+}
+
+// Names of the globals and maps smt.bpf.h defines.
+const (
+	bpfLayout     = "sk_smt_layout"
+	bpfViolations = "sk_smt_violations"
+	bpfCgroups    = "sk_smt_cgroups"
+	bpfStats      = "sk_smt_stats"
+	bpfDSQBase    = "sk_smt_dsq_base"
+)
+
+// Bind implements scx.Component: it writes the layout (sk_smt_layout),
+// the isolated cgroups' ids (sk_smt_cgroups) and a zeroed counter entry
+// per class (sk_smt_stats), which ops.init (sk_smt_init) reads to create
+// the classes' DSQs. Load calls it after every load, before attach. Tests
+// that load smt.bpf.h in a plain collection bind with scx.NewBinding and
+// a DSQ range of at least len(Classes) ids, whose first id they wrote into
+// the sk_smt_dsq_base constant before load; Bind refuses a range that is
+// not the object's.
+func (l *Layout) Bind(b *scx.Binding) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.bound = false
+	if err := b.Assign(&l.objs); err != nil {
+		return err // "bind smt: ...", listing every missing object
+	}
+	r := b.DSQs()
+	if r.Count < len(l.Classes) {
+		return fmt.Errorf("smt: bind: %d DSQ ids for %d classes: %w: bind with the range scx.Open allocated (Spec.DSQs(%q))", r.Count, len(l.Classes), ErrInvalid, l.Name())
+	}
+	// The loader wrote the range's first id into the object before load;
+	// a Binding made by hand must say the same.
+	var base uint64
+	if err := l.objs.DSQBase.Get(&base); err != nil {
+		return fmt.Errorf("smt: bind: %s: %w", bpfDSQBase, err)
+	}
+	if base != r.First {
+		return fmt.Errorf("smt: bind: %s is %#x, but the binding's DSQ range starts at %#x: %w: set the constant to the range's first id before load", bpfDSQBase, base, r.First, ErrInvalid)
+	}
+	var st smttypesSkSmtLayout
+	if size := uint32(unsafe.Sizeof(st)); l.objs.Layout.Size() != size {
+		return fmt.Errorf("smt: bind: %s is %d bytes, this package expects %d: rebuild the object against this version of scxkit/smt.h", bpfLayout, l.objs.Layout.Size(), size)
+	}
+	l.encodeBPF(&st)
+	if err := l.objs.Layout.Set(&st); err != nil {
+		return fmt.Errorf("smt: bind: %s: %w", bpfLayout, err)
+	}
+	n, err := ebpf.PossibleCPU()
+	if err != nil {
+		return fmt.Errorf("smt: bind: %w", err)
+	}
+	zero := make([]smttypesSkSmtCounters, n)
+	for _, c := range l.Classes {
+		if c.Index > 0 {
+			if err := l.objs.Cgroups.Put(c.CgroupID, uint32(c.Index)); err != nil {
+				return fmt.Errorf("smt: bind: %s: cgroup %s: %w", bpfCgroups, c.Name(), err)
+			}
+		}
+		if err := l.objs.Stats.Put(c.CgroupID, zero); err != nil {
+			return fmt.Errorf("smt: bind: %s: cgroup %s: %w", bpfStats, c.Name(), err)
+		}
+	}
+	if l.stats, err = percpu.New[uint64, smttypesSkSmtCounters](l.objs.Stats, n); err != nil {
+		return fmt.Errorf("smt: bind: %w", err)
+	}
+	l.bound = true
+	return nil
+}
+
 // encodeBPF converts l into the BPF layout.
 func (l *Layout) encodeBPF(st *smttypesSkSmtLayout) {
 	*st = smttypesSkSmtLayout{
@@ -196,9 +320,13 @@ func (l *Layout) encodeBPF(st *smttypesSkSmtLayout) {
 		NrClasses: uint32(len(l.Classes)),
 		HoldNs:    uint64(l.Hold.Nanoseconds()),
 	}
+	const none = int32(smttypesSkSmtConstsSK_NO_CPU)
 	for i := range st.Cpus {
-		st.Cpus[i].Core = -1
-		st.Cpus[i].Siblings = [3]int32{-1, -1, -1}
+		e := &st.Cpus[i]
+		e.Core = none
+		for j := range e.Siblings {
+			e.Siblings[j] = none
+		}
 	}
 	for _, c := range l.topo.CPUs {
 		e := &st.Cpus[c.KernelID]
@@ -210,40 +338,4 @@ func (l *Layout) encodeBPF(st *smttypesSkSmtLayout) {
 	for _, c := range l.Classes {
 		st.ClassCgroup[c.Index] = c.CgroupID
 	}
-}
-
-// WriteBPF hands l to a loaded scheduler that includes
-// scxkit/smt.bpf.h: the sk_smt_layout global, the isolated cgroups'
-// ids, and a zeroed counter entry per class. Call it after scx.Spec.Load
-// and before Attach (ops.init creates the classes' DSQs from it).
-func (l *Layout) WriteBPF(coll *ebpf.Collection) error {
-	v := coll.Variables[bpfLayout]
-	cgroups, stats := coll.Maps[bpfCgroups], coll.Maps[bpfStats]
-	if v == nil || cgroups == nil || stats == nil {
-		return fmt.Errorf("smt: write BPF: the object lacks one of %s, %s and %s: include scxkit/smt.bpf.h", bpfLayout, bpfCgroups, bpfStats)
-	}
-	var st smttypesSkSmtLayout
-	if size := uint32(unsafe.Sizeof(st)); v.Size() != size {
-		return fmt.Errorf("smt: write BPF: %s is %d bytes, this package expects %d: rebuild the object against this version of scxkit/smt.h", bpfLayout, v.Size(), size)
-	}
-	l.encodeBPF(&st)
-	if err := v.Set(&st); err != nil {
-		return fmt.Errorf("smt: write BPF: %s: %w", bpfLayout, err)
-	}
-	n, err := ebpf.PossibleCPU()
-	if err != nil {
-		return fmt.Errorf("smt: write BPF: %w", err)
-	}
-	zero := make([]smttypesSkSmtCounters, n)
-	for _, c := range l.Classes {
-		if c.Index > 0 {
-			if err := cgroups.Put(c.CgroupID, uint32(c.Index)); err != nil {
-				return fmt.Errorf("smt: write BPF: %s: cgroup %s: %w", bpfCgroups, c.Name(), err)
-			}
-		}
-		if err := stats.Put(c.CgroupID, zero); err != nil {
-			return fmt.Errorf("smt: write BPF: %s: cgroup %s: %w", bpfStats, c.Name(), err)
-		}
-	}
-	return nil
 }

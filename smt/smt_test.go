@@ -45,17 +45,18 @@ func TestNewErrors(t *testing.T) {
 	tmp := t.TempDir()
 	for _, tc := range []struct {
 		name string
-		cfg  Config
+		opts Options
 		is   error
 		msg  string
 	}{
-		{"missing", Config{Root: tmp, Isolate: []string{"/nope"}}, fs.ErrNotExist, `isolate "/nope": no such cgroup under`},
-		{"not cgroup2", Config{Root: filepath.Dir(tmp), Isolate: []string{filepath.Base(tmp)}}, ErrNotCgroup, "not a cgroup v2 directory"},
-		{"negative hold", Config{Hold: -time.Second}, nil, "Hold -1s is negative"},
-		{"too many", Config{Isolate: make([]string, MaxIsolated+1)}, ErrTooBig, "32 isolated cgroups"},
+		{"missing", Options{Root: tmp, Isolate: []string{"/nope"}}, fs.ErrNotExist, `isolate "/nope": no such cgroup under`},
+		{"not cgroup2", Options{Root: filepath.Dir(tmp), Isolate: []string{filepath.Base(tmp)}}, ErrNotCgroup, "not a cgroup v2 directory"},
+		{"negative hold", Options{Hold: -time.Second}, ErrInvalid, "Hold -1s is negative"},
+		{"dot-dot", Options{Isolate: []string{"/a/../b"}}, ErrInvalid, `".." is not allowed`},
+		{"too many", Options{Isolate: make([]string, MaxIsolated+1)}, ErrTooBig, "32 isolated cgroups"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := New(topo, tc.cfg)
+			_, err := New(topo, &tc.opts)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -67,8 +68,8 @@ func TestNewErrors(t *testing.T) {
 			}
 		})
 	}
-	if _, err := New(nil, Config{}); err == nil {
-		t.Error("New(nil topology): no error")
+	if _, err := New(nil, nil); !errors.Is(err, ErrInvalid) {
+		t.Errorf("New(nil topology): %v, want ErrInvalid", err)
 	}
 }
 
@@ -78,13 +79,13 @@ func TestNewTooManyThreads(t *testing.T) {
 	for k := range 5 {
 		topo.CPUs = append(topo.CPUs, &topology.CPU{ID: k, KernelID: k})
 	}
-	if _, err := New(topo, Config{}); !errors.Is(err, ErrTooBig) {
+	if _, err := New(topo, nil); !errors.Is(err, ErrTooBig) {
 		t.Errorf("5 threads per core: %v, want ErrTooBig", err)
 	}
 }
 
 func TestLayoutEncode(t *testing.T) {
-	l, err := New(twoCores(), Config{})
+	l, err := New(twoCores(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,15 +97,21 @@ func TestLayoutEncode(t *testing.T) {
 	if st.NrCpuIds != 4 || st.NrClasses != 1 || st.HoldNs != 40e6 {
 		t.Errorf("header %d cpus %d classes %d ns", st.NrCpuIds, st.NrClasses, st.HoldNs)
 	}
+	const none = int32(smttypesSkSmtConstsSK_NO_CPU)
 	want := map[int][2]int32{0: {0, 2}, 1: {1, 3}, 2: {0, 0}, 3: {1, 1}}
 	for cpu, w := range want {
 		e := st.Cpus[cpu]
-		if e.Core != w[0] || e.Siblings != [3]int32{w[1], -1, -1} {
+		siblings := e.Siblings
+		for j := range siblings {
+			siblings[j] = none
+		}
+		siblings[0] = w[1]
+		if e.Core != w[0] || e.Siblings != siblings {
 			t.Errorf("cpu %d: core %d siblings %v, want core %d sibling %d", cpu, e.Core, e.Siblings, w[0], w[1])
 		}
 	}
-	if st.Cpus[4].Core != -1 {
-		t.Errorf("cpu 4 (absent): core %d, want -1", st.Cpus[4].Core)
+	if e := st.Cpus[4]; e.Core != none || e.Siblings[0] != none {
+		t.Errorf("cpu 4 (absent): core %d siblings %v, want %d", e.Core, e.Siblings, none)
 	}
 }
 
@@ -116,7 +123,7 @@ func TestNewCgroups(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := New(twoCores(), Config{Root: root, Isolate: []string{rel}})
+	l, err := New(twoCores(), &Options{Root: root, Isolate: []string{rel}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +134,7 @@ func TestNewCgroups(t *testing.T) {
 		t.Errorf("Class(%d) = %+v, %v", id, c, ok)
 	}
 	// The directory itself names the same cgroup: a duplicate.
-	if _, err := New(twoCores(), Config{Root: root, Isolate: []string{rel, dir}}); err == nil || !strings.Contains(err.Error(), "the same cgroup") {
+	if _, err := New(twoCores(), &Options{Root: root, Isolate: []string{rel, dir}}); err == nil || !strings.Contains(err.Error(), "the same cgroup") {
 		t.Errorf("duplicate: %v", err)
 	}
 }

@@ -23,6 +23,7 @@ const (
 	smtselftestVarScxkitKfuncGen  = "scxkit_kfunc_gen"
 	smtselftestVarSkExitInfo      = "sk_exit_info"
 	smtselftestVarSkSliceNs       = "sk_slice_ns"
+	smtselftestVarSkSmtDsqBase    = "sk_smt_dsq_base"
 	smtselftestVarSkSmtLayout     = "sk_smt_layout"
 	smtselftestVarSkSmtViolations = "sk_smt_violations"
 	smtselftestVarStCgroupId      = "st_cgroup_id"
@@ -90,6 +91,7 @@ type smtselftestVariableSpecs struct {
 	ScxkitKfuncGen  *ebpf.VariableSpec `ebpf:"scxkit_kfunc_gen"`
 	SkExitInfo      *ebpf.VariableSpec `ebpf:"sk_exit_info"`
 	SkSliceNs       *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
+	SkSmtDsqBase    *ebpf.VariableSpec `ebpf:"sk_smt_dsq_base"`
 	SkSmtLayout     *ebpf.VariableSpec `ebpf:"sk_smt_layout"`
 	SkSmtViolations *ebpf.VariableSpec `ebpf:"sk_smt_violations"`
 	StCgroupId      *ebpf.VariableSpec `ebpf:"st_cgroup_id"`
@@ -136,6 +138,7 @@ type smtselftestVariables struct {
 	ScxkitKfuncGen  *ebpf.Variable `ebpf:"scxkit_kfunc_gen"`
 	SkExitInfo      *ebpf.Variable `ebpf:"sk_exit_info"`
 	SkSliceNs       *ebpf.Variable `ebpf:"sk_slice_ns"`
+	SkSmtDsqBase    *ebpf.Variable `ebpf:"sk_smt_dsq_base"`
 	SkSmtLayout     *ebpf.Variable `ebpf:"sk_smt_layout"`
 	SkSmtViolations *ebpf.Variable `ebpf:"sk_smt_violations"`
 	StCgroupId      *ebpf.Variable `ebpf:"st_cgroup_id"`

@@ -13,6 +13,16 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type smttypesSkSmtConsts int32
+
+const (
+	smttypesSkSmtConstsSK_MAX_CPUS     smttypesSkSmtConsts = 512
+	smttypesSkSmtConstsSK_MAX_SIBLINGS smttypesSkSmtConsts = 3
+	smttypesSkSmtConstsSK_MAX_CLASSES  smttypesSkSmtConsts = 32
+	smttypesSkSmtConstsSK_SYSTEM       smttypesSkSmtConsts = 0
+	smttypesSkSmtConstsSK_NO_CPU       smttypesSkSmtConsts = -1
+)
+
 type smttypesSkSmtCounters struct {
 	_                structs.HostLayout
 	RuntimeNs        uint64
@@ -40,6 +50,7 @@ type smttypesSkSmtLayout struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	smttypesVarConstsType   = "consts_type"
 	smttypesVarCountersType = "counters_type"
 	smttypesVarLayoutType   = "layout_type"
 )
@@ -98,6 +109,7 @@ type smttypesMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type smttypesVariableSpecs struct {
+	ConstsType   *ebpf.VariableSpec `ebpf:"consts_type"`
 	CountersType *ebpf.VariableSpec `ebpf:"counters_type"`
 	LayoutType   *ebpf.VariableSpec `ebpf:"layout_type"`
 }
@@ -132,6 +144,7 @@ func (m *smttypesMaps) Close() error {
 //
 // It can be passed to loadSmttypesObjects or ebpf.CollectionSpec.LoadAndAssign.
 type smttypesVariables struct {
+	ConstsType   *ebpf.Variable `ebpf:"consts_type"`
 	CountersType *ebpf.Variable `ebpf:"counters_type"`
 	LayoutType   *ebpf.Variable `ebpf:"layout_type"`
 }

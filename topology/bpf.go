@@ -1,46 +1,69 @@
 package topology
 
 import (
-	"errors"
 	"fmt"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
+	"github.com/scxkit/scxkit/scx"
 )
 
-// Limits of the BPF-side layout (bpf/include/scxkit/topology.h).
+// Limits of the BPF-side layout (bpf/include/scxkit/topology.h). They
+// equal the header's macros; TestConstantsMatchBPF checks them against the
+// compiler's values.
 const (
-	MaxBPFCPUs  = 512 // SK_TOPO_MAX_CPUS: kernel CPU ids must be below it
-	MaxBPFLLCs  = 128 // SK_TOPO_MAX_LLCS
-	MaxBPFNodes = 64  // SK_TOPO_MAX_NODES
+	// MaxBPFCPUs bounds kernel CPU ids, and the cores (SK_TOPO_MAX_CPUS).
+	MaxBPFCPUs = 512
+	// MaxBPFLLCs is the most LLCs (SK_TOPO_MAX_LLCS).
+	MaxBPFLLCs = 128
+	// MaxBPFNodes is the most NUMA nodes (SK_TOPO_MAX_NODES).
+	MaxBPFNodes = 64
 )
 
-// bpfVariable is the global that topology.bpf.h defines.
-const bpfVariable = "sk_topology"
+// A Topology is a component.
+var _ scx.Component = (*Topology)(nil)
 
-// ErrTooBig is wrapped by WriteBPF's error for a machine that does not fit
-// the BPF-side layout.
-var ErrTooBig = errors.New("topology too big for the BPF layout")
+// bpfObjects are the globals topology.bpf.h defines.
+type bpfObjects struct {
+	Topology *ebpf.Variable `ebpf:"sk_topology"`
+}
 
-// WriteBPF fills the sk_topology global of a loaded scheduler that
-// includes scxkit/topology.bpf.h: per-CPU core, LLC, node and capacity,
-// and the CPU masks of every core, LLC and node. Call it after
-// scx.Spec.Load and before Attach, and again with a fresh Topology after a
-// hotplug restart.
-func (t *Topology) WriteBPF(coll *ebpf.Collection) error {
-	v := coll.Variables[bpfVariable]
-	if v == nil {
-		return fmt.Errorf("topology: write BPF: the object has no %s global: include scxkit/topology.bpf.h", bpfVariable)
+// bpfHeader is the header a scheduler includes for the topology component.
+const bpfHeader = "scxkit/topology.bpf.h"
+
+// Name implements scx.Component: a Topology is the component "topology",
+// which hands the machine's layout to topology.bpf.h.
+func (t *Topology) Name() string { return "topology" }
+
+// Needs implements scx.Component. The topology component needs the
+// sk_topology global of topology.bpf.h and nothing else: its helpers
+// (sk_topo_cpu, sk_topo_pick_idle_cpu, ...) may be called from any
+// callback, and it decides no callback alone.
+func (t *Topology) Needs() scx.Needs {
+	return scx.Needs{Objects: (*bpfObjects)(nil), Header: bpfHeader}
+}
+
+// Bind implements scx.Component: it fills the sk_topology global of the
+// loaded scheduler with t, per-CPU core, LLC, node and capacity and the
+// CPU masks of every core, LLC and node, for topology.bpf.h's helpers. A
+// restart after CPU hotplug needs a fresh Topology (Discover again), as a
+// Topology describes the CPUs online when it was discovered. Its error
+// wraps ErrTooBig for a machine beyond the BPF layout's limits.
+func (t *Topology) Bind(b *scx.Binding) error {
+	var objs bpfObjects
+	if err := b.Assign(&objs); err != nil {
+		return err // names the component and every missing object
 	}
+	v := objs.Topology
 	var st topoSkTopo
 	if size := uint32(unsafe.Sizeof(st)); v.Size() != size {
-		return fmt.Errorf("topology: write BPF: %s is %d bytes, this package expects %d: rebuild the object against this version of scxkit/topology.h", bpfVariable, v.Size(), size)
+		return fmt.Errorf("topology: bind: sk_topology is %d bytes, this package expects %d: rebuild the object against this version of scxkit/topology.h", v.Size(), size)
 	}
 	if err := t.encodeBPF(&st); err != nil {
-		return fmt.Errorf("topology: write BPF: %w", err)
+		return fmt.Errorf("topology: bind: %w", err)
 	}
 	if err := v.Set(&st); err != nil {
-		return fmt.Errorf("topology: write BPF: %w", err)
+		return fmt.Errorf("topology: bind: write sk_topology: %w", err)
 	}
 	return nil
 }
@@ -48,14 +71,14 @@ func (t *Topology) WriteBPF(coll *ebpf.Collection) error {
 // encodeBPF converts t into the BPF layout.
 func (t *Topology) encodeBPF(st *topoSkTopo) error {
 	switch {
-	case t.Online.Max() >= MaxBPFCPUs:
-		return fmt.Errorf("%w: CPU %d, the layout holds kernel ids below %d", ErrTooBig, t.Online.Max(), MaxBPFCPUs)
-	case len(t.Cores) > MaxBPFCPUs:
-		return fmt.Errorf("%w: %d cores, the layout holds %d", ErrTooBig, len(t.Cores), MaxBPFCPUs)
-	case len(t.LLCs) > MaxBPFLLCs:
-		return fmt.Errorf("%w: %d LLCs, the layout holds %d", ErrTooBig, len(t.LLCs), MaxBPFLLCs)
-	case len(t.Nodes) > MaxBPFNodes:
-		return fmt.Errorf("%w: %d nodes, the layout holds %d", ErrTooBig, len(t.Nodes), MaxBPFNodes)
+	case t.Online.Max() >= len(st.Cpus):
+		return fmt.Errorf("CPU %d: %w: the BPF layout holds kernel ids below %d; raise SK_TOPO_MAX_CPUS in scxkit/topology.h and rebuild", t.Online.Max(), ErrTooBig, len(st.Cpus))
+	case len(t.Cores) > len(st.CoreCpus):
+		return fmt.Errorf("%d cores: %w: the BPF layout holds %d; raise SK_TOPO_MAX_CPUS in scxkit/topology.h and rebuild", len(t.Cores), ErrTooBig, len(st.CoreCpus))
+	case len(t.LLCs) > len(st.LlcCpus):
+		return fmt.Errorf("%d LLCs: %w: the BPF layout holds %d; split fewer of them (a larger Options.LLCCores), or raise SK_TOPO_MAX_LLCS in scxkit/topology.h and rebuild", len(t.LLCs), ErrTooBig, len(st.LlcCpus))
+	case len(t.Nodes) > len(st.NodeCpus):
+		return fmt.Errorf("%d nodes: %w: the BPF layout holds %d; raise SK_TOPO_MAX_NODES in scxkit/topology.h and rebuild", len(t.Nodes), ErrTooBig, len(st.NodeCpus))
 	}
 	*st = topoSkTopo{
 		NrCpuIds: uint32(t.Online.Max() + 1),
@@ -65,7 +88,7 @@ func (t *Topology) encodeBPF(st *topoSkTopo) error {
 	}
 	for _, c := range t.CPUs {
 		e := &st.Cpus[c.KernelID]
-		e.Flags = 1 // SK_TOPO_CPU_ONLINE
+		e.Flags = uint32(topoSkTopoConstsSK_CPU_ONLINE)
 		e.Core = uint32(c.Core)
 		e.Llc = uint32(c.LLC)
 		e.Node = uint32(c.Node)

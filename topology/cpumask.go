@@ -42,11 +42,12 @@ type Cpumask struct {
 // so "0-7:2/4" is 0-1,4-5. Sysfs never prints it, but the kernel's command
 // line (isolcpus=, nohz_full=) accepts it.
 //
-// The error names the malformed token. CPU ids must be below MaxCPUs.
+// The error wraps ErrInvalid and names the malformed token. CPU ids must
+// be below MaxCPUs.
 func ParseCPUList(s string) (Cpumask, error) {
 	m, err := parseCPUList(s)
 	if err != nil {
-		return Cpumask{}, fmt.Errorf("topology: parse cpulist %s: %w", quoteShort(strings.TrimSpace(s)), err)
+		return Cpumask{}, fmt.Errorf("topology: parse cpulist %s: %w: %w", quoteShort(strings.TrimSpace(s)), ErrInvalid, err)
 	}
 	return m, nil
 }
@@ -144,8 +145,9 @@ func parseCount(s string) (int, error) {
 // topology/thread_siblings or node/nodeN/cpumap: comma-separated groups of
 // up to eight hex digits, each 32 CPUs, the most significant group first,
 // such as "00000000,0000ff0f" for CPUs 0-3,8-15. White space around the
-// mask is ignored; an empty string is the empty mask. The error names the
-// malformed group. Set bits must stand for CPU ids below MaxCPUs.
+// mask is ignored; an empty string is the empty mask. The error wraps
+// ErrInvalid and names the malformed group. Set bits must stand for CPU
+// ids below MaxCPUs.
 func ParseMask(s string) (Cpumask, error) {
 	var m Cpumask
 	s = strings.TrimSpace(s)
@@ -156,17 +158,17 @@ func ParseMask(s string) (Cpumask, error) {
 	for i, g := range groups {
 		n := len(groups) - 1 - i // groups[n] holds CPUs 32n to 32n+31
 		if g == "" || len(g) > 8 {
-			return Cpumask{}, fmt.Errorf("topology: parse mask %s: group %s: want 1 to 8 hex digits", quoteShort(s), quoteShort(g))
+			return Cpumask{}, fmt.Errorf("topology: parse mask %s: group %s: %w: want 1 to 8 hex digits", quoteShort(s), quoteShort(g), ErrInvalid)
 		}
 		v, err := strconv.ParseUint(g, 16, 32)
 		if err != nil {
-			return Cpumask{}, fmt.Errorf("topology: parse mask %s: group %s: not a hex number", quoteShort(s), quoteShort(g))
+			return Cpumask{}, fmt.Errorf("topology: parse mask %s: group %s: %w: not a hex number", quoteShort(s), quoteShort(g), ErrInvalid)
 		}
 		if v == 0 {
 			continue
 		}
 		if n >= MaxCPUs/32 {
-			return Cpumask{}, fmt.Errorf("topology: parse mask %s: group %s: sets CPUs at or above %d", quoteShort(s), quoteShort(g), MaxCPUs)
+			return Cpumask{}, fmt.Errorf("topology: parse mask %s: group %s: %w: sets CPUs at or above %d", quoteShort(s), quoteShort(g), ErrInvalid, MaxCPUs)
 		}
 		m.grow(32*n + 31)
 		m.words[n/2] |= v << (32 * (n % 2))

@@ -4,8 +4,34 @@
 //
 // Discover(nil) reads the running system; Options point it at a sysfs
 // snapshot or an fs.FS instead. Topology.String prints the result as a
-// tree, and WriteBPF hands it to a scheduler that includes
-// scxkit/topology.bpf.h.
+// tree.
+//
+// # The topology component
+//
+// A *Topology is the scheduler component "topology" (scx.Component): a
+// scheduler whose BPF object includes scxkit/topology.bpf.h lists it in
+// its Config, like every other component, and loading the scheduler binds
+// it: Bind writes the machine's layout into the sk_topology global before
+// the scheduler is attached.
+//
+//	topo, err := topology.Discover(nil)
+//	...
+//	cfg := scx.Config{Name: "mysched", Components: []scx.Component{topo, layout}}
+//
+// The BPF side may call its helpers from any callback; none is required
+// and none is owned, so it combines with every other component:
+//
+//	ops.select_cpu  sk_topo_pick_idle_cpu(p, prev_cpu, &level)  an idle CPU, nearest first
+//	anywhere        sk_topo_cpu(cpu), sk_topo_same_llc(a, b),    what a CPU is part of
+//	                sk_topo_same_core, sk_topo_same_node, ...
+//
+// Until Bind ran, every helper answers "unknown" (NULL, false, -1). A
+// Topology describes the CPUs online when it was discovered: after CPU
+// hotplug, discover again (package runner's Command.Setup runs again
+// before a restart). It reports no stats. Bind fails with an error
+// wrapping ErrTooBig for a machine beyond the BPF layout (MaxBPFCPUs,
+// MaxBPFLLCs, MaxBPFNodes). Tests that load topology.bpf.h without a
+// scheduler bind it with scx.NewBinding.
 //
 // # Glossary
 //

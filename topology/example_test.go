@@ -5,7 +5,9 @@ import (
 	"log"
 	"testing/fstest"
 
+	"github.com/scxkit/scxkit/scx"
 	"github.com/scxkit/scxkit/topology"
+	"github.com/scxkit/scxkit/topology/internal/toposched"
 )
 
 // machine returns a sysfs, rooted like "/", of one package with cores
@@ -84,7 +86,7 @@ func ExampleParseCPUList() {
 	// 0-3,8,10-11 7 false 0 11
 	// [0 1 2 3 8 10 11]
 	// d0f
-	// topology: parse cpulist "0-3,x": token "x": "x" is not a CPU id
+	// topology: parse cpulist "0-3,x": invalid input: token "x": "x" is not a CPU id
 }
 
 func ExampleCpumask_And() {
@@ -127,4 +129,34 @@ func ExampleTopology_SplitLLCs() {
 	// llc 2: cpus 5-7, cores [5 6 7], virtual true, cache id 0
 	// cpu 6 is in llc 2
 	// the original has 1 llc
+}
+
+// A Topology is the scheduler component "topology": listed in the Config
+// of a scheduler whose object includes scxkit/topology.bpf.h, it is
+// written into the object's sk_topology global at every load, before the
+// scheduler is attached.
+func ExampleTopology_Bind() {
+	// On a real machine, topology.Discover(nil).
+	topo, err := topology.Discover(&topology.Options{FS: machine(4, 2)})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// toposched.Sched stands in for your scheduler's objects,
+	// scx.Objects{Base: loadX, V2: loadXV2}. Open checks, without a
+	// kernel, that the object has what the component needs.
+	spec, err := scx.Open(toposched.Sched, scx.Config{Name: "sk_topo", Components: []scx.Component{topo}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, c := range spec.Components() {
+		fmt.Printf("component %s, from %s\n", c.Name(), c.Needs().Header)
+	}
+	// With a sched_ext kernel, Load binds it (Topology.Bind fills
+	// sk_topology) and Attach makes the scheduler the kernel's:
+	//
+	//	sched, err := spec.Load(nil)
+	//	...
+	//	err = sched.Attach()
+	// Output:
+	// component topology, from scxkit/topology.bpf.h
 }

@@ -42,11 +42,22 @@ type topoSkTopo struct {
 	}
 }
 
+type topoSkTopoConsts uint32
+
+const (
+	topoSkTopoConstsSK_MAX_CPUS   topoSkTopoConsts = 512
+	topoSkTopoConstsSK_MAX_LLCS   topoSkTopoConsts = 128
+	topoSkTopoConstsSK_MAX_NODES  topoSkTopoConsts = 64
+	topoSkTopoConstsSK_MASK_WORDS topoSkTopoConsts = 8
+	topoSkTopoConstsSK_CPU_ONLINE topoSkTopoConsts = 1
+)
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	topoVarTopoType = "topo_type"
+	topoVarConstsType = "consts_type"
+	topoVarTopoType   = "topo_type"
 )
 
 // loadTopo returns the embedded CollectionSpec for topo.
@@ -103,7 +114,8 @@ type topoMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type topoVariableSpecs struct {
-	TopoType *ebpf.VariableSpec `ebpf:"topo_type"`
+	ConstsType *ebpf.VariableSpec `ebpf:"consts_type"`
+	TopoType   *ebpf.VariableSpec `ebpf:"topo_type"`
 }
 
 // topoObjects contains all objects after they have been loaded into the kernel.
@@ -136,7 +148,8 @@ func (m *topoMaps) Close() error {
 //
 // It can be passed to loadTopoObjects or ebpf.CollectionSpec.LoadAndAssign.
 type topoVariables struct {
-	TopoType *ebpf.Variable `ebpf:"topo_type"`
+	ConstsType *ebpf.Variable `ebpf:"consts_type"`
+	TopoType   *ebpf.Variable `ebpf:"topo_type"`
 }
 
 // topoPrograms contains all programs after they have been loaded into the kernel.

@@ -58,7 +58,7 @@ func (t *CoreType) UnmarshalText(b []byte) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("topology: core type %s: want unknown, big, little or turbo", quoteShort(string(b)))
+	return fmt.Errorf("topology: core type %s: %w: want unknown, big, little or turbo", quoteShort(string(b)), ErrInvalid)
 }
 
 // Topology is the machine's CPU topology: which CPUs share a core, an L2

@@ -16,8 +16,8 @@ import (
 
 var (
 	statsLine      = regexp.MustCompile(`(?m)^simple: \d\d:\d\d:\d\d .*\benqueued=\d+`)
-	domainsLine    = regexp.MustCompile(`(?m)^domains: \d\d:\d\d:\d\d .*\benqueued=\d+ .*moved=\d+ .*dom0_run=\d+ms`)
-	energyLine     = regexp.MustCompile(`(?m)^energy: \d\d:\d\d:\d\d .*\bqueued=\d+ .*demand=[\d.]+ warm=\S+`)
+	domainsLine    = regexp.MustCompile(`(?m)^domains: \d\d:\d\d:\d\d .*\benqueued=\d+ .*\blb\.moved_tasks=\d+ .*\blb\.runtime_ns\{domain=0\}=\d+`)
+	energyLine     = regexp.MustCompile(`(?m)^energy: \d\d:\d\d:\d\d .*\bqueued=\d+ .*\benergy\.demand=[\d.]+ .*\benergy\.warm_cpus=\d+`)
 	comparisonLine = regexp.MustCompile(`(?m)^demo: workload took \d+\.\ds under (simple|domains|energy) vs \d+\.\ds under the kernel's default scheduler \(ratio \d+\.\d\d\)$`)
 )
 

@@ -9,14 +9,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
+	"github.com/scxkit/scxkit/internal/promserve"
 	"github.com/scxkit/scxkit/latency"
 )
 
@@ -94,7 +91,7 @@ func runLatency(ctx context.Context, f *latencyFlags, stdout, stderr io.Writer) 
 	// or at the end of --duration, and the deferred Close unloads the
 	// BPF programs.
 	p, err := latency.Start(context.WithoutCancel(ctx), &latency.Options{Cgroups: f.cgroups, Bounds: bounds, OutlierThreshold: f.outlier})
-	if errors.Is(err, latency.ErrInvalidOptions) {
+	if errors.Is(err, latency.ErrInvalid) {
 		return usagef("%v", err)
 	}
 	if err != nil {
@@ -118,7 +115,7 @@ func runLatency(ctx context.Context, f *latencyFlags, stdout, stderr io.Writer) 
 		defer stop()
 	}
 
-	prev, err := p.Snapshot(nil)
+	prev, err := p.Read(nil)
 	if err != nil {
 		return err
 	}
@@ -142,7 +139,7 @@ func runLatency(ctx context.Context, f *latencyFlags, stdout, stderr io.Writer) 
 		case <-timer.C:
 		}
 		now := time.Now()
-		if cur, err = p.Snapshot(cur); err != nil {
+		if cur, err = p.Read(cur); err != nil {
 			return err
 		}
 		delta = subSnapshots(delta, cur, prev)
@@ -337,26 +334,11 @@ func pct(part, whole time.Duration) string {
 }
 
 // listenMetrics checks --listen and binds it, before anything is loaded:
-// a bad address is a usage error. An address without a host listens on
-// every interface, which it warns about.
+// a bad address is a usage error.
 func listenMetrics(addr string, stderr io.Writer) (net.Listener, error) {
-	host, port, err := net.SplitHostPort(addr)
+	ln, err := promserve.Listen("--listen", addr, "and name the profiled cgroups", slog.New(slog.NewTextHandler(stderr, nil)))
 	if err != nil {
-		return nil, usagef("--listen %q: %v: give HOST:PORT, e.g. 127.0.0.1:9100", addr, err)
-	}
-	if port == "" {
-		return nil, usagef("--listen %q: no port: give HOST:PORT, e.g. 127.0.0.1:9100", addr)
-	}
-	if _, err := net.LookupPort("tcp", port); err != nil {
-		return nil, usagef("--listen %q: port %q: not a port number (0 to 65535) or service name: give one, e.g. 127.0.0.1:9100", addr, port)
-	}
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		slog.New(slog.NewTextHandler(stderr, nil)).Warn("--listen: metrics are served on every network interface, without authentication, and name the profiled cgroups; give 127.0.0.1:PORT to serve this machine only",
-			"listen", addr)
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, usagef("--listen %q: %v: give an address of this machine with a free port, e.g. 127.0.0.1:9100", addr, err)
+		return nil, &usageError{msg: err.Error()}
 	}
 	return ln, nil
 }
@@ -364,13 +346,8 @@ func listenMetrics(addr string, stderr io.Writer) (net.Listener, error) {
 // serveMetrics serves p's counters at http://ADDR/metrics on ln until ctx
 // ends or stop is called.
 func serveMetrics(ctx context.Context, ln net.Listener, p *latency.Profiler, stderr io.Writer) (stop func()) {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(newLatencyCollector(p.Snapshot))
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(stderr, "serving metrics at http://%s/metrics\n", ln.Addr())
-	go srv.Serve(ln)
+	srv := promserve.Serve(ln, newLatencyCollector(p.Read))
 	stopCtx := context.AfterFunc(ctx, func() { srv.Close() })
 	return func() { stopCtx(); srv.Close() }
 }

@@ -34,12 +34,22 @@ SK_OPS(s32, domains_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_fl
 	bool is_idle = false;
 	s32 cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
 
+	if (!is_idle)
+		return prev_cpu;
 	/* Stay in the domain: an idle CPU elsewhere is for the balancer. */
-	if (is_idle && sk_dsq_of_cpu(cpu) == task_domain(p)) {
+	if (sk_dsq_of_cpu(cpu) == task_domain(p)) {
 		sk_stat_inc(direct);
 		sk_dsq_insert(p, SK_DSQ_LOCAL, sk_slice(), 0);
 		return cpu;
 	}
+	/*
+	 * scx_bpf_select_cpu_dfl claimed @cpu: it cleared its idle bit, so
+	 * kick_idle_in would never find it again while it sleeps, with tasks
+	 * of its own domain left waiting in its DSQ (stealing may be off).
+	 * Kick it: it serves its DSQ and, finding it empty, goes idle again,
+	 * visible as idle.
+	 */
+	scx_bpf_kick_cpu(cpu, SK_KICK_IDLE);
 	return prev_cpu;
 }
 

@@ -3,9 +3,9 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
+	"flag"
 	"fmt"
-	"io"
-	"log/slog"
 	"math"
 	"os/exec"
 	"regexp"
@@ -18,8 +18,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/scxkit/scxkit/dsq"
 	"github.com/scxkit/scxkit/internal/testout"
 	"github.com/scxkit/scxkit/lb"
+	"github.com/scxkit/scxkit/runner"
 	"github.com/scxkit/scxkit/scx"
 	"github.com/scxkit/scxkit/vmtest"
 )
@@ -29,7 +31,9 @@ func TestMain(m *testing.M) {
 	vmtest.Main(m, &vmtest.Config{Topology: vmtest.Topology{Sockets: 2, Cores: 2, Threads: 1}})
 }
 
-var statsLine = regexp.MustCompile(`moved=(\d+) .*dom0_run=(\d+)ms dom0_rq=[\d.]+ dom1_run=(\d+)ms`)
+// statsLine matches a stats line (runner.AppendStatsLine) with the
+// balancer's migrations and the run time of domains 0 and 1, in ns.
+var statsLine = regexp.MustCompile(`lb\.moved_tasks=(\d+) .*lb\.runtime_ns\{domain=0\}=(\d+) lb\.runtime_ns\{domain=1\}=(\d+) `)
 
 var runnableLine = regexp.MustCompile(`runnable_tasks=([\d.,]+) runnable_buckets=([\d.,]+)`)
 
@@ -68,15 +72,17 @@ func median(v []float64) float64 {
 	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
 
-// lastStats returns moved and the per-domain run times of the newest
-// stats line.
+// lastStats returns moved and the per-domain run times, in ms, of the
+// newest stats line.
 func lastStats(out string) (moved, dom0, dom1 int, ok bool) {
 	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		if m := statsLine.FindStringSubmatch(sc.Text()); m != nil {
 			moved, _ = strconv.Atoi(m[1])
-			dom0, _ = strconv.Atoi(m[2])
-			dom1, _ = strconv.Atoi(m[3])
+			ns0, _ := strconv.ParseInt(m[2], 10, 64)
+			ns1, _ := strconv.ParseInt(m[3], 10, 64)
+			dom0, dom1 = int(ns0/1e6), int(ns1/1e6)
 			ok = true
 		}
 	}
@@ -134,7 +140,7 @@ func TestBalancesDomains(t *testing.T) {
 	var stdout, stderr testout.Buffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-interval", "250ms", "-stats", "250ms", "-steal", "100000", "-v"}, &stdout, &stderr)
+		done <- runner.Run(ctx, command(), []string{"-interval", "250ms", "-stats", "250ms", "-steal", "100000", "-v"}, &stdout, &stderr)
 	}()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -181,7 +187,7 @@ func TestBalancesDomains(t *testing.T) {
 	if st, err := k.Status(); err != nil || st.State != scx.StateDisabled {
 		t.Errorf("after detach: %v, %v", st, err)
 	}
-	t.Logf("over 3s: domain 0 ran %dms, domain 1 ran %dms; %d migrations\n%s", d0, d1, moved, tail(stderr.String(), 12))
+	t.Logf("over 3s: domain 0 ran %dms, domain 1 ran %dms; %d migrations\nlast stats line: %s\n%s", d0, d1, moved, tail(stdout.String(), 1), tail(stderr.String(), 12))
 	if moved == 0 {
 		t.Errorf("no migrations")
 	}
@@ -259,10 +265,14 @@ func tail(s string, n int) string {
 
 // TestAffinity checks what the BPF half makes of task affinity, on the
 // 2x2 VM (domain 0 is CPUs 0-1, domain 1 CPUs 2-3): the allowed domains
-// lb.Tracker reports, and that a planned move the affinity forbids is
+// the balancer reads (lb.Balancer.ReadTasks), and that a planned move the affinity forbids is
 // refused while an allowed one is applied.
 func TestAffinity(t *testing.T) {
-	spec, err := scx.Open(scx.Objects{Base: loadDomains, V2: loadDomainsV2}, scx.Config{Name: "domains"})
+	// The command's components with its default flags, loaded and
+	// attached but not run: no balancing round interferes.
+	cfg := setup(t)
+	b := cfg.Components[1].(*lb.Balancer)
+	spec, err := scx.Open(scx.Objects{Base: loadDomains, V2: loadDomainsV2}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,14 +281,6 @@ func TestAffinity(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	o, err := parseFlags(nil, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &balancer{log: slog.New(slog.DiscardHandler)}
-	if err := b.setup(s, o); err != nil {
-		t.Fatal(err)
-	}
 	if err := s.Attach(); err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +298,7 @@ func TestAffinity(t *testing.T) {
 		t.Helper()
 		var last lb.Task
 		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-			tasks, err := b.tracker.Tasks(nil, lb.Now(), 2)
+			tasks, err := b.ReadTasks(nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -337,7 +339,7 @@ func TestAffinity(t *testing.T) {
 
 	counters := func() []lb.DomainCounters {
 		t.Helper()
-		c, err := b.tracker.DomainCounters(nil, 2)
+		c, err := b.ReadCounters(nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -345,7 +347,7 @@ func TestAffinity(t *testing.T) {
 	}
 	// A plan into domain 1 is refused: the task may not run there.
 	before := counters()
-	if err := b.tracker.Apply([]lb.Migration{{Task: pid, From: 0, To: 1}}); err != nil {
+	if err := b.WritePlan([]lb.Migration{{Task: pid, From: 0, To: 1}}); err != nil {
 		t.Fatal(err)
 	}
 	for deadline := time.Now().Add(5 * time.Second); counters()[0].Refused == before[0].Refused; time.Sleep(20 * time.Millisecond) {
@@ -357,7 +359,7 @@ func TestAffinity(t *testing.T) {
 
 	// Allowed everywhere, the same plan moves it.
 	setAffinity(0, 1, 2, 3)
-	if err := b.tracker.Apply([]lb.Migration{{Task: pid, From: 0, To: 1}}); err != nil {
+	if err := b.WritePlan([]lb.Migration{{Task: pid, From: 0, To: 1}}); err != nil {
 		t.Fatal(err)
 	}
 	task("after the allowed move", func(tk lb.Task) bool { return tk.Domain == 1 && tk.Affinity == nil })
@@ -371,5 +373,48 @@ func TestAffinity(t *testing.T) {
 	k := s.Kernel()
 	if st, err := k.Status(); err != nil || st.State != scx.StateDisabled {
 		t.Errorf("after detach: %+v, %v", st, err)
+	}
+}
+
+// setup returns the configuration domains' Setup makes with args, named
+// as runner.Run names it.
+func setup(t *testing.T, args ...string) scx.Config {
+	t.Helper()
+	cmd := command()
+	fs := flag.NewFlagSet(cmd.Name, flag.ContinueOnError)
+	cmd.Flags(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := cmd.Setup(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Name = cmd.Name
+	return cfg
+}
+
+// TestDomainsMatchLayout checks that the balancer refuses, at load, domains
+// other than the DSQs of the scheduler's layout: the BPF side's domains
+// are the DSQ indexes.
+func TestDomainsMatchLayout(t *testing.T) {
+	cfg := setup(t)
+	layout := cfg.Components[0].(*dsq.Layout)
+	doms := append(lb.DomainsOf(layout), lb.Domain{ID: len(layout.DSQs), CPUs: 1})
+	bal, err := lb.New(doms, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Components[1] = bal
+	spec, err := scx.Open(scx.Objects{Base: loadDomains, V2: loadDomainsV2}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := spec.Load(nil)
+	if err == nil {
+		s.Close()
+	}
+	if !errors.Is(err, lb.ErrInvalid) || !strings.Contains(err.Error(), "DomainsOf") {
+		t.Errorf("Load with %d domains over %d DSQs: %v; want lb.ErrInvalid naming lb.DomainsOf", len(doms), len(layout.DSQs), err)
 	}
 }

@@ -15,6 +15,7 @@
  */
 #include <scxkit/scx.bpf.h>
 #include <scxkit/runtime.bpf.h>
+#include <scxkit/vtime.bpf.h>
 #include <scxkit/dutycycle.bpf.h>
 #include <scxkit/energy.bpf.h>
 
@@ -35,13 +36,8 @@ struct energy_stats {
 };
 SK_STATS_DEFINE(struct energy_stats);
 
-/* Virtual time of the task that started running last. */
+/* The vtime clock: virtual time of the task that started running last. */
 static u64 vtime_now;
-
-static __always_inline bool vtime_before(u64 a, u64 b)
-{
-	return (s64)(a - b) < 0;
-}
 
 /* The number of runnable tasks, as a decaying average: the demand. */
 struct demand {
@@ -135,7 +131,6 @@ SK_OPS(s32, energy_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_fla
 
 SK_OPS(void, energy_enqueue, struct task_struct *p, u64 enq_flags)
 {
-	u64 vtime;
 	s32 cpu;
 
 	if (!fits_warm(p)) {
@@ -148,10 +143,7 @@ SK_OPS(void, energy_enqueue, struct task_struct *p, u64 enq_flags)
 	}
 	sk_stat_inc(queued);
 	/* By weighted virtual time, crediting at most one slice of sleep. */
-	vtime = p->scx.dsq_vtime;
-	if (vtime_before(vtime, vtime_now - sk_slice()))
-		vtime = vtime_now - sk_slice();
-	scx_bpf_dsq_insert_vtime(p, SHARED_DSQ, sk_slice(), vtime, enq_flags);
+	scx_bpf_dsq_insert_vtime(p, SHARED_DSQ, sk_slice(), sk_vtime_queue(p, &vtime_now, sk_slice()), enq_flags);
 	cpu = sk_energy_pick_idle_cpu(p, scx_bpf_task_cpu(p), task_util(p));
 	if (cpu < 0 && overflowing())
 		cpu = scx_bpf_pick_idle_cpu(p->cpus_ptr, 0);
@@ -194,8 +186,7 @@ SK_OPS(void, energy_running, struct task_struct *p)
 	u32 zero = 0, *seq = bpf_map_lookup_elem(&perf_seq, &zero);
 
 	sk_runtime_start(p);
-	if (vtime_before(vtime_now, p->scx.dsq_vtime))
-		vtime_now = p->scx.dsq_vtime;
+	sk_vtime_running(p, &vtime_now);
 	/* Apply a new plan's performance target once per CPU. */
 	if (seq && *seq != sk_energy_plan.seq) {
 		*seq = sk_energy_plan.seq;
@@ -207,12 +198,12 @@ SK_OPS(void, energy_running, struct task_struct *p)
 SK_OPS(void, energy_stopping, struct task_struct *p, bool runnable)
 {
 	/* Charge the time it ran, scaled by 100 / weight. */
-	p->scx.dsq_vtime += sk_runtime_used(p) * 100 / p->scx.weight;
+	sk_vtime_charge(p, sk_runtime_used(p));
 }
 
 SK_OPS(void, energy_enable, struct task_struct *p)
 {
-	p->scx.dsq_vtime = vtime_now;
+	sk_vtime_enable(p, &vtime_now);
 }
 
 SK_OPS(s32, energy_init_task, struct task_struct *p, struct scx_init_task_args *args)

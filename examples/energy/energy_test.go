@@ -16,6 +16,7 @@ import (
 
 	"github.com/scxkit/scxkit/internal/cpustat"
 	"github.com/scxkit/scxkit/internal/testout"
+	"github.com/scxkit/scxkit/runner"
 	"github.com/scxkit/scxkit/scx"
 	"github.com/scxkit/scxkit/topology"
 	"github.com/scxkit/scxkit/vmtest"
@@ -117,8 +118,11 @@ func lightThreads(n int, d time.Duration) []int {
 }
 
 var (
-	warmLine = regexp.MustCompile(`demand=([\d.]+) warm=(\S*)`)
-	perfSet  = regexp.MustCompile(`perf_set=(\d+)`)
+	// The energy component's stats in a stats line: demand, level,
+	// warm CPUs, plans, then per domain.
+	warmLine = regexp.MustCompile(`energy\.demand=[^\n]*`)
+	plans    = regexp.MustCompile(`energy\.plans_written=(\d+)`)
+	perfSet  = regexp.MustCompile(`(?:^| )perf_set=(\d+)`)
 )
 
 // TestPacksAndSpreads runs the scheduler on the RK3399 model: under a
@@ -136,7 +140,7 @@ func TestPacksAndSpreads(t *testing.T) {
 	var stdout, stderr testout.Buffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-model", model, "-interval", "200ms", "-stats", "500ms", "-governor", "schedutil", "-v"}, &stdout, &stderr)
+		done <- runner.Run(ctx, command(), []string{"-model", model, "-interval", "200ms", "-stats", "500ms", "-governor", "schedutil", "-v"}, &stdout, &stderr)
 	}()
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		st, err := k.Status()
@@ -256,6 +260,11 @@ func TestPacksAndSpreads(t *testing.T) {
 		t.Errorf("no perf_set counter in the stats:\n%s", stdout.String())
 	} else if n, _ := strconv.Atoi(m[len(m)-1][1]); n == 0 {
 		t.Errorf("perf_set=0: no CPU applied a plan's performance target")
+	}
+	if m := plans.FindAllStringSubmatch(stdout.String(), -1); m == nil {
+		t.Errorf("no energy.plans_written stat in the stats:\n%s", stdout.String())
+	} else if n, _ := strconv.Atoi(m[len(m)-1][1]); n == 0 {
+		t.Errorf("energy.plans_written=0: the energy component wrote no plan")
 	}
 
 	cancel()

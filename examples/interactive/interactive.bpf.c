@@ -13,6 +13,7 @@
  */
 #include <scxkit/scx.bpf.h>
 #include <scxkit/runtime.bpf.h>
+#include <scxkit/vtime.bpf.h>
 #include <scxkit/preempt.bpf.h>
 
 struct interactive_stats {
@@ -22,20 +23,13 @@ struct interactive_stats {
 };
 SK_STATS_DEFINE(struct interactive_stats);
 
-/* Virtual time of the task that started running last, per class. */
+/* The vtime clocks: virtual time of the task that started running last, per class. */
 static u64 vtime_now[SK_PREEMPT_MAX_CLASSES];
 
-static __always_inline bool vtime_before(u64 a, u64 b)
+/* class_clock - the vtime clock of @p's class. */
+static __always_inline u64 *class_clock(struct task_struct *p)
 {
-	return (s64)(a - b) < 0;
-}
-
-static __always_inline u64 *class_vtime(u32 cls)
-{
-	barrier_var(cls);
-	if (cls >= SK_PREEMPT_MAX_CLASSES)
-		return NULL;
-	return &vtime_now[cls];
+	return sk_vtime_clock(vtime_now, SK_PREEMPT_MAX_CLASSES, sk_preempt_class_of(p));
 }
 
 SK_OPS(s32, interactive_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_flags)
@@ -50,12 +44,9 @@ SK_OPS(void, interactive_runnable, struct task_struct *p, u64 enq_flags)
 
 SK_OPS(void, interactive_enqueue, struct task_struct *p, u64 enq_flags)
 {
-	u64 *now = class_vtime(sk_preempt_class_of(p));
-	u64 vtime = p->scx.dsq_vtime;
-
 	/* Credit at most one slice of sleep. */
-	if (now && vtime_before(vtime, *now - sk_slice()))
-		vtime = *now - sk_slice();
+	u64 vtime = sk_vtime_queue(p, class_clock(p), sk_slice());
+
 	sk_stat_inc(enqueued);
 	sk_preempt_enqueue(p, enq_flags, vtime);
 }
@@ -70,18 +61,17 @@ SK_OPS(void, interactive_dispatch, s32 cpu, struct task_struct *prev)
 
 SK_OPS(void, interactive_running, struct task_struct *p)
 {
-	u64 *now = class_vtime(sk_preempt_class_of(p));
+	u64 *clock = class_clock(p);
 
 	sk_runtime_start(p);
 	sk_preempt_running(p);
-	if (now && vtime_before(*now, p->scx.dsq_vtime))
-		*now = p->scx.dsq_vtime;
+	sk_vtime_running(p, clock);
 }
 
 SK_OPS(void, interactive_stopping, struct task_struct *p, bool runnable)
 {
 	sk_preempt_stopping(p, runnable);
-	p->scx.dsq_vtime += sk_runtime_used(p) * 100 / p->scx.weight;
+	sk_vtime_charge(p, sk_runtime_used(p));
 }
 
 SK_OPS(void, interactive_tick, struct task_struct *p)
@@ -96,11 +86,8 @@ SK_OPS(bool, interactive_yield, struct task_struct *from, struct task_struct *to
 
 SK_OPS(void, interactive_enable, struct task_struct *p)
 {
-	u64 *now;
-
 	sk_preempt_enable(p);
-	now = class_vtime(sk_preempt_class_of(p));
-	p->scx.dsq_vtime = now ? *now : 0;
+	sk_vtime_enable(p, class_clock(p));
 }
 
 SK_OPS_SLEEPABLE(s32, interactive_init)

@@ -39,6 +39,7 @@ const (
 	interactiveVarScxkitKfuncGen        = "scxkit_kfunc_gen"
 	interactiveVarSkExitInfo            = "sk_exit_info"
 	interactiveVarSkPreemptActive       = "sk_preempt_active"
+	interactiveVarSkPreemptDsqBase      = "sk_preempt_dsq_base"
 	interactiveVarSkSliceNs             = "sk_slice_ns"
 )
 
@@ -116,10 +117,11 @@ type interactiveMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type interactiveVariableSpecs struct {
-	ScxkitKfuncGen  *ebpf.VariableSpec `ebpf:"scxkit_kfunc_gen"`
-	SkExitInfo      *ebpf.VariableSpec `ebpf:"sk_exit_info"`
-	SkPreemptActive *ebpf.VariableSpec `ebpf:"sk_preempt_active"`
-	SkSliceNs       *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
+	ScxkitKfuncGen   *ebpf.VariableSpec `ebpf:"scxkit_kfunc_gen"`
+	SkExitInfo       *ebpf.VariableSpec `ebpf:"sk_exit_info"`
+	SkPreemptActive  *ebpf.VariableSpec `ebpf:"sk_preempt_active"`
+	SkPreemptDsqBase *ebpf.VariableSpec `ebpf:"sk_preempt_dsq_base"`
+	SkSliceNs        *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
 }
 
 // interactiveObjects contains all objects after they have been loaded into the kernel.
@@ -171,10 +173,11 @@ func (m *interactiveMaps) Close() error {
 //
 // It can be passed to loadInteractiveObjects or ebpf.CollectionSpec.LoadAndAssign.
 type interactiveVariables struct {
-	ScxkitKfuncGen  *ebpf.Variable `ebpf:"scxkit_kfunc_gen"`
-	SkExitInfo      *ebpf.Variable `ebpf:"sk_exit_info"`
-	SkPreemptActive *ebpf.Variable `ebpf:"sk_preempt_active"`
-	SkSliceNs       *ebpf.Variable `ebpf:"sk_slice_ns"`
+	ScxkitKfuncGen   *ebpf.Variable `ebpf:"scxkit_kfunc_gen"`
+	SkExitInfo       *ebpf.Variable `ebpf:"sk_exit_info"`
+	SkPreemptActive  *ebpf.Variable `ebpf:"sk_preempt_active"`
+	SkPreemptDsqBase *ebpf.Variable `ebpf:"sk_preempt_dsq_base"`
+	SkSliceNs        *ebpf.Variable `ebpf:"sk_slice_ns"`
 }
 
 // interactivePrograms contains all programs after they have been loaded into the kernel.

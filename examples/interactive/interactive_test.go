@@ -21,6 +21,7 @@ import (
 	"github.com/scxkit/scxkit/internal/testout"
 	"github.com/scxkit/scxkit/internal/workload"
 	"github.com/scxkit/scxkit/preempt"
+	"github.com/scxkit/scxkit/runner"
 	"github.com/scxkit/scxkit/scx"
 	"github.com/scxkit/scxkit/vmtest"
 )
@@ -149,14 +150,19 @@ type loaded struct {
 	sched *scx.Scheduler
 }
 
-// attach loads the scheduler, applies cfg and attaches it.
+// attach loads the scheduler with a preempt component for cfg, which
+// Load binds (writing cfg), and attaches it.
 func attach(t *testing.T, cfg *preempt.Config) *loaded {
 	t.Helper()
 	k, err := scx.Probe(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec, err := scx.Open(scx.Objects{Base: loadInteractive, V2: loadInteractiveV2}, scx.Config{Name: "interactive", Timeout: 10 * time.Second})
+	l := &loaded{t: t, k: k, done: make(chan error, 1)}
+	if l.ctl, err = preempt.New(cfg, nil); err != nil {
+		t.Fatal(err)
+	}
+	spec, err := scx.Open(objects, scx.Config{Name: "interactive", Timeout: 10 * time.Second, Components: []scx.Component{l.ctl}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,15 +170,7 @@ func attach(t *testing.T, cfg *preempt.Config) *loaded {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &loaded{t: t, k: k, sched: s, done: make(chan error, 1)}
-	if l.ctl, err = preempt.NewController(s.Collection(), nil); err != nil {
-		s.Close()
-		t.Fatal(err)
-	}
-	if err := l.ctl.Apply(cfg); err != nil {
-		s.Close()
-		t.Fatal(err)
-	}
+	l.sched = s
 	if err := s.Attach(); err != nil {
 		s.Close()
 		t.Fatal(err)
@@ -188,6 +186,9 @@ func attach(t *testing.T, cfg *preempt.Config) *loaded {
 	t.Cleanup(l.detach)
 	return l
 }
+
+// objects are the example's BPF objects.
+var objects = scx.Objects{Base: loadInteractive, V2: loadInteractiveV2}
 
 func (l *loaded) status() scx.Status {
 	st, err := l.k.Status()
@@ -301,8 +302,8 @@ bg  cgroup=/bg  background slice=%v
 	if p99 := lat.Wait.Percentile(99); p99 >= bound {
 		t.Errorf("kernel-side p99 wakeup-to-run wait of lat %v, want < %v", p99, bound)
 	}
-	if lat.Preempts == 0 || bg.Preempted == 0 {
-		t.Errorf("lat preempts %d, bg preempted %d: want both > 0", lat.Preempts, bg.Preempted)
+	if lat.Kicks == 0 || bg.Preempted == 0 {
+		t.Errorf("lat preempts %d, bg preempted %d: want both > 0", lat.Kicks, bg.Preempted)
 	}
 	if bg.Runtime < time.Second {
 		t.Errorf("the hogs ran %v in all: they should have had most of 2 CPUs for 3s", bg.Runtime)
@@ -418,22 +419,22 @@ batch cgroup=/batch slice=200ms tick=runon
 	s1 := l.stats("lat")
 	gen1, _ := l.ctl.Generation()
 
-	if err := l.ctl.Apply(mustParse(t, strings.Replace(before, "wakeup=never", "wakeup=lower", 1))); err != nil {
+	if err := l.ctl.Write(mustParse(t, strings.Replace(before, "wakeup=never", "wakeup=lower", 1))); err != nil {
 		t.Fatal(err)
 	}
 	r2 := requester(t, "lat", load, 0.25)
 	l.check()
 	s2 := l.stats("lat")
 	gen2, _ := l.ctl.Generation()
-	t.Logf("wakeup=never: requests %d, p50 %v p99 %v; preempts %d", r1.Requests, r1.P50, r1.P99, s1.Preempts)
-	t.Logf("wakeup=lower: requests %d, p50 %v p99 %v; preempts %d", r2.Requests, r2.P50, r2.P99, s2.Preempts-s1.Preempts)
+	t.Logf("wakeup=never: requests %d, p50 %v p99 %v; preempts %d", r1.Requests, r1.P50, r1.P99, s1.Kicks)
+	t.Logf("wakeup=lower: requests %d, p50 %v p99 %v; preempts %d", r2.Requests, r2.P50, r2.P99, s2.Kicks-s1.Kicks)
 	if gen2 != gen1+1 {
 		t.Errorf("generation %d -> %d, want one step", gen1, gen2)
 	}
-	if s1.Preempts != 0 {
-		t.Errorf("lat preempted %d times under wakeup=never", s1.Preempts)
+	if s1.Kicks != 0 {
+		t.Errorf("lat preempted %d times under wakeup=never", s1.Kicks)
 	}
-	if s2.Preempts == s1.Preempts {
+	if s2.Kicks == s1.Kicks {
 		t.Error("lat never preempted after the change to wakeup=lower")
 	}
 	checkLower(t, r1, r2)
@@ -488,7 +489,7 @@ func TestChangeWithinTick(t *testing.T) {
 	var delayFrac, queuedFrac []float64 // of the old slice left at the change, of the old slice
 	for i := range trials {
 		if i > 0 {
-			if err := l.ctl.Apply(long); err != nil {
+			if err := l.ctl.Write(long); err != nil {
 				t.Fatal(err)
 			}
 			// A longer slice applies from the next one granted: let the
@@ -519,7 +520,7 @@ func TestChangeWithinTick(t *testing.T) {
 			}
 			n = m
 		}
-		if err := l.ctl.Apply(short); err != nil {
+		if err := l.ctl.Write(short); err != nil {
 			t.Fatal(err)
 		}
 		applied := time.Now()
@@ -543,7 +544,7 @@ func TestChangeWithinTick(t *testing.T) {
 	l.check()
 	slices.Sort(delays)
 	slices.Sort(queued)
-	t.Logf("%d trials: from Apply to the running hog's switch: median %v, max %v (all %v)", trials, delays[trials/2], delays[trials-1], delays)
+	t.Logf("%d trials: from Write to the running hog's switch: median %v, max %v (all %v)", trials, delays[trials/2], delays[trials-1], delays)
 	t.Logf("then the run of the hog queued before the change: median %v, max %v (all %v)", queued[trials/2], queued[trials-1], queued)
 	// Each delay is compared with what it would be without the feature,
 	// measured in the same trial: the running hog would run out the old
@@ -623,9 +624,9 @@ func TestBadConfig(t *testing.T) {
 		}}, "also in class"},
 		{"negative slice", &preempt.Config{Classes: []preempt.Class{{Name: "a", Cgroups: []string{"/lat"}, Policy: preempt.Policy{Slice: -time.Millisecond}}}}, "must be positive"},
 	} {
-		err := l.ctl.Apply(c.cfg)
-		if !errors.Is(err, preempt.ErrInvalidConfig) || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%s: Apply = %v, want ErrInvalidConfig mentioning %q", c.name, err, c.want)
+		err := l.ctl.Write(c.cfg)
+		if !errors.Is(err, preempt.ErrInvalid) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: Write = %v, want ErrInvalid mentioning %q", c.name, err, c.want)
 			continue
 		}
 		t.Logf("%s: %v", c.name, err)
@@ -638,7 +639,7 @@ func TestBadConfig(t *testing.T) {
 	}
 	// The policy in force still works: lat preempts a background hog.
 	makeCgroups(t, "bg")
-	if err := l.ctl.Apply(mustParse(t, "lat cgroup=/lat wakeup=lower slice=5ms\nbg cgroup=/bg background slice=100ms\n")); err != nil {
+	if err := l.ctl.Write(mustParse(t, "lat cgroup=/lat wakeup=lower slice=5ms\nbg cgroup=/bg background slice=100ms\n")); err != nil {
 		t.Fatal(err)
 	}
 	hog(t, "bg")
@@ -647,7 +648,7 @@ func TestBadConfig(t *testing.T) {
 	load.Duration = time.Second
 	requester(t, "lat", load, 0.25)
 	l.check()
-	if s := l.stats("lat"); s.Preempts == 0 {
+	if s := l.stats("lat"); s.Kicks == 0 {
 		t.Errorf("lat did not preempt after the refused configs: %s", &s)
 	}
 }
@@ -692,7 +693,7 @@ func TestConfigFile(t *testing.T) {
 	var stdout, stderr testout.Buffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-config", file, "-watch", "200ms", "-stats", "500ms", "-timeout", "10s"}, &stdout, &stderr)
+		done <- runner.Run(ctx, command(), []string{"-config", file, "-watch", "200ms", "-stats", "500ms", "-timeout", "10s"}, &stdout, &stderr)
 	}()
 	if !waitFor(60*time.Second, func() bool {
 		st, err := k.Status()
@@ -745,7 +746,150 @@ func TestConfigFile(t *testing.T) {
 	if st, err := k.Status(); err != nil || st.State != scx.StateDisabled {
 		t.Fatalf("after detach: status %v, %v; want disabled", st, err)
 	}
-	if !strings.Contains(stdout.String(), "| lat: run=") {
-		t.Errorf("no per-class stats line in the output:\n%s", stdout.String())
+	// The preempt component's stats, per class, on the stats lines.
+	for _, field := range []string{"preempt.runtime_ns{class=lat}=", "preempt.wait_p99_ns{class=batch}=", "preempt.kicks{class=lat}="} {
+		if !strings.Contains(stdout.String(), field) {
+			t.Errorf("no %s... on the stats lines:\n%s", field, stdout.String())
+		}
+	}
+}
+
+// TestContract: the preempt component declares what the example's object
+// must do, and scx.Open holds the scheduler to it before anything is
+// loaded: SCX_OPS_ENQ_LAST is refused, naming both parties.
+func TestContract(t *testing.T) {
+	ctl, err := preempt.New(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := scx.Open(objects, scx.Config{Name: "interactive", Components: []scx.Component{ctl}})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	if r, ok := spec.DSQs("preempt"); !ok || r.Count != preempt.MaxClasses || r.First < scx.FirstComponentDSQ {
+		t.Errorf("preempt's DSQs %+v, %v; want %d from scx.FirstComponentDSQ up", r, ok, preempt.MaxClasses)
+	}
+	_, err = scx.Open(objects, scx.Config{Name: "interactive", Flags: []scx.OpsFlag{scx.EnqLast}, Components: []scx.Component{ctl}})
+	var ce *scx.ConflictError
+	if !errors.As(err, &ce) || ce.A != "preempt" || ce.B != "Config" || !strings.Contains(ce.What, "SCX_OPS_ENQ_LAST") {
+		t.Errorf("Open with SCX_OPS_ENQ_LAST: %v, want a *scx.ConflictError between preempt and Config", err)
+	}
+}
+
+// TestRestartKeepsConfig: a restart (the kernel's, after CPU hotplug)
+// builds the preempt component anew in the runner's Setup, which reads the
+// config file again: the policy in force after it is the file's latest,
+// applied by the watcher before the restart; and if the file went bad
+// since, the one in force before the restart.
+func TestRestartKeepsConfig(t *testing.T) {
+	const online = "/sys/devices/system/cpu/cpu1/online"
+	if _, err := os.Stat(online); err != nil {
+		t.Skipf("cpu1 cannot be taken offline: %v", err)
+	}
+	makeCgroups(t, "lat", "extra")
+	k, err := scx.Probe(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "classes.conf")
+	write := func(text string) {
+		t.Helper()
+		if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("lat cgroup=/lat wakeup=lower slice=5ms\n")
+	before, err := k.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr testout.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- runner.Run(ctx, command(), []string{"-config", file, "-watch", "100ms", "-stats", "200ms", "-stats-socket", "off"}, &stdout, &stderr)
+	}()
+	defer func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("interactive: %v\n%s", err, stderr.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("interactive did not return 30s after cancel")
+		}
+	}()
+	// attached waits for interactive attached with enable_seq above
+	// after, and returns its enable_seq.
+	attached := func(what string, after uint64) uint64 {
+		t.Helper()
+		var st scx.Status
+		if !waitFor(60*time.Second, func() bool {
+			st, err = k.Status()
+			return err == nil && st.State == scx.StateEnabled && st.Ops == "interactive" && st.EnableSeq > after
+		}) {
+			t.Fatalf("interactive not attached %s within 60s: %v\n%s", what, st, stderr.String())
+		}
+		return st.EnableSeq
+	}
+	// policy waits for a stats line printed after from (a length of
+	// stdout) and returns it.
+	policy := func(what string, from int) string {
+		t.Helper()
+		var line string
+		if !waitFor(30*time.Second, func() bool {
+			out := stdout.String()[from:]
+			if i := strings.LastIndex(out, "preempt.generation="); i >= 0 && strings.HasSuffix(out, "\n") {
+				start := strings.LastIndexByte(out[:i], '\n') + 1
+				line = out[start : len(out)-1]
+				return true
+			}
+			return false
+		}) {
+			t.Fatalf("no stats line %s within 30s:\n%s", what, stdout.String())
+		}
+		return line
+	}
+	restart := func(v string, after uint64) (uint64, int) {
+		t.Helper()
+		if err := os.WriteFile(online, []byte(v), 0); err != nil {
+			t.Fatalf("write %s to %s: %v", v, online, err)
+		}
+		seq := attached("after cpu1 online="+v, after)
+		return seq, len(stdout.String())
+	}
+	defer os.WriteFile(online, []byte("1"), 0)
+
+	// enable_seq counts attachments: each attach, the restarts' too,
+	// raises it (a moment after the state reads enabled).
+	seq := attached("at start", before.EnableSeq)
+	write("lat cgroup=/lat wakeup=lower slice=5ms\nextra cgroup=/extra slice=7ms\n")
+	if !waitFor(30*time.Second, func() bool { return strings.Contains(stderr.String(), "config applied") }) {
+		t.Fatalf("the change was not applied within 30s:\n%s", stderr.String())
+	}
+
+	seq, from := restart("0", seq)
+	line := policy("after the first restart", from)
+	t.Logf("after the first restart: %s", line)
+	// Generation 1: the new scheduler started with the file's latest
+	// policy (class extra), not the watcher writing it afterwards.
+	if !strings.Contains(line, " preempt.generation=1 ") || !strings.Contains(line, "{class=extra}") {
+		t.Errorf("after a restart: %q, want generation 1 with class extra (the file's latest policy, read by Setup)", line)
+	}
+
+	write("lat cgroup=/lat slice=0s\n")
+	if !waitFor(30*time.Second, func() bool { return strings.Contains(stderr.String(), "config change not applied") }) {
+		t.Fatalf("the bad change was not reported within 30s:\n%s", stderr.String())
+	}
+	_, from = restart("1", seq)
+	line = policy("after the second restart", from)
+	t.Logf("after the second restart: %s", line)
+	if !strings.Contains(stderr.String(), "config not applied at the restart, keeping the one in force") {
+		t.Errorf("the bad file at the restart was not reported:\n%s", stderr.String())
+	}
+	if !strings.Contains(line, " preempt.generation=1 ") || !strings.Contains(line, "{class=extra}") {
+		t.Errorf("after a restart with a bad file: %q, want generation 1 with class extra (the policy in force before)", line)
 	}
 }

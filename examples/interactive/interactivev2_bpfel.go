@@ -39,6 +39,7 @@ const (
 	interactiveV2VarScxkitKfuncGen        = "scxkit_kfunc_gen"
 	interactiveV2VarSkExitInfo            = "sk_exit_info"
 	interactiveV2VarSkPreemptActive       = "sk_preempt_active"
+	interactiveV2VarSkPreemptDsqBase      = "sk_preempt_dsq_base"
 	interactiveV2VarSkSliceNs             = "sk_slice_ns"
 )
 
@@ -116,10 +117,11 @@ type interactiveV2MapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type interactiveV2VariableSpecs struct {
-	ScxkitKfuncGen  *ebpf.VariableSpec `ebpf:"scxkit_kfunc_gen"`
-	SkExitInfo      *ebpf.VariableSpec `ebpf:"sk_exit_info"`
-	SkPreemptActive *ebpf.VariableSpec `ebpf:"sk_preempt_active"`
-	SkSliceNs       *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
+	ScxkitKfuncGen   *ebpf.VariableSpec `ebpf:"scxkit_kfunc_gen"`
+	SkExitInfo       *ebpf.VariableSpec `ebpf:"sk_exit_info"`
+	SkPreemptActive  *ebpf.VariableSpec `ebpf:"sk_preempt_active"`
+	SkPreemptDsqBase *ebpf.VariableSpec `ebpf:"sk_preempt_dsq_base"`
+	SkSliceNs        *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
 }
 
 // interactiveV2Objects contains all objects after they have been loaded into the kernel.
@@ -171,10 +173,11 @@ func (m *interactiveV2Maps) Close() error {
 //
 // It can be passed to loadInteractiveV2Objects or ebpf.CollectionSpec.LoadAndAssign.
 type interactiveV2Variables struct {
-	ScxkitKfuncGen  *ebpf.Variable `ebpf:"scxkit_kfunc_gen"`
-	SkExitInfo      *ebpf.Variable `ebpf:"sk_exit_info"`
-	SkPreemptActive *ebpf.Variable `ebpf:"sk_preempt_active"`
-	SkSliceNs       *ebpf.Variable `ebpf:"sk_slice_ns"`
+	ScxkitKfuncGen   *ebpf.Variable `ebpf:"scxkit_kfunc_gen"`
+	SkExitInfo       *ebpf.Variable `ebpf:"sk_exit_info"`
+	SkPreemptActive  *ebpf.Variable `ebpf:"sk_preempt_active"`
+	SkPreemptDsqBase *ebpf.Variable `ebpf:"sk_preempt_dsq_base"`
+	SkSliceNs        *ebpf.Variable `ebpf:"sk_slice_ns"`
 }
 
 // interactiveV2Programs contains all programs after they have been loaded into the kernel.

@@ -8,10 +8,11 @@
  *
  * Each class has a DSQ ordered by weighted virtual time (one vtime clock
  * per class); smt.bpf.h decides which class a CPU serves and when a core
- * changes hands. The scheduler adds the vtime bookkeeping of simple.
+ * changes hands. The scheduler adds the vtime bookkeeping (vtime.bpf.h).
  */
 #include <scxkit/scx.bpf.h>
 #include <scxkit/runtime.bpf.h>
+#include <scxkit/vtime.bpf.h>
 #include <scxkit/smt.bpf.h>
 
 struct pair_stats {
@@ -21,20 +22,13 @@ struct pair_stats {
 };
 SK_STATS_DEFINE(struct pair_stats);
 
-/* Virtual time of the task that started running last, per class. */
+/* The vtime clocks: virtual time of the task that started running last, per class. */
 static u64 vtime_now[SK_SMT_MAX_CLASSES];
 
-static __always_inline bool vtime_before(u64 a, u64 b)
+/* class_clock - the vtime clock of @p's class. */
+static __always_inline u64 *class_clock(struct task_struct *p)
 {
-	return (s64)(a - b) < 0;
-}
-
-static __always_inline u64 *class_vtime(u32 cls)
-{
-	barrier_var(cls);
-	if (cls >= SK_SMT_MAX_CLASSES)
-		return NULL;
-	return &vtime_now[cls];
+	return sk_vtime_clock(vtime_now, SK_SMT_MAX_CLASSES, sk_smt_class_of(p));
 }
 
 SK_OPS(s32, pair_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_flags)
@@ -44,12 +38,9 @@ SK_OPS(s32, pair_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_flags
 
 SK_OPS(void, pair_enqueue, struct task_struct *p, u64 enq_flags)
 {
-	u64 *now = class_vtime(sk_smt_class_of(p));
-	u64 vtime = p->scx.dsq_vtime;
-
 	/* Credit at most one slice of sleep. */
-	if (now && vtime_before(vtime, *now - sk_slice()))
-		vtime = *now - sk_slice();
+	u64 vtime = sk_vtime_queue(p, class_clock(p), sk_slice());
+
 	sk_stat_inc(enqueued);
 	sk_smt_enqueue(p, enq_flags, sk_slice(), vtime);
 }
@@ -64,18 +55,17 @@ SK_OPS(void, pair_dispatch, s32 cpu, struct task_struct *prev)
 
 SK_OPS(void, pair_running, struct task_struct *p)
 {
-	u64 *now = class_vtime(sk_smt_class_of(p));
+	u64 *clock = class_clock(p);
 
 	sk_runtime_start(p);
 	sk_smt_running(p);
-	if (now && vtime_before(*now, p->scx.dsq_vtime))
-		*now = p->scx.dsq_vtime;
+	sk_vtime_running(p, clock);
 }
 
 SK_OPS(void, pair_stopping, struct task_struct *p, bool runnable)
 {
 	sk_smt_stopping(p, runnable);
-	p->scx.dsq_vtime += sk_runtime_used(p) * 100 / p->scx.weight;
+	sk_vtime_charge(p, sk_runtime_used(p));
 }
 
 SK_OPS(void, pair_update_idle, s32 cpu, bool idle)
@@ -90,9 +80,7 @@ SK_OPS(void, pair_disable, struct task_struct *p)
 
 SK_OPS(void, pair_enable, struct task_struct *p)
 {
-	u64 *now = class_vtime(sk_smt_class_of(p));
-
-	p->scx.dsq_vtime = now ? *now : 0;
+	sk_vtime_enable(p, class_clock(p));
 }
 
 SK_OPS_SLEEPABLE(s32, pair_init)

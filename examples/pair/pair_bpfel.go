@@ -35,6 +35,7 @@ const (
 	pairVarScxkitKfuncGen   = "scxkit_kfunc_gen"
 	pairVarSkExitInfo       = "sk_exit_info"
 	pairVarSkSliceNs        = "sk_slice_ns"
+	pairVarSkSmtDsqBase     = "sk_smt_dsq_base"
 	pairVarSkSmtLayout      = "sk_smt_layout"
 	pairVarSkSmtViolations  = "sk_smt_violations"
 )
@@ -112,6 +113,7 @@ type pairVariableSpecs struct {
 	ScxkitKfuncGen  *ebpf.VariableSpec `ebpf:"scxkit_kfunc_gen"`
 	SkExitInfo      *ebpf.VariableSpec `ebpf:"sk_exit_info"`
 	SkSliceNs       *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
+	SkSmtDsqBase    *ebpf.VariableSpec `ebpf:"sk_smt_dsq_base"`
 	SkSmtLayout     *ebpf.VariableSpec `ebpf:"sk_smt_layout"`
 	SkSmtViolations *ebpf.VariableSpec `ebpf:"sk_smt_violations"`
 }
@@ -162,6 +164,7 @@ type pairVariables struct {
 	ScxkitKfuncGen  *ebpf.Variable `ebpf:"scxkit_kfunc_gen"`
 	SkExitInfo      *ebpf.Variable `ebpf:"sk_exit_info"`
 	SkSliceNs       *ebpf.Variable `ebpf:"sk_slice_ns"`
+	SkSmtDsqBase    *ebpf.Variable `ebpf:"sk_smt_dsq_base"`
 	SkSmtLayout     *ebpf.Variable `ebpf:"sk_smt_layout"`
 	SkSmtViolations *ebpf.Variable `ebpf:"sk_smt_violations"`
 }

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scxkit/scxkit/runner"
 	"github.com/scxkit/scxkit/scx"
 	"github.com/scxkit/scxkit/smt"
 	"github.com/scxkit/scxkit/topology"
@@ -135,10 +136,13 @@ type class struct {
 	fiN, handovers, preempted, viol int
 }
 
-var (
-	classRe      = regexp.MustCompile(`\| (\S+) run=(\d+)ms fi=(\d+)ms fi_n=(\d+) ho=(\d+) pre=(\d+) viol=(\d+)`)
-	violationsRe = regexp.MustCompile(`violations=(\d+)`)
-)
+// violationsField marks a stats line: the smt component's total
+// violations, the last field of every line.
+const violationsField = "smt.violations="
+
+// smtStatRe matches a stat of the smt component on a stats line:
+// smt.NAME=VALUE, or smt.NAME{class=PATH}=VALUE for a per-class one.
+var smtStatRe = regexp.MustCompile(`smt\.(\w+)(?:\{class=("(?:[^"\\]|\\.)*"|[^}]*)\})?=(\S+)`)
 
 // lastStats parses the newest stats line: total violations and the
 // counters of each class by name.
@@ -146,21 +150,48 @@ func lastStats(t *testing.T, out string) (int, map[string]class) {
 	t.Helper()
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	for i := len(lines) - 1; i >= 0; i-- {
-		m := violationsRe.FindStringSubmatch(lines[i])
-		if m == nil {
+		if !strings.Contains(lines[i], violationsField) {
 			continue
 		}
-		v, _ := strconv.Atoi(m[1])
+		total := -1
 		classes := map[string]class{}
-		for _, c := range classRe.FindAllStringSubmatch(lines[i], -1) {
-			n := make([]int, 7)
-			for j := 2; j < 8; j++ {
-				n[j-1], _ = strconv.Atoi(c[j])
+		for _, m := range smtStatRe.FindAllStringSubmatch(lines[i], -1) {
+			name, label := m[1], m[2]
+			if strings.HasPrefix(label, `"`) {
+				label, _ = strconv.Unquote(label)
 			}
-			classes[c[1]] = class{run: time.Duration(n[1]) * time.Millisecond, fi: time.Duration(n[2]) * time.Millisecond,
-				fiN: n[3], handovers: n[4], preempted: n[5], viol: n[6]}
+			f, err := strconv.ParseFloat(m[3], 64)
+			if err != nil {
+				t.Fatalf("stat %s: value %q: %v\n%s", m[0], m[3], err, lines[i])
+			}
+			v := int(f)
+			if label == "" {
+				if name == "violations" {
+					total = v
+				}
+				continue
+			}
+			c := classes[label]
+			switch name {
+			case "runtime_ns":
+				c.run = time.Duration(v)
+			case "forced_idle_ns":
+				c.fi = time.Duration(v)
+			case "forced_idle_events":
+				c.fiN = v
+			case "handovers":
+				c.handovers = v
+			case "preempted":
+				c.preempted = v
+			case "class_violations":
+				c.viol = v
+			}
+			classes[label] = c
 		}
-		return v, classes
+		if total < 0 || len(classes) == 0 {
+			t.Fatalf("stats line without smt's total violations or classes:\n%s", lines[i])
+		}
+		return total, classes
 	}
 	t.Fatalf("no stats line in:\n%s", out)
 	return 0, nil
@@ -178,7 +209,7 @@ func withPair(t *testing.T, args []string, work func()) (int, map[string]class) 
 	defer cancel()
 	var stdout, stderr syncBuffer
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, args, &stdout, &stderr) }()
+	go func() { done <- runner.Run(ctx, command(), args, &stdout, &stderr) }()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		st, err := k.Status()
@@ -199,11 +230,11 @@ func withPair(t *testing.T, args []string, work func()) (int, map[string]class) 
 		time.Sleep(20 * time.Millisecond)
 	}
 
-	before := strings.Count(stdout.String(), "violations=")
+	before := strings.Count(stdout.String(), violationsField)
 	work()
 	// A stats line printed after the work: poll for it rather than sleep
 	// a stats interval and hope, which a slow or loaded VM may outlast.
-	for deadline := time.Now().Add(30 * time.Second); strings.Count(stdout.String(), "violations=") <= before; time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); strings.Count(stdout.String(), violationsField) <= before; time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no stats line within 30s after the work:\n%s", stdout.String())
 		}

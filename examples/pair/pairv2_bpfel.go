@@ -35,6 +35,7 @@ const (
 	pairV2VarScxkitKfuncGen   = "scxkit_kfunc_gen"
 	pairV2VarSkExitInfo       = "sk_exit_info"
 	pairV2VarSkSliceNs        = "sk_slice_ns"
+	pairV2VarSkSmtDsqBase     = "sk_smt_dsq_base"
 	pairV2VarSkSmtLayout      = "sk_smt_layout"
 	pairV2VarSkSmtViolations  = "sk_smt_violations"
 )
@@ -112,6 +113,7 @@ type pairV2VariableSpecs struct {
 	ScxkitKfuncGen  *ebpf.VariableSpec `ebpf:"scxkit_kfunc_gen"`
 	SkExitInfo      *ebpf.VariableSpec `ebpf:"sk_exit_info"`
 	SkSliceNs       *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
+	SkSmtDsqBase    *ebpf.VariableSpec `ebpf:"sk_smt_dsq_base"`
 	SkSmtLayout     *ebpf.VariableSpec `ebpf:"sk_smt_layout"`
 	SkSmtViolations *ebpf.VariableSpec `ebpf:"sk_smt_violations"`
 }
@@ -162,6 +164,7 @@ type pairV2Variables struct {
 	ScxkitKfuncGen  *ebpf.Variable `ebpf:"scxkit_kfunc_gen"`
 	SkExitInfo      *ebpf.Variable `ebpf:"sk_exit_info"`
 	SkSliceNs       *ebpf.Variable `ebpf:"sk_slice_ns"`
+	SkSmtDsqBase    *ebpf.Variable `ebpf:"sk_smt_dsq_base"`
 	SkSmtLayout     *ebpf.Variable `ebpf:"sk_smt_layout"`
 	SkSmtViolations *ebpf.Variable `ebpf:"sk_smt_violations"`
 }

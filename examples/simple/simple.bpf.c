@@ -13,6 +13,7 @@
  */
 #include <scxkit/scx.bpf.h>
 #include <scxkit/runtime.bpf.h>
+#include <scxkit/vtime.bpf.h>
 
 #define SHARED_DSQ 0
 
@@ -27,13 +28,8 @@ struct simple_stats {
 };
 SK_STATS_DEFINE(struct simple_stats);
 
-/* Virtual time of the task that started running last. */
+/* The vtime clock: virtual time of the task that started running last. */
 static u64 vtime_now;
-
-static __always_inline bool vtime_before(u64 a, u64 b)
-{
-	return (s64)(a - b) < 0;
-}
 
 SK_OPS(s32, simple_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_flags)
 {
@@ -50,17 +46,13 @@ SK_OPS(s32, simple_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_fla
 
 SK_OPS(void, simple_enqueue, struct task_struct *p, u64 enq_flags)
 {
-	u64 vtime = p->scx.dsq_vtime;
-
 	sk_stat_inc(enqueued);
 	if (fifo) {
 		sk_dsq_insert(p, SHARED_DSQ, sk_slice(), enq_flags);
 		return;
 	}
 	/* Credit at most one slice of sleep. */
-	if (vtime_before(vtime, vtime_now - sk_slice()))
-		vtime = vtime_now - sk_slice();
-	scx_bpf_dsq_insert_vtime(p, SHARED_DSQ, sk_slice(), vtime, enq_flags);
+	scx_bpf_dsq_insert_vtime(p, SHARED_DSQ, sk_slice(), sk_vtime_queue(p, &vtime_now, sk_slice()), enq_flags);
 }
 
 SK_OPS(void, simple_dispatch, s32 cpu, struct task_struct *prev)
@@ -74,8 +66,7 @@ SK_OPS(void, simple_running, struct task_struct *p)
 	sk_runtime_start(p);
 	if (fifo)
 		return;
-	if (vtime_before(vtime_now, p->scx.dsq_vtime))
-		vtime_now = p->scx.dsq_vtime;
+	sk_vtime_running(p, &vtime_now);
 }
 
 SK_OPS(void, simple_stopping, struct task_struct *p, bool runnable)
@@ -83,12 +74,12 @@ SK_OPS(void, simple_stopping, struct task_struct *p, bool runnable)
 	if (fifo)
 		return;
 	/* Charge the time it ran, scaled by 100 / weight. */
-	p->scx.dsq_vtime += sk_runtime_used(p) * 100 / p->scx.weight;
+	sk_vtime_charge(p, sk_runtime_used(p));
 }
 
 SK_OPS(void, simple_enable, struct task_struct *p)
 {
-	p->scx.dsq_vtime = vtime_now;
+	sk_vtime_enable(p, &vtime_now);
 }
 
 SK_OPS_SLEEPABLE(s32, simple_init)

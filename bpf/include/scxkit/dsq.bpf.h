@@ -5,24 +5,27 @@
  * dispatch that serves a CPU from its own DSQ first and then steals from
  * the others, nearest first.
  *
- *   Go:  layout, _ := dsq.New(topo, dsq.Options{Kind: dsq.PerLLC})
- *        sched, _ := spec.Load(nil); layout.WriteBPF(sched.Collection())
+ *   Go:  layout, _ := dsq.New(topo, &dsq.Options{Kind: dsq.PerLLC})
+ *        scx.Config{Components: []scx.Component{layout}}  (Bind at Load)
  *   BPF: ops.init     -> sk_dsq_create_all()
  *        ops.enqueue  -> sk_dsq_enqueue_vtime(p, sk_dsq_of_cpu(cpu), ...)
  *        ops.dispatch -> sk_dsq_dispatch(cpu)
  *        ops.stopping -> sk_dsq_charge(p, sk_runtime_used(p))  (runtime.bpf.h)
+ *
+ * Prerequisites: vmlinux.h, <scxkit/scx.bpf.h>
  */
 #ifndef __SCXKIT_DSQ_BPF_H
 #define __SCXKIT_DSQ_BPF_H
 
 #include "dsq.h"
+#include "vtime.bpf.h"
 
 struct sk_dsq_layout sk_dsq_layout SEC(".bss");
 
 /* Queue depths, filled by the sk_dsq_depths program for package dsq. */
 u64 sk_dsq_depth[SK_DSQ_MAX] SEC(".bss");
 
-/* Virtual time of the task that last started from each DSQ. */
+/* Each DSQ's vtime clock: the virtual time of the task that last started from it. */
 static u64 sk_dsq_vtime_now[SK_DSQ_MAX];
 
 struct {
@@ -108,26 +111,20 @@ static __always_inline bool sk_dsq_enqueue_fifo(struct task_struct *p, u32 idx, 
 /**
  * sk_dsq_enqueue_vtime - queue @p on DSQ index @idx ordered by its virtual
  * time, which sk_dsq_charge advances by the time used divided by weight.
- * A task that slept is credited with at most one @slice of lag, so it
- * cannot hoard the CPU afterwards.
+ * A task that slept is credited with at most one @slice of lag behind the
+ * DSQ's clock, so it cannot hoard the CPU afterwards (vtime.bpf.h).
  */
 static __always_inline bool sk_dsq_enqueue_vtime(struct task_struct *p, u32 idx, u64 slice, u64 enq_flags)
 {
-	u64 id = sk_dsq_id(idx), vtime = p->scx.dsq_vtime, floor;
+	u64 *clock = sk_vtime_clock(sk_dsq_vtime_now, SK_DSQ_MAX, idx);
+	u64 id = sk_dsq_id(idx);
 	struct sk_dsq_counters *c;
-	u32 i = idx;
 
-	if (id == ~0ULL)
+	if (id == ~0ULL || !clock)
 		return false;
-	barrier_var(i);
-	if (i >= SK_DSQ_MAX)
-		return false;
-	floor = sk_dsq_vtime_now[i] - slice;
-	if ((s64)(vtime - floor) < 0)
-		vtime = floor;
 	if ((c = sk_dsq_counters_of(idx)))
 		c->inserted++;
-	scx_bpf_dsq_insert_vtime(p, id, slice, vtime, enq_flags);
+	scx_bpf_dsq_insert_vtime(p, id, slice, sk_vtime_queue(p, clock, slice), enq_flags);
 	return true;
 }
 
@@ -137,13 +134,7 @@ static __always_inline bool sk_dsq_enqueue_vtime(struct task_struct *p, u32 idx,
  */
 static __always_inline void sk_dsq_started(struct task_struct *p, u32 idx)
 {
-	u32 i = idx;
-
-	barrier_var(i);
-	if (i >= SK_DSQ_MAX)
-		return;
-	if ((s64)(p->scx.dsq_vtime - sk_dsq_vtime_now[i]) > 0)
-		sk_dsq_vtime_now[i] = p->scx.dsq_vtime;
+	sk_vtime_running(p, sk_vtime_clock(sk_dsq_vtime_now, SK_DSQ_MAX, idx));
 }
 
 /*
@@ -152,9 +143,7 @@ static __always_inline void sk_dsq_started(struct task_struct *p, u32 idx)
  */
 static __always_inline void sk_dsq_charge(struct task_struct *p, u64 used_ns)
 {
-	u32 w = p->scx.weight ? p->scx.weight : 1;
-
-	p->scx.dsq_vtime += used_ns * 100 / w;
+	sk_vtime_charge(p, used_ns);
 }
 
 /*

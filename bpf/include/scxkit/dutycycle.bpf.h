@@ -41,6 +41,8 @@
  * Nothing here is atomic: a struct sk_dcycle that several CPUs update (a
  * domain's buckets, typically) needs the caller's serialization, e.g. a
  * bpf_spin_lock next to it in the same map value.
+ *
+ * Prerequisites: vmlinux.h, <bpf/bpf_helpers.h>
  */
 #ifndef __SCXKIT_DUTYCYCLE_BPF_H
 #define __SCXKIT_DUTYCYCLE_BPF_H

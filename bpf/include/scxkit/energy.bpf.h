@@ -4,14 +4,14 @@
  * energy, and a plan from userspace saying which CPUs to keep warm and at
  * which performance.
  *
- *   Go:  model.WriteBPF(sched.Collection())          per-CPU cost tables
- *        w, _ := energy.NewPlanWriter(sched.Collection(), model)
- *        w.Write(table.Lookup(demand))                every interval
+ *   Go:  en, _ := energy.New(model, &energy.PlannerOptions{Demand: measure})
+ *        scx.Config{Components: []scx.Component{..., en}}: Bind writes
+ *        the cost tables, Work a plan every PlannerOptions.Interval
  *   BPF: ops.select_cpu  cpu = sk_energy_pick_idle_cpu(p, prev_cpu, util)
  *        ops.dispatch    cold CPUs (!sk_energy_is_warm) stay idle
  *        ops.tick/running sk_energy_apply_perf(cpu)
  *
- * Until Model.WriteBPF runs, sk_energy_model.nr_cpu_ids is 0 and every CPU
+ * Until the energy component is bound, sk_energy_model.nr_cpu_ids is 0 and every CPU
  * counts as warm with an empty table: the helpers then prefer nothing, so
  * a scheduler that forgot the step behaves like a plain idle picker.
  */

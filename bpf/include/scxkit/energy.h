@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT OR GPL-2.0-only */
 /*
  * energy.h - what the energy component's BPF half shares with package
- * energy: per-CPU cost tables (Model.WriteBPF) and the plan an
- * energy-aware scheduler follows (energy.PlanWriter): which CPUs to keep
+ * energy: per-CPU cost tables (energy.Planner's Bind) and the plan an
+ * energy-aware scheduler follows (Planner.Write): which CPUs to keep
  * warm and at what performance.
  */
 #ifndef __SCXKIT_ENERGY_H
@@ -23,7 +23,7 @@ struct sk_energy_cpu {
 };
 
 struct sk_energy_model {
-	u32 nr_cpu_ids; /* CPUs below this have rows; 0 until Model.WriteBPF */
+	u32 nr_cpu_ids; /* CPUs below this have rows; 0 until the component is bound */
 	u32 _pad;
 	struct sk_energy_cpu cpus[SK_ENERGY_MAX_CPUS];
 };

@@ -38,13 +38,18 @@
  * sk_lat_filter whether only the cgroups in sk_lat_cgroups are tracked,
  * sk_lat_outlier_ns the outlier threshold (0: none).
  *
- * Needs bpf_map_lookup_percpu_elem (kernel 5.19) and task storage; include
- * vmlinux.h and libbpf's bpf_helpers.h, bpf_core_read.h before this file.
+ * Needs bpf_map_lookup_percpu_elem (kernel 5.19) and task storage. It
+ * does not need scx.bpf.h, so that tracing programs can include it.
+ *
+ * Prerequisites: vmlinux.h, <bpf/bpf_helpers.h>, <bpf/bpf_core_read.h>
  */
 #ifndef __SCXKIT_LATENCY_BPF_H
 #define __SCXKIT_LATENCY_BPF_H
 
 #include "latency.h"
+#include "histogram.bpf.h"
+
+_Static_assert(SK_LAT_MAX_BOUNDS == SK_HIST_MAX_BOUNDS, "sk_lat_bounds is a histogram.bpf.h array of bounds");
 
 const volatile u32 sk_lat_nr_bounds = 0;
 const volatile u64 sk_lat_bounds[SK_LAT_MAX_BOUNDS] = {};
@@ -135,29 +140,13 @@ static __always_inline struct sk_lat_stats *sk_lat_stats_get(u64 cgid)
 }
 
 /*
- * sk_lat_bucket - the histogram bucket of a delay of @d ns: the first i with
- * d <= sk_lat_bounds[i], or sk_lat_nr_bounds if none. Binary search, at most
- * 7 steps for 64 bounds.
+ * sk_lat_bucket - the histogram bucket of a delay of @d ns under the bounds
+ * package latency wrote: the first i with d <= sk_lat_bounds[i], or
+ * sk_lat_nr_bounds if none (histogram.bpf.h).
  */
 static __always_inline u32 sk_lat_bucket(u64 d)
 {
-	u32 lo = 0, hi = sk_lat_nr_bounds;
-	int i;
-
-	if (hi > SK_LAT_MAX_BOUNDS)
-		hi = SK_LAT_MAX_BOUNDS;
-	for (i = 0; i < 7 && lo < hi; i++) {
-		u32 mid = (lo + hi) / 2;
-
-		/* mid < hi <= SK_LAT_MAX_BOUNDS; the verifier wants to see it. */
-		if (mid >= SK_LAT_MAX_BOUNDS)
-			break;
-		if (d <= sk_lat_bounds[mid])
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	return lo;
+	return sk_hist_bucket(d, sk_lat_bounds, sk_lat_nr_bounds);
 }
 
 /*

@@ -17,8 +17,8 @@
  * number of runnable tasks per weight bucket) from ops.runnable to
  * ops.quiescent, and moves with its count when its domain changes.
  *
- * Every interval, lb.Tracker reads sk_lb_tasks, lb.Balancer makes a plan,
- * and Tracker.Apply writes it into sk_lb_plan (pid -> domain). The next
+ * Every interval, the lb component (lb.Balancer) reads sk_lb_tasks, makes
+ * a plan and writes it into sk_lb_plan (pid -> domain). The next
  * enqueue of each planned task moves it and deletes the entry, so a plan
  * is applied exactly once, by the BPF side, at a point where the task is
  * not on any DSQ. A move to a domain the task may not run in is refused
@@ -31,7 +31,7 @@
 #include "dsq.bpf.h"
 #include "dutycycle.bpf.h"
 
-/* Half-life of the duty cycles; lb.Tracker reads it too. Set before load. */
+/* Half-life of the duty cycles; lb.Balancer reads it too. Set before load. */
 const volatile u64 sk_lb_half_life_ns = 100000000; /* 100 ms */
 
 struct {

@@ -7,8 +7,9 @@
  * rewrite them while the scheduler runs; a change applies to the next
  * decision, and to running tasks at their next tick.
  *
- *   Go:  c, _ := preempt.NewController(sched.Collection(), nil)
- *        c.Apply(cfg)                       (any time, also after attach)
+ *   Go:  c, _ := preempt.New(cfg, &preempt.Options{ConfigFile: path})
+ *        scx.Config{Components: []scx.Component{c}}   (Bind writes cfg)
+ *        c.Write(cfg)                       (any time after load, also after attach)
  *   BPF: ops.select_cpu -> return sk_preempt_select_cpu(p, prev_cpu, wake_flags);
  *        ops.runnable   -> sk_preempt_runnable(p, enq_flags)
  *        ops.enqueue    -> sk_preempt_enqueue(p, enq_flags, vtime)
@@ -21,8 +22,9 @@
  *        ops.init       -> sk_preempt_init()
  *
  * Classes are numbered by priority, 0 the highest. Each has a DSQ
- * (SK_PREEMPT_DSQ_BASE + class) ordered by the vtime the scheduler
- * passes; dispatch takes the first task of the highest class with work.
+ * (sk_preempt_dsq_base + class, ids scx.Open allocates: preempt's
+ * Needs.DSQs and DSQBase) ordered by the vtime the scheduler passes;
+ * dispatch takes the first task of the highest class with work.
  *
  * Wakeup preemption. A waking task that finds no idle CPU looks for a
  * victim among the CPUs it may use, running task R of class r, for its own
@@ -69,16 +71,28 @@
  * ops.runnable of a wakeup to ops.running) with a log2 histogram.
  *
  * The scheduler must not set SCX_OPS_ENQ_LAST: a task alone on its CPU
- * runs on through ops.dispatch, which refills its slice.
+ * runs on through ops.dispatch, which refills its slice. (preempt's
+ * Needs.Forbids says so: scx.Open refuses the flag. Its Needs.Callbacks
+ * are the ten above, and it owns ops.enqueue and ops.dispatch.)
+ *
+ * Prerequisites: vmlinux.h, <scxkit/scx.bpf.h>
  */
 #ifndef __SCXKIT_PREEMPT_BPF_H
 #define __SCXKIT_PREEMPT_BPF_H
 
 #include "preempt.h"
+#include "class.bpf.h"
+#include "histogram.bpf.h"
 
-#ifndef SK_TASK_QUEUED
-#define SK_TASK_QUEUED bpf_core_enum_value(enum scx_ent_flags, SCX_TASK_QUEUED)
-#endif
+_Static_assert(SK_PREEMPT_COMM_LEN == SK_CLASS_COMM_LEN, "task names as class.bpf.h reads them");
+_Static_assert(SK_PREEMPT_NR_BOUNDS <= SK_HIST_MAX_BOUNDS, "wait histogram bounds");
+
+/*
+ * First DSQ id of the classes' queues, written by the loader before load
+ * (scx.Open allocates SK_PREEMPT_MAX_CLASSES ids; preempt's Needs.DSQBase
+ * names this global).
+ */
+const volatile u64 sk_preempt_dsq_base;
 
 /* The configuration slot in force, 0 or 1; written by package preempt. */
 u32 sk_preempt_active SEC(".bss");
@@ -163,13 +177,10 @@ static u64 sk_preempt_progress[SK_PREEMPT_MAX_CLASSES];
 /* Until when each class is boosted. */
 static u64 sk_preempt_boost_until[SK_PREEMPT_MAX_CLASSES];
 
-#define SK_PREEMPT_READ(x) (*(volatile typeof(x) *)&(x))
-#define SK_PREEMPT_WRITE(x, v) (*(volatile typeof(x) *)&(x) = (v))
-
 /* sk_preempt_config - the configuration in force, NULL before Go wrote one. */
 static __always_inline struct sk_preempt_config *sk_preempt_config(void)
 {
-	u32 slot = SK_PREEMPT_READ(sk_preempt_active) & 1;
+	u32 slot = SK_READ_ONCE(sk_preempt_active) & 1;
 	struct sk_preempt_config *cfg = bpf_map_lookup_elem(&sk_preempt_configs, &slot);
 
 	return cfg && cfg->nr_classes ? cfg : NULL;
@@ -212,7 +223,7 @@ static __always_inline u32 sk_preempt_id(const struct sk_preempt_config *cfg, u3
 /* sk_preempt_dsq - the DSQ of class @cls. */
 static __always_inline u64 sk_preempt_dsq(u32 cls)
 {
-	return SK_PREEMPT_DSQ_BASE + cls;
+	return sk_preempt_dsq_base + cls;
 }
 
 static __always_inline struct sk_preempt_counters *sk_preempt_counters_of(u32 id)
@@ -229,49 +240,35 @@ static __always_inline struct sk_preempt_counters *sk_preempt_counters_of(u32 id
 
 /*
  * sk_preempt_bucket - the wait histogram bucket of @ns: the first i with
- * ns <= 1µs << i, or SK_PREEMPT_NR_BOUNDS for longer waits.
+ * ns <= 1µs << i, or SK_PREEMPT_NR_BOUNDS for longer waits
+ * (histogram.bpf.h; the bounds are latency.Log2Bounds in Go).
  */
 static __always_inline u32 sk_preempt_bucket(u64 ns)
 {
-	u32 i;
-
-	for (i = 0; i < SK_PREEMPT_NR_BOUNDS; i++)
-		if (ns <= (1000ULL << i))
-			return i;
-	return SK_PREEMPT_NR_BOUNDS;
+	return sk_hist_bucket_log2(ns, 1000, SK_PREEMPT_NR_BOUNDS);
 }
 
 /*
  * sk_preempt_classify - the class of a task named @ck->comm in cgroup
  * @cgrp under @cfg (slot @slot): its name's class, else the class of the
- * nearest cgroup among @cgrp and its ancestors, else the default class.
- * Walks up through cgroup.self.parent, which every supported kernel has.
+ * nearest cgroup among @cgrp and its ancestors, else the default class
+ * (class.bpf.h).
  */
 static __always_inline u32 sk_preempt_classify(struct sk_preempt_comm_key *ck, const struct sk_preempt_config *cfg,
 					       u32 slot, struct cgroup *cgrp)
 {
 	struct sk_preempt_cgroup_key gk = {};
-	u32 nr = sk_preempt_nr_classes(cfg);
-	u32 *cls;
-	int i;
+	u32 nr = sk_preempt_nr_classes(cfg), def, cls;
 
 	if (!cfg)
 		return 0;
 	ck->slot = slot;
-	cls = bpf_map_lookup_elem(&sk_preempt_comms, ck);
-	if (cls && *cls < nr)
-		return *cls;
+	cls = sk_class_of_comm(&sk_preempt_comms, ck, nr, nr);
+	if (cls < nr)
+		return cls;
 	gk.slot = slot;
-	bpf_for(i, 0, SK_PREEMPT_MAX_DEPTH) {
-		if (!cgrp)
-			break;
-		gk.cgid = BPF_CORE_READ(cgrp, kn, id);
-		cls = bpf_map_lookup_elem(&sk_preempt_cgroups, &gk);
-		if (cls && *cls < nr)
-			return *cls;
-		cgrp = BPF_CORE_READ(cgrp, self.parent, cgroup);
-	}
-	return cfg->default_class < nr ? cfg->default_class : 0;
+	def = cfg->default_class < nr ? cfg->default_class : 0;
+	return sk_class_of_cgroup(&sk_preempt_cgroups, &gk, &gk.cgid, cgrp, SK_PREEMPT_MAX_DEPTH, nr, def);
 }
 
 /*
@@ -285,8 +282,8 @@ static __always_inline struct sk_preempt_task *sk_preempt_task_of(struct task_st
 								  const struct sk_preempt_config *cfg,
 								  bool check_name)
 {
-	struct cgroup *cgrp = BPF_CORE_READ(p, cgroups, dfl_cgrp);
-	u64 cgid = BPF_CORE_READ(cgrp, kn, id);
+	u64 cgid;
+	struct cgroup *cgrp = sk_class_task_cgroup(p, &cgid);
 	u64 gen = cfg ? cfg->gen : 0;
 	/* 8-aligned: the name is compared as two u64 stack loads. */
 	struct sk_preempt_comm_key ck __attribute__((aligned(8))) = {};
@@ -298,14 +295,13 @@ static __always_inline struct sk_preempt_task *sk_preempt_task_of(struct task_st
 	if (!t)
 		return NULL;
 	if (check_name) {
-		/* The _str copy leaves the key's bytes after the NUL zero. */
-		bpf_probe_read_kernel_str(ck.comm, sizeof(ck.comm), p->comm);
-		renamed = name[0] != t->comm[0] || name[1] != t->comm[1];
+		sk_class_read_comm(p, ck.comm);
+		renamed = !sk_class_comm_equal(name, t->comm);
 	}
 	if (renamed || t->gen != gen || t->cgid != cgid) {
 		if (!check_name)
-			bpf_probe_read_kernel_str(ck.comm, sizeof(ck.comm), p->comm);
-		t->cls = sk_preempt_classify(&ck, cfg, SK_PREEMPT_READ(sk_preempt_active) & 1, cgrp);
+			sk_class_read_comm(p, ck.comm);
+		t->cls = sk_preempt_classify(&ck, cfg, SK_READ_ONCE(sk_preempt_active) & 1, cgrp);
 		t->gen = gen;
 		t->cgid = cgid;
 		t->comm[0] = name[0];
@@ -403,11 +399,11 @@ static __always_inline s32 sk_preempt_victim(struct task_struct *p, const struct
 		if (cpu < 0 || cpu >= SK_PREEMPT_MAX_CPUS)
 			break;
 		c = &sk_preempt_cpus[cpu];
-		run = SK_PREEMPT_READ(c->running);
+		run = SK_READ_ONCE(c->running);
 		if (!run || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
 			continue;
 		r = run - 1;
-		ran = now - SK_PREEMPT_READ(c->since);
+		ran = now - SK_READ_ONCE(c->since);
 		if ((s64)ran < 0)
 			ran = 0;
 		if (!sk_preempt_may_preempt(cfg, w, wp, r, ran))
@@ -473,7 +469,7 @@ static __always_inline void sk_preempt_enqueue(struct task_struct *p, u64 enq_fl
 	sk_preempt_policy_of(cfg, cls, &pol);
 	/* An empty queue starts its starvation clock now. */
 	if (cls < SK_PREEMPT_MAX_CLASSES && scx_bpf_dsq_nr_queued(sk_preempt_dsq(cls)) <= 0)
-		SK_PREEMPT_WRITE(sk_preempt_progress[cls], scx_bpf_now());
+		SK_WRITE_ONCE(sk_preempt_progress[cls], scx_bpf_now());
 	scx_bpf_dsq_insert_vtime(p, sk_preempt_dsq(cls), pol.slice_ns, vtime, enq_flags);
 	if (t)
 		t->grant_gen = cfg ? cfg->gen : 0;
@@ -497,7 +493,7 @@ static __always_inline bool sk_preempt_take(u32 cls, u64 now)
 	if (!sk_dsq_move_to_local(sk_preempt_dsq(cls)))
 		return false;
 	if (cls < SK_PREEMPT_MAX_CLASSES)
-		SK_PREEMPT_WRITE(sk_preempt_progress[cls], now);
+		SK_WRITE_ONCE(sk_preempt_progress[cls], now);
 	return true;
 }
 
@@ -545,8 +541,8 @@ static __always_inline bool sk_preempt_dispatch(s32 cpu, struct task_struct *pre
 	}
 	now = scx_bpf_now();
 	bpf_for(i, 0, nr) {
-		u64 progress = SK_PREEMPT_READ(sk_preempt_progress[i]);
-		u64 until = SK_PREEMPT_READ(sk_preempt_boost_until[i]);
+		u64 progress = SK_READ_ONCE(sk_preempt_progress[i]);
+		u64 until = SK_READ_ONCE(sk_preempt_boost_until[i]);
 
 		if (now >= until) {
 			/*
@@ -556,7 +552,7 @@ static __always_inline bool sk_preempt_dispatch(s32 cpu, struct task_struct *pre
 			if ((s64)(now - progress) <= (s64)SK_PREEMPT_STARVE_NS ||
 			    scx_bpf_dsq_nr_queued(sk_preempt_dsq(i)) <= 0)
 				continue;
-			SK_PREEMPT_WRITE(sk_preempt_boost_until[i], now + SK_PREEMPT_BOOST_NS);
+			SK_WRITE_ONCE(sk_preempt_boost_until[i], now + SK_PREEMPT_BOOST_NS);
 			sk_preempt_count(sk_preempt_id(cfg, i), starved, 1);
 		}
 		if (sk_preempt_take(i, now))
@@ -615,7 +611,7 @@ static __always_inline void sk_preempt_regrant(struct task_struct *p, struct sk_
 	t->granted = used + p->scx.slice;
 	t->grant_gen = cfg->gen;
 	if (cpu < SK_PREEMPT_MAX_CPUS)
-		SK_PREEMPT_WRITE(sk_preempt_cpus[cpu].running, (u64)t->cls + 1);
+		SK_WRITE_ONCE(sk_preempt_cpus[cpu].running, (u64)t->cls + 1);
 }
 
 /* sk_preempt_running - @p starts running on this CPU. */
@@ -630,8 +626,8 @@ static __always_inline void sk_preempt_running(struct task_struct *p)
 	if (!t)
 		return;
 	if (cpu < SK_PREEMPT_MAX_CPUS) {
-		SK_PREEMPT_WRITE(sk_preempt_cpus[cpu].since, now);
-		SK_PREEMPT_WRITE(sk_preempt_cpus[cpu].running, (u64)t->cls + 1);
+		SK_WRITE_ONCE(sk_preempt_cpus[cpu].since, now);
+		SK_WRITE_ONCE(sk_preempt_cpus[cpu].running, (u64)t->cls + 1);
 	}
 	t->stint_at = p->se.sum_exec_runtime;
 	t->slice_at = t->stint_at;
@@ -666,7 +662,7 @@ static __always_inline void sk_preempt_stopping(struct task_struct *p, bool runn
 	u64 now_rt = p->se.sum_exec_runtime;
 
 	if (cpu < SK_PREEMPT_MAX_CPUS)
-		SK_PREEMPT_WRITE(sk_preempt_cpus[cpu].running, 0);
+		SK_WRITE_ONCE(sk_preempt_cpus[cpu].running, 0);
 	if (!t)
 		return;
 	sk_preempt_policy_of(cfg, t->cls, &pol);
@@ -714,6 +710,10 @@ static __always_inline s32 sk_preempt_init(void)
 	s32 err;
 	int i;
 
+	if (!sk_preempt_dsq_base) {
+		sk_error("preempt: no DSQ base: load through scx.Open with the preempt component, which allocates sk_preempt_dsq_base");
+		return -22; /* EINVAL */
+	}
 	bpf_for(i, 0, SK_PREEMPT_MAX_CLASSES) {
 		err = scx_bpf_create_dsq(sk_preempt_dsq(i), -1);
 		if (err)

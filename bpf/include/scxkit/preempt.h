@@ -31,10 +31,9 @@
 #define SK_PREEMPT_NR_BOUNDS 26
 #define SK_PREEMPT_NR_BUCKETS (SK_PREEMPT_NR_BOUNDS + 1)
 /*
- * DSQ ids SK_PREEMPT_DSQ_BASE + class are the classes' queues; a scheduler
- * using the component must not create DSQs in that range.
+ * The classes' queues are DSQs sk_preempt_dsq_base + class (preempt.bpf.h),
+ * SK_PREEMPT_MAX_CLASSES ids that scx.Open allocates.
  */
-#define SK_PREEMPT_DSQ_BASE 0x50524d00ULL
 
 /* What a waking task of a class may preempt (sk_preempt_policy.wakeup). */
 #define SK_PREEMPT_WAKEUP_NEVER 0 /* nothing (but background tasks) */

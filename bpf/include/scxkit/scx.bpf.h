@@ -97,4 +97,19 @@ static __always_inline u64 sk_slice(void)
 	return sk_slice_ns ? sk_slice_ns : SK_SLICE_DFL;
 }
 
+/*
+ * SK_TASK_QUEUED - a bit of p->scx.flags, resolved like the constants
+ * above: the task is on a sched_ext runqueue, runnable (for prev in
+ * ops.dispatch: it still wants a CPU).
+ */
+#define SK_TASK_QUEUED	bpf_core_enum_value(enum scx_ent_flags, SCX_TASK_QUEUED)
+
+/*
+ * SK_READ_ONCE, SK_WRITE_ONCE - one plain load or store of @x that the
+ * compiler may neither merge, repeat nor drop: for words a CPU writes
+ * without a lock and other CPUs read racily.
+ */
+#define SK_READ_ONCE(x)		(*(volatile typeof(x) *)&(x))
+#define SK_WRITE_ONCE(x, v)	(*(volatile typeof(x) *)&(x) = (v))
+
 #endif /* __SCXKIT_SCX_BPF_H */

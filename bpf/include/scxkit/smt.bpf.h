@@ -6,9 +6,10 @@
  * thread with nothing compatible to run idles: "forced idle", charged to
  * the class that holds the core.
  *
- *   Go:  l, _ := smt.New(topo, smt.Config{Isolate: []string{"/a", "/b"}})
- *        sched, _ := spec.Load(nil); l.WriteBPF(sched.Collection())
- *        (scx.Config.Flags must include smt.OpsFlags)
+ *   Go:  isolation, _ := smt.New(topo, &smt.Options{Isolate: []string{"/a", "/b"}})
+ *        scx.Config{Components: []scx.Component{isolation}}
+ *        (the component declares the flags, callbacks and DSQs below;
+ *        Load binds it, writing the layout, before attach)
  *   BPF: ops.init        -> sk_smt_init()
  *        ops.select_cpu  -> return sk_smt_select_cpu(p, prev_cpu, wake_flags);
  *        ops.enqueue     -> sk_smt_enqueue(p, enq_flags, slice, vtime)
@@ -18,9 +19,9 @@
  *        ops.update_idle -> sk_smt_update_idle(cpu, idle)
  *        ops.disable     -> sk_smt_disable(p)
  *
- * Each class has its own DSQ (SK_SMT_DSQ_BASE + class), ordered by the
- * vtime the scheduler passes, so a CPU finds work of a given class without
- * scanning one shared queue.
+ * Each class has its own DSQ (sk_smt_dsq_base + class, ids scx.Open
+ * allocates to the component), ordered by the vtime the scheduler passes,
+ * so a CPU finds work of a given class without scanning one shared queue.
  *
  * Policy. Every core has an owner class. A CPU runs only tasks of the
  * owner, and only while no sibling runs (or has claimed) another class.
@@ -97,16 +98,20 @@
  * from SCHED_FIFO back to SCHED_OTHER). Other attribute changes of a
  * running task (affinity, nice) keep its class and are safe.
  *
- * Scheduler requirements (smt.OpsFlags in Go): SCX_OPS_ENQ_LAST, so that
+ * Scheduler requirements (smt.Layout.Needs declares them, so scx.Open sets
+ * them and refuses a component that forbids one): SCX_OPS_ENQ_LAST, so that
  * a CPU whose class lost the core does not keep running its last task;
  * SCX_OPS_KEEP_BUILTIN_IDLE, as ops.update_idle is used;
  * SCX_OPS_ENQ_EXITING and SCX_OPS_ENQ_MIGRATION_DISABLED, so that every
  * task goes through ops.enqueue rather than straight to a local DSQ.
+ *
+ * Prerequisites: vmlinux.h, <scxkit/scx.bpf.h>
  */
 #ifndef __SCXKIT_SMT_BPF_H
 #define __SCXKIT_SMT_BPF_H
 
 #include "smt.h"
+#include "class.bpf.h"
 
 /* DSQ iterator kfuncs (6.12+), not in compat.bpf.h. */
 int bpf_iter_scx_dsq_new(struct bpf_iter_scx_dsq *it, u64 dsq_id, u64 flags) __weak __ksym;
@@ -115,9 +120,14 @@ void bpf_iter_scx_dsq_destroy(struct bpf_iter_scx_dsq *it) __weak __ksym;
 
 #define SK_PICK_IDLE_CORE bpf_core_enum_value(enum scx_pick_idle_cpu_flags, SCX_PICK_IDLE_CORE)
 #define SK_ENQ_LAST bpf_core_enum_value(enum scx_enq_flags, SCX_ENQ_LAST)
-#define SK_TASK_QUEUED bpf_core_enum_value(enum scx_ent_flags, SCX_TASK_QUEUED)
 
-/* Written by package smt (Layout.WriteBPF) after load, before attach. */
+/*
+ * First DSQ id of the classes' queues, written by the loader before load
+ * (scx.Open allocates the range, smt's Needs.DSQBase names this global).
+ */
+const volatile u64 sk_smt_dsq_base;
+
+/* Written by package smt (Layout.Bind) after load, before attach. */
 struct sk_smt_layout sk_smt_layout SEC(".bss");
 
 /* Total violations, also counted per class; read by package smt. */
@@ -182,9 +192,6 @@ struct sk_smt_core_state {
 static struct sk_smt_cpu_state sk_smt_cpus[SK_SMT_MAX_CPUS];
 static struct sk_smt_core_state sk_smt_cores[SK_SMT_MAX_CPUS];
 
-#define SK_SMT_READ(x) (*(volatile typeof(x) *)&(x))
-#define SK_SMT_WRITE(x, v) (*(volatile typeof(x) *)&(x) = (v))
-
 /* sk_smt_nr_classes - classes in the layout, 0 until Go wrote it. */
 static __always_inline u32 sk_smt_nr_classes(void)
 {
@@ -196,7 +203,7 @@ static __always_inline u32 sk_smt_nr_classes(void)
 /* sk_smt_dsq - the DSQ of class @cls. */
 static __always_inline u64 sk_smt_dsq(u32 cls)
 {
-	return SK_SMT_DSQ_BASE + cls;
+	return sk_smt_dsq_base + cls;
 }
 
 /*
@@ -266,29 +273,14 @@ static __always_inline struct sk_smt_counters *sk_smt_counters_of(u32 cls)
 
 /*
  * sk_smt_class_of_cgroup - the class of the nearest isolated cgroup among
- * @cgrp and its ancestors, or SK_SMT_SYSTEM. Reads through CO-RE probe
- * reads (p->cgroups is RCU-protected and not a trusted pointer here);
- * walks up through cgroup.self.parent, which every supported kernel has
- * (kernfs_node.parent was renamed in 6.15, cgroup.ancestors moved).
+ * @cgrp and its ancestors, or SK_SMT_SYSTEM (class.bpf.h).
  */
 static __always_inline u32 sk_smt_class_of_cgroup(struct cgroup *cgrp)
 {
-	u32 nr = sk_smt_nr_classes();
-	int i;
+	u64 id = 0;
 
-	bpf_for(i, 0, SK_SMT_MAX_DEPTH) {
-		u64 id;
-		u32 *cls;
-
-		if (!cgrp)
-			break;
-		id = BPF_CORE_READ(cgrp, kn, id);
-		cls = bpf_map_lookup_elem(&sk_smt_cgroups, &id);
-		if (cls)
-			return *cls < nr ? *cls : SK_SMT_SYSTEM;
-		cgrp = BPF_CORE_READ(cgrp, self.parent, cgroup);
-	}
-	return SK_SMT_SYSTEM;
+	return sk_class_of_cgroup(&sk_smt_cgroups, &id, &id, cgrp, SK_SMT_MAX_DEPTH, sk_smt_nr_classes(),
+				  SK_SMT_SYSTEM);
 }
 
 /**
@@ -297,8 +289,8 @@ static __always_inline u32 sk_smt_class_of_cgroup(struct cgroup *cgrp)
  */
 static __always_inline u32 sk_smt_class_of(struct task_struct *p)
 {
-	struct cgroup *cgrp = BPF_CORE_READ(p, cgroups, dfl_cgrp);
-	u64 id = BPF_CORE_READ(cgrp, kn, id);
+	u64 id;
+	struct cgroup *cgrp = sk_class_task_cgroup(p, &id);
 	struct sk_smt_task *t;
 	u32 cls;
 
@@ -322,7 +314,7 @@ static __always_inline void sk_smt_kick_waiters(const struct sk_smt_cpu_layout *
 		s32 sib = sk_smt_sibling(lay, i);
 		struct sk_smt_cpu_state *s = sk_smt_cpu(sib);
 
-		if (s && SK_SMT_READ(s->fi_start))
+		if (s && SK_READ_ONCE(s->fi_start))
 			scx_bpf_kick_cpu(sib, SK_KICK_IDLE);
 	}
 }
@@ -344,12 +336,12 @@ static __always_inline u64 sk_smt_conflict(const struct sk_smt_cpu_layout *lay, 
 
 		if (!s)
 			continue;
-		v = SK_SMT_READ(s->run);
+		v = SK_READ_ONCE(s->run);
 		if (v && v != slot)
 			return v;
 		if (running)
 			continue;
-		v = SK_SMT_READ(s->cls);
+		v = SK_READ_ONCE(s->cls);
 		if (v && v != slot)
 			return v;
 	}
@@ -365,12 +357,12 @@ static __always_inline void sk_smt_fi_end(struct sk_smt_cpu_state *me, u64 now);
  */
 static __always_inline void sk_smt_fi_begin(struct sk_smt_cpu_state *me, u32 cls, u32 want, u64 now)
 {
-	SK_SMT_WRITE(me->wait, want + 1);
+	SK_WRITE_ONCE(me->wait, want + 1);
 	if (me->fi_start && me->fi_cls == cls)
 		return;
 	sk_smt_fi_end(me, now);
 	me->fi_cls = cls;
-	SK_SMT_WRITE(me->fi_start, now ? now : 1);
+	SK_WRITE_ONCE(me->fi_start, now ? now : 1);
 }
 
 /* The forced idle of @me, if any, ends now: charge it. */
@@ -378,10 +370,10 @@ static __always_inline void sk_smt_fi_end(struct sk_smt_cpu_state *me, u64 now)
 {
 	u64 start = me->fi_start;
 
-	SK_SMT_WRITE(me->wait, 0);
+	SK_WRITE_ONCE(me->wait, 0);
 	if (!start)
 		return;
-	SK_SMT_WRITE(me->fi_start, 0);
+	SK_WRITE_ONCE(me->fi_start, 0);
 	if (now > start) {
 		sk_smt_count(me->fi_cls, forced_idle_ns, now - start);
 		sk_smt_count(me->fi_cls, forced_idle_events, 1);
@@ -424,7 +416,7 @@ static __always_inline bool sk_smt_claim(s32 cpu, struct sk_smt_cpu_state *me, c
 
 	__sync_lock_test_and_set(&me->cls, slot);
 	other = sk_smt_conflict(lay, slot, false);
-	owner = SK_SMT_READ(core->owner);
+	owner = SK_READ_ONCE(core->owner);
 	if (!other && (owner == slot || !owner))
 		return true;
 	sk_smt_withdraw(me, lay);
@@ -474,7 +466,8 @@ __noinline int sk_smt_has_work(u32 cls, s32 cpu, u64 min_wait, u64 now)
 
 /**
  * sk_smt_init - create the classes' DSQs; call from ops.init. Fails with
- * -EINVAL when Go has not written the layout (smt.Layout.WriteBPF).
+ * -EINVAL when Go has not bound the component (smt.Layout.Bind) or the
+ * loader has not written its DSQ base.
  */
 static __always_inline s32 sk_smt_init(void)
 {
@@ -483,7 +476,11 @@ static __always_inline s32 sk_smt_init(void)
 	u32 i;
 
 	if (!nr) {
-		sk_error("smt: no layout: call smt.Layout.WriteBPF before attaching");
+		sk_error("smt: no layout: add the smt component to scx.Config.Components");
+		return -22; /* EINVAL */
+	}
+	if (!sk_smt_dsq_base) {
+		sk_error("smt: no DSQ base: load through scx.Open, which allocates sk_smt_dsq_base");
 		return -22; /* EINVAL */
 	}
 	bpf_for(i, 0, nr) {
@@ -588,7 +585,7 @@ static __always_inline bool sk_smt_dispatch_one(s32 cpu, struct task_struct *pre
 		prev_cls = sk_smt_class_of(prev);
 
 	{
-		u64 own_slot = SK_SMT_READ(core->owner);
+		u64 own_slot = SK_READ_ONCE(core->owner);
 		u32 own = own_slot ? own_slot - 1 : 0;
 		u64 hold = sk_smt_layout.hold_ns;
 		bool own_work, expired, can_take, busy_own = false;
@@ -599,12 +596,12 @@ static __always_inline bool sk_smt_dispatch_one(s32 cpu, struct task_struct *pre
 			struct sk_smt_cpu_state *s = sk_smt_cpu(sk_smt_sibling(lay, i));
 
 			if (s && own_slot &&
-			    (SK_SMT_READ(s->cls) == own_slot || SK_SMT_READ(s->run) == own_slot ||
-			     SK_SMT_READ(s->wait) == own_slot))
+			    (SK_READ_ONCE(s->cls) == own_slot || SK_READ_ONCE(s->run) == own_slot ||
+			     SK_READ_ONCE(s->wait) == own_slot))
 				busy_own = true;
 		}
 		own_work = own_slot && own < nr && (own == prev_cls || sk_smt_has_work(own, cpu, 0, now));
-		expired = now - SK_SMT_READ(core->since) >= hold;
+		expired = now - SK_READ_ONCE(core->since) >= hold;
 		any = sk_smt_next_class(own_slot ? own : nr - 1, cpu, prev_cls, 0, now);
 		urgent = any;
 		/* Preempting a sibling takes a task that waited a while. */
@@ -618,7 +615,7 @@ static __always_inline bool sk_smt_dispatch_one(s32 cpu, struct task_struct *pre
 			want = busy_own ? urgent : any;
 			if (__sync_val_compare_and_swap(&core->owner, own_slot, want + 1) != own_slot)
 				goto retry;
-			SK_SMT_WRITE(core->since, now);
+			SK_WRITE_ONCE(core->since, now);
 			sk_smt_count(want, handovers, 1);
 			if (busy_own) {
 				sk_smt_count(own, preempted, 1);
@@ -626,7 +623,7 @@ static __always_inline bool sk_smt_dispatch_one(s32 cpu, struct task_struct *pre
 					s32 sib = sk_smt_sibling(lay, i);
 					struct sk_smt_cpu_state *s = sk_smt_cpu(sib);
 
-					if (s && (SK_SMT_READ(s->cls) == own_slot || SK_SMT_READ(s->run) == own_slot))
+					if (s && (SK_READ_ONCE(s->cls) == own_slot || SK_READ_ONCE(s->run) == own_slot))
 						scx_bpf_kick_cpu(sib, SK_KICK_PREEMPT);
 				}
 			}
@@ -643,7 +640,7 @@ static __always_inline bool sk_smt_dispatch_one(s32 cpu, struct task_struct *pre
 		if (!sk_smt_claim(cpu, me, lay, core, want, now)) {
 			/* A sibling still runs another class: wait for it
 			 * (forced idle), unless the owner changed under us. */
-			if (SK_SMT_READ(core->owner) != want + 1)
+			if (SK_READ_ONCE(core->owner) != want + 1)
 				goto retry;
 			return false;
 		}

@@ -19,12 +19,9 @@
 #define SK_SMT_MAX_CLASSES 32
 /* Levels of cgroup ancestors searched for an isolated cgroup. */
 #define SK_SMT_MAX_DEPTH 16
-/*
- * DSQ ids SK_SMT_DSQ_BASE + class are the classes' queues; a scheduler
- * using the component must not create DSQs in that range.
- */
-#define SK_SMT_DSQ_BASE 0x534d5400ULL
 #define SK_SMT_SYSTEM 0
+/* sk_smt_cpu_layout.core and .siblings: no core, no sibling. */
+#define SK_SMT_NO_CPU (-1)
 
 struct sk_smt_cpu_layout {
 	s32 core;                          /* dense core id, -1 when the CPU is not described */

@@ -4,15 +4,15 @@
  * node and capacity, sibling and LLC masks, and idle-CPU picking that
  * prefers a fully idle core, then the same LLC, then the same node.
  *
- * The data lives in the global sk_topology (.bss), which the loader fills
- * after Load and before Attach:
+ * The data lives in the global sk_topology (.bss), which the topology
+ * component (a *topology.Topology in scx.Config.Components) fills at Load:
  *
- *   sched, _ := spec.Load(nil)
- *   topo.WriteBPF(sched.Collection())   // package topology
- *   sched.Attach()
+ *   topo, _ := topology.Discover(nil)
+ *   cfg := scx.Config{Components: []scx.Component{topo, ...}}
+ *   sched, _ := spec.Load(nil)   // Topology.Bind fills sk_topology
  *
  * Until then sk_topology.nr_cpu_ids is 0 and every helper reports "unknown"
- * (NULL, false, -1), so a scheduler that forgot the step still runs.
+ * (NULL, false, -1), so a scheduler that forgot the component still runs.
  */
 #ifndef __SCXKIT_TOPOLOGY_BPF_H
 #define __SCXKIT_TOPOLOGY_BPF_H

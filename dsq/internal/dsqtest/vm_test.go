@@ -2,6 +2,8 @@ package dsqtest
 
 import (
 	"context"
+	"errors"
+	"strconv"
 	"testing"
 	"time"
 
@@ -26,27 +28,30 @@ func TestPerLLCScheduler(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	layout, err := dsq.New(topo, dsq.Options{Kind: dsq.PerLLC})
+	layout, err := dsq.New(topo, &dsq.Options{Kind: dsq.PerLLC})
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := layout.Check(k); err != nil {
 		t.Fatal(err)
 	}
 	if len(layout.DSQs) != 2 {
 		t.Fatalf("%d DSQs for 2 LLCs: %+v", len(layout.DSQs), layout.DSQs)
 	}
-	spec, err := scx.Open(Sched, scx.Config{Name: "sk_dsq", Timeout: 10 * time.Second})
+	if _, err := layout.ReadDepths(nil); !errors.Is(err, scx.ErrNotBound) {
+		t.Errorf("ReadDepths before Load: %v, want ErrNotBound", err)
+	}
+	spec, err := scx.Open(Sched, scx.Config{Name: "sk_dsq", Timeout: 10 * time.Second, Components: []scx.Component{layout}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sched, err := spec.Load(nil)
+	sched, err := spec.Load(nil) // binds the layout: ids, sk_dsq_layout
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sched.Close()
-	if err := layout.WriteBPF(sched.Collection()); err != nil {
-		t.Fatal(err)
+	r, _ := spec.DSQs("dsq")
+	for i, d := range layout.DSQs {
+		if d.ID != r.ID(i) || d.ID < scx.FirstComponentDSQ {
+			t.Errorf("DSQ %d has id %#x after Load, want %#x from the allocated range", i, d.ID, r.ID(i))
+		}
 	}
 	if err := sched.Attach(); err != nil {
 		t.Fatal(err)
@@ -71,7 +76,7 @@ func TestPerLLCScheduler(t *testing.T) {
 				return
 			case <-time.After(10 * time.Millisecond):
 			}
-			if depths, err = layout.Depths(depths, sched.Collection()); err != nil {
+			if depths, err = layout.ReadDepths(depths); err != nil {
 				sampled <- err
 				return
 			}
@@ -88,12 +93,18 @@ func TestPerLLCScheduler(t *testing.T) {
 	if err != nil {
 		t.Fatalf("workload under sk_dsq: %v\n%s", err, rep)
 	}
-	depths, err := layout.Depths(nil, sched.Collection())
+	depths, err := layout.ReadDepths(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	counters, err := layout.ReadCounters(nil, sched.Collection())
+	counters, err := layout.ReadCounters(nil)
 	if err != nil {
+		t.Fatal(err)
+	}
+	// The same counters as the component's stats, in the scheduler's
+	// snapshot.
+	var snap scx.Snapshot
+	if err := sched.ReadSnapshot(&snap); err != nil {
 		t.Fatal(err)
 	}
 	cancel()
@@ -117,6 +128,18 @@ func TestPerLLCScheduler(t *testing.T) {
 	}
 	if taken > inserted {
 		t.Errorf("counters %+v: more tasks taken than inserted", counters)
+	}
+	var snapInserted float64
+	for i := range layout.DSQs {
+		v, ok := snap.Value("dsq", "inserted", strconv.Itoa(i))
+		if _, dok := snap.Value("dsq", "depth", strconv.Itoa(i)); !ok || !dok {
+			t.Errorf("snapshot lacks dsq.inserted or dsq.depth of DSQ %d: %+v", i, snap.Sets)
+		}
+		snapInserted += v
+	}
+	// Read after the counters, while tasks still come and go.
+	if snapInserted < float64(inserted) {
+		t.Errorf("snapshot: %v tasks inserted, fewer than the %d read before", snapInserted, inserted)
 	}
 	if st, err := k.Status(); err != nil || st.State != scx.StateDisabled {
 		t.Errorf("after detach: %v, %v", st, err)

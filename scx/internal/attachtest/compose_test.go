@@ -19,7 +19,8 @@ import (
 func TestComponents(t *testing.T) {
 	k := probe(t)
 	tally := &Tally{Queues: 3}
-	spec, err := scx.Open(Compose, scx.Config{Name: "sk_compose", Components: []scx.Component{tally}})
+	follower := &Follower{}
+	spec, err := scx.Open(Compose, scx.Config{Name: "sk_compose", Components: []scx.Component{tally, follower}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,6 +29,9 @@ func TestComponents(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sched.Close()
+	if follower.Found != tally {
+		t.Errorf("follower's Bind found %p through Binding.Required, want tally %p", follower.Found, tally)
+	}
 	if err := sched.Attach(); err != nil {
 		t.Fatal(err)
 	}

@@ -123,3 +123,30 @@ func (t *Tally) ReadStats(dst []scx.Sample) ([]scx.Sample, error) {
 		scx.Sample{Stat: 2, Value: float64(t.dsqs.First)})
 	return dst, nil
 }
+
+// Follower is a component that builds on Tally: it requires it, and its
+// Bind finds it through the Binding, as lb finds the dsq layout.
+type Follower struct {
+	Found *Tally // the Tally its last Bind found
+}
+
+// Name implements scx.Component.
+func (f *Follower) Name() string { return "follower" }
+
+// Needs implements scx.Component.
+func (f *Follower) Needs() scx.Needs { return scx.Needs{Requires: []string{"tally"}} }
+
+// Bind implements scx.Component.
+func (f *Follower) Bind(b *scx.Binding) error {
+	c, ok := b.Required("tally")
+	if !ok {
+		return errors.New("follower: tally not found through the Binding")
+	}
+	if f.Found, ok = c.(*Tally); !ok {
+		return fmt.Errorf("follower: tally is a %T", c)
+	}
+	if _, ok := b.Required("follower"); ok {
+		return errors.New("follower: found a component it does not require")
+	}
+	return nil
+}

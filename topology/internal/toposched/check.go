@@ -18,7 +18,7 @@ func LoadQuery() (*ebpf.CollectionSpec, error) { return loadQuery() }
 // maxMismatches bounds the errors Check reports.
 const maxMismatches = 20
 
-// Check asks prog (the topo_query program, after topology.WriteBPF) about
+// Check asks prog (the topo_query program, after Topology.Bind) about
 // every pair of CPUs, online or not, plus ids out of range, and compares
 // each answer with topo. It returns the mismatches, joined.
 func Check(topo *topology.Topology, prog *ebpf.Program) error {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/scxkit/scxkit/internal/sysfstest"
+	"github.com/scxkit/scxkit/scx"
 	"github.com/scxkit/scxkit/topology"
 )
 
@@ -27,7 +28,7 @@ func TestHelpersAgreeOnFixtures(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer coll.Close()
-			if err := topo.WriteBPF(coll); err != nil {
+			if err := topo.Bind(scx.NewBinding(topo.Name(), coll, nil, scx.DSQRange{})); err != nil {
 				t.Fatal(err)
 			}
 			if err := Check(topo, coll.Programs["topo_query"]); err != nil {

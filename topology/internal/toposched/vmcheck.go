@@ -87,18 +87,15 @@ func ExpectShape(t testing.TB, topo *topology.Topology, want Shape) {
 // sk_topo_pick_idle_cpu, and detaches. It returns the pick counters.
 func AttachAndCheck(t testing.TB, topo *topology.Topology) *scx.Stats {
 	t.Helper()
-	spec, err := scx.Open(Sched, scx.Config{Name: "sk_topo"})
+	spec, err := scx.Open(Sched, scx.Config{Name: "sk_topo", Components: []scx.Component{topo}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sched, err := spec.Load(nil)
+	sched, err := spec.Load(nil) // binds topo: fills sk_topology
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sched.Close()
-	if err := topo.WriteBPF(sched.Collection()); err != nil {
-		t.Fatal(err)
-	}
 	if err := sched.Attach(); err != nil {
 		t.Fatal(err)
 	}

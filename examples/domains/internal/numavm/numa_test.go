@@ -66,14 +66,20 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// spinWork is the busy loop each spinner runs: a fixed number of shell
-// arithmetic steps, several seconds of CPU under qemu TCG.
-const spinWork = `i=0; while [ $i -lt %d ]; do i=$((i+1)); done`
+// spinWork is the busy loop each spinner runs: at least a given number of
+// shell arithmetic steps (several seconds of CPU under qemu TCG), and on
+// until a stop file exists. The test creates the file after its
+// measurement window, so every spinner is busy throughout the window
+// however fast the host runs them: with a fixed amount of work alone, a
+// fast host (or a balancer that spreads them early) finished them inside
+// the window, whose idle tail then failed the busy-CPU check.
+const spinWork = `i=0; while [ $i -lt %d ] || [ ! -e %s ]; do i=$((i+1)); done`
 
-// startSpinners starts n shells that each count to iters, born on CPU 0
-// (domain 0, node 0), then allowed everywhere: only the load balancer
-// can spread them, as stealing is off.
-func startSpinners(t *testing.T, n, iters int) []*exec.Cmd {
+// startSpinners starts n shells that each count to at least iters and on
+// until the file stop exists, born on CPU 0 (domain 0, node 0), then
+// allowed everywhere: only the load balancer can spread them, as stealing
+// is off.
+func startSpinners(t *testing.T, n, iters int, stop string) []*exec.Cmd {
 	t.Helper()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -88,7 +94,7 @@ func startSpinners(t *testing.T, n, iters int) []*exec.Cmd {
 	time.Sleep(50 * time.Millisecond)
 	var cmds []*exec.Cmd
 	for range n {
-		cmd := exec.Command("/bin/sh", "-c", fmt.Sprintf(spinWork, iters))
+		cmd := exec.Command("/bin/sh", "-c", fmt.Sprintf(spinWork, iters, stop))
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -107,11 +113,14 @@ func startSpinners(t *testing.T, n, iters int) []*exec.Cmd {
 }
 
 var (
-	runLine    = regexp.MustCompile(`dom(\d+)_run=(\d+)ms`)
+	// runLine matches a domain's run time in a stats line
+	// (runner.AppendStatsLine), in ns.
+	runLine    = regexp.MustCompile(`lb\.runtime_ns\{domain=(\d+)\}=(\d+)`)
 	roundMoved = regexp.MustCompile(`msg=balance .*round\.moved=(\d+) round\.cross_node=(\d+)`)
 )
 
-// runTimes returns the per-domain run times of the newest stats line.
+// runTimes returns the per-domain run times, in ms, of the newest stats
+// line.
 func runTimes(out string) []int {
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	for i := len(lines) - 1; i >= 0; i-- {
@@ -122,9 +131,9 @@ func runTimes(out string) []int {
 		v := make([]int, len(m))
 		for _, s := range m {
 			d, _ := strconv.Atoi(s[1])
-			ms, _ := strconv.Atoi(s[2])
+			ns, _ := strconv.ParseInt(s[2], 10, 64)
 			if d < len(v) {
-				v[d] = ms
+				v[d] = int(ns / 1e6)
 			}
 		}
 		return v
@@ -201,8 +210,9 @@ func TestNodeFirst(t *testing.T) {
 	}
 
 	const spinners, iters = 4, 100000
+	stop := filepath.Join(t.TempDir(), "stop")
 	start := time.Now()
-	cmds := startSpinners(t, spinners, iters)
+	cmds := startSpinners(t, spinners, iters, stop)
 	// The window's ends for the run times are stats lines: after each
 	// sleep the test waits for a line printed since, which a slow or
 	// loaded VM may be late with (what is compared is the domains'
@@ -233,7 +243,11 @@ func TestNodeFirst(t *testing.T) {
 	}
 	t.Logf("per-CPU busy time over the window (/proc/stat): %v", busy)
 
-	// Every spinner finishes within the deadline.
+	// Every spinner finishes its work within the deadline, now that it
+	// may stop.
+	if err := os.WriteFile(stop, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	done := make(chan int, spinners)
 	for i, c := range cmds {
 		go func() {

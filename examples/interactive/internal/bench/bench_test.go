@@ -124,6 +124,9 @@ func TestBench(t *testing.T) {
 		if r.Interactive != nil && (!r.Interactive.Attached || !r.Interactive.Detached) {
 			t.Errorf("run %d: interactive attached %v, detached %v", r.Index, r.Interactive.Attached, r.Interactive.Detached)
 		}
+		if r.Interactive != nil && !strings.Contains(r.Interactive.Classes, "lat: run=") {
+			t.Errorf("run %d: no per-class stats of interactive's class lat: %q", r.Index, r.Interactive.Classes)
+		}
 	}
 
 	for _, m := range metrics {

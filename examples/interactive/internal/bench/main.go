@@ -60,6 +60,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -359,13 +360,48 @@ func (b *bench) underInteractive(ctx context.Context, i int) (*SchedResult, erro
 }
 
 // lastClassStats returns the per-class counters of the scheduler's last
-// stats line (the part after its first " | "), "" if it printed none.
+// stats line, "" if it printed none: the preempt component's stats
+// (preempt.NAME{class=CLASS}=VALUE, see runner.AppendStatsLine), one
+// summary per class as preempt.ClassStats.String gives it,
+// "lat: run=463ms wakeups=3124 wait_p50=98us ... | bg: run=...".
 func lastClassStats(out string) string {
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	for i := len(lines) - 1; i >= 0; i-- {
-		if _, classes, ok := strings.Cut(lines[i], " | "); ok {
-			return classes
+		if !strings.Contains(lines[i], " preempt.") {
+			continue
 		}
+		var order []string
+		stats := map[string]map[string]float64{}
+		for _, f := range strings.Fields(lines[i]) {
+			name, ok := strings.CutPrefix(f, "preempt.")
+			if !ok {
+				continue
+			}
+			name, rest, ok := strings.Cut(name, "{class=")
+			if !ok {
+				continue
+			}
+			class, value, ok := strings.Cut(rest, "}=")
+			if !ok {
+				continue
+			}
+			v, err := strconv.ParseFloat(value, 64)
+			if err != nil {
+				continue
+			}
+			if stats[class] == nil {
+				stats[class] = map[string]float64{}
+				order = append(order, class)
+			}
+			stats[class][name] = v
+		}
+		var classes []string
+		for _, c := range order {
+			s := stats[c]
+			classes = append(classes, fmt.Sprintf("%s: run=%.0fms wakeups=%.0f wait_p50=%.0fus wait_p99=%.0fus kicks=%.0f preempted=%.0f kept=%.0f run_ons=%.0f starved=%.0f",
+				c, s["runtime_ns"]/1e6, s["wakeups"], s["wait_p50_ns"]/1e3, s["wait_p99_ns"]/1e3, s["kicks"], s["preempted"], s["kept"], s["run_ons"], s["starved"]))
+		}
+		return strings.Join(classes, " | ")
 	}
 	return ""
 }

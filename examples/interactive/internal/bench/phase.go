@@ -295,7 +295,7 @@ func (b *bench) kernelLatency() (*KernelLatency, error) {
 		return nil, nil
 	}
 	var err error
-	if b.snap, err = b.prof.Snapshot(b.snap); err != nil {
+	if b.snap, err = b.prof.Read(b.snap); err != nil {
 		return nil, fmt.Errorf("kernel latency: snapshot: %w", err)
 	}
 	for i := range b.snap {

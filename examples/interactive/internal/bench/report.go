@@ -68,7 +68,7 @@ type SchedResult struct {
 	Detached   bool          `json:"detached,omitempty"`
 	AttachTime time.Duration `json:"attach_ns,omitempty"`
 	// Classes is the scheduler's per-class counters from its last stats
-	// line (preempt.ClassStats), since it attached.
+	// line (the preempt component's stats), since it attached.
 	Classes    string        `json:"classes,omitempty"`
 	DetachTime time.Duration `json:"detach_ns,omitempty"`
 	Mixed      *Mixed        `json:"mixed"`

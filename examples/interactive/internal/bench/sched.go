@@ -86,7 +86,9 @@ type scheduler struct {
 // startScheduler starts the interactive binary at path with config and
 // waits until it is attached. It returns how long attaching took.
 func startScheduler(ctx context.Context, path, config string) (*scheduler, time.Duration, error) {
-	cmd := exec.Command(path, "-config", config, "-stats", "1s")
+	// Its stats lines go to its output, kept for the report; the stats
+	// socket is not needed.
+	cmd := exec.Command(path, "-config", config, "-stats", "1s", "-stats-socket", "off")
 	// Should the bench be killed, the scheduler detaches, as on ^C.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	s := &scheduler{cmd: cmd, stderr: newTailBuffer(8192), exited: make(chan struct{})}

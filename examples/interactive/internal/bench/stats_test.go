@@ -136,3 +136,23 @@ func TestSummarize(t *testing.T) {
 		t.Errorf("summary does not state the p99 target:\n%s", sb.String())
 	}
 }
+
+// TestLastClassStats: the per-class counters come from the preempt
+// component's fields of the scheduler's last stats line, grouped by class.
+func TestLastClassStats(t *testing.T) {
+	out := "time=... level=INFO msg=attached\n" +
+		"12:00:01 enqueued=1 preempt.generation=1 preempt.kicks{class=lat}=1 preempt.kicks{class=bg}=0\n" +
+		"12:00:02 enqueued=2 preempt.generation=1 preempt.kicks{class=lat}=3 preempt.preempted{class=lat}=1 preempt.kept{class=lat}=2 " +
+		"preempt.run_ons{class=lat}=4 preempt.starved{class=lat}=5 preempt.runtime_ns{class=lat}=463024503 preempt.wakeups{class=lat}=3124 " +
+		"preempt.wait_ns{class=lat}=340865570 preempt.wait_p50_ns{class=lat}=98074 preempt.wait_p99_ns{class=lat}=487327 " +
+		"preempt.kicks{class=bg}=0 preempt.runtime_ns{class=bg}=9000000\n" +
+		"time=... level=INFO msg=detached\n"
+	want := "lat: run=463ms wakeups=3124 wait_p50=98us wait_p99=487us kicks=3 preempted=1 kept=2 run_ons=4 starved=5" +
+		" | bg: run=9ms wakeups=0 wait_p50=0us wait_p99=0us kicks=0 preempted=0 kept=0 run_ons=0 starved=0"
+	if got := lastClassStats(out); got != want {
+		t.Errorf("lastClassStats = %q, want %q", got, want)
+	}
+	if got := lastClassStats("12:00:01 enqueued=1\n"); got != "" {
+		t.Errorf("lastClassStats without preempt stats = %q, want \"\"", got)
+	}
+}

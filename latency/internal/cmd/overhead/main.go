@@ -53,7 +53,7 @@ func run(rounds, runs, cpu int, cgroup string) error {
 			return err
 		}
 		d, err = pingPong(cpu, rounds)
-		snap, serr := p.Snapshot(nil)
+		snap, serr := p.Read(nil)
 		p.Close()
 		if err != nil {
 			return err

@@ -1,4 +1,6 @@
-package cli_test
+// Package examples_test checks the example schedulers as a user runs them:
+// built, given bad command lines, -h and signals before any kernel work.
+package examples_test
 
 import (
 	"bytes"
@@ -54,7 +56,7 @@ func buildExamples(t *testing.T) string {
 		}
 		args := []string{"build", "-o", build.dir + "/"}
 		for _, e := range examples {
-			args = append(args, "../../"+e)
+			args = append(args, "./"+e)
 		}
 		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), args...)
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -170,9 +172,9 @@ func TestUsageErrors(t *testing.T) {
 		{"energy", []string{"-headroom", "Inf"}, "-headroom +Inf"},
 		{"energy", []string{"-shrink-after", "0"}, "-shrink-after 0: must be at least 1"},
 		{"energy", []string{"-cpu-cost", "18446744073709551615"}, "-cpu-cost 18446744073709551615: must be at most"},
-		{"energy", []string{"-governor", "../../x"}, `-governor: governor "../../x": not a cpufreq governor name`},
-		{"energy", []string{"-epp", "a/b"}, `-epp: energy performance preference "a/b"`},
-		{"energy", []string{"-epp", "256"}, "-epp: energy performance preference 256 out of range 0-255"},
+		{"energy", []string{"-governor", "../../x"}, `-governor: energy: governor "../../x": invalid input: not a cpufreq governor name`},
+		{"energy", []string{"-epp", "a/b"}, `-epp: energy: energy performance preference "a/b": invalid input`},
+		{"energy", []string{"-epp", "256"}, "-epp: energy: energy performance preference 256: invalid input: out of range 0-255"},
 		{"energy", []string{"-model", filepath.Join(tmp, "none")}, "-model " + filepath.Join(tmp, "none") + ": not a directory"},
 		{"energy", []string{"-model", tmp}, "-model " + tmp + ": "},
 		{"energy", []string{"-interval", "-1s"}, "-interval -1s: must be positive"},
@@ -186,8 +188,8 @@ func TestUsageErrors(t *testing.T) {
 		{"pair", []string{"-isolate", "/a", "-hold", "1h"}, "-hold 1h0m0s: longer than 30s"},
 		{"pair", []string{"-isolate", "/a", "-timeout", "1m"}, "-timeout 1m0s: the kernel allows at most 30s"},
 
-		{"interactive", []string{"-config", "/dev/zero"}, "-config: preempt: config file: /dev/zero: not a regular file (a character device)"},
-		{"interactive", []string{"-config", fifo}, "-config: preempt: config file: " + fifo + ": not a regular file (a FIFO"},
+		{"interactive", []string{"-config", "/dev/zero"}, "-config /dev/zero: preempt: config file: /dev/zero: not a regular file (a character device)"},
+		{"interactive", []string{"-config", fifo}, "-config " + fifo + ": preempt: config file: " + fifo + ": not a regular file (a FIFO"},
 		{"interactive", []string{"-config", big}, big + ": 68719476736 bytes: too big: at most 1048576"},
 		{"interactive", []string{"-config", tmp}, "not a regular file (a directory)"},
 		{"interactive", []string{"-watch", "0"}, "-watch 0s: must be positive"},
