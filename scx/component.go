@@ -262,23 +262,25 @@ func compose(cfg *Config) ([]bound, error) {
 			if err := conflict(a, b); err != nil {
 				return nil, err
 			}
-			if err := conflict(b, a); err != nil {
-				return nil, err
-			}
 		}
 	}
 	return out, nil
 }
 
-// conflict reports what a requires or owns that b forbids or owns too.
+// conflict reports what one of a and b requires that the other forbids,
+// a callback both own, or a constant both set differently, in that order
+// whatever the order of the two.
 func conflict(a, b bound) error {
-	an, bn := a.c.Name(), b.c.Name()
-	for _, f := range a.needs.Flags {
-		if slices.Contains(b.needs.Forbids, f) {
-			return &ConflictError{A: an, B: bn, What: "flag " + string(f),
-				Why: fmt.Sprintf("%s requires it, %s forbids it", an, bn)}
+	for _, p := range [][2]bound{{a, b}, {b, a}} {
+		x, y := p[0], p[1]
+		for _, f := range x.needs.Flags {
+			if slices.Contains(y.needs.Forbids, f) {
+				return &ConflictError{A: x.c.Name(), B: y.c.Name(), What: "flag " + string(f),
+					Why: fmt.Sprintf("%s requires it, %s forbids it", x.c.Name(), y.c.Name())}
+			}
 		}
 	}
+	an, bn := a.c.Name(), b.c.Name()
 	for _, cb := range a.needs.Owns {
 		if slices.Contains(b.needs.Owns, cb) {
 			return &ConflictError{A: an, B: bn, What: "ops." + cb,

@@ -8,27 +8,16 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/scxkit/scxkit/scx"
+	"github.com/scxkit/scxkit/dsq"
+	"github.com/scxkit/scxkit/preempt"
 	"github.com/scxkit/scxkit/smt"
-	"github.com/scxkit/scxkit/topology"
 )
-
-// twoCores is a machine of two cores of two threads: CPUs 0,2 and 1,3.
-func twoCores() *topology.Topology {
-	t := &topology.Topology{Online: topology.MaskOf(0, 1, 2, 3)}
-	for i, cpus := range [][]int{{0, 2}, {1, 3}} {
-		t.Cores = append(t.Cores, &topology.Core{ID: i, CPUs: topology.MaskOf(cpus...)})
-	}
-	for k := range 4 {
-		t.CPUs = append(t.CPUs, &topology.CPU{ID: k, KernelID: k, Core: k % 2})
-	}
-	return t
-}
 
 // TestNeeds checks what smt declares: the ops flags schedulers had to set
 // by hand before, every callback of smt.bpf.h's hooks, ops.enqueue and
 // ops.dispatch as its own decisions, and a DSQ per class.
 func TestNeeds(t *testing.T) {
-	l, err := smt.New(twoCores(), nil)
+	l, err := smt.New(smt.TwoCores(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +64,7 @@ func (noEnqLast) Bind(*scx.Binding) error { return nil }
 // that forbids SCX_OPS_ENQ_LAST, in either order, with a *ConflictError
 // naming both and the flag, before it reads any object.
 func TestConflictEnqLast(t *testing.T) {
-	l, err := smt.New(twoCores(), nil)
+	l, err := smt.New(smt.TwoCores(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,5 +88,49 @@ func TestConflictEnqLast(t *testing.T) {
 			t.Errorf("%v does not match scx.ErrConflict", err)
 		}
 		t.Log(err)
+	}
+}
+
+// TestRealConflicts opens a scheduler with smt and each real component it
+// cannot be combined with today: preempt forbids the SCX_OPS_ENQ_LAST smt
+// requires, and dsq, like smt, decides ops.enqueue and ops.dispatch
+// alone. Open refuses before it reads any object, naming both.
+func TestRealConflicts(t *testing.T) {
+	iso, err := smt.New(smt.TwoCores(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pre, err := preempt.New(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	layout, err := dsq.New(smt.TwoCores(), &dsq.Options{Kind: dsq.Global})
+	if err != nil {
+		t.Fatal(err)
+	}
+	never := func() (*ebpf.CollectionSpec, error) {
+		t.Error("Open read an object before refusing the components")
+		return nil, errors.New("not reached")
+	}
+	for _, c := range []struct {
+		comps []scx.Component
+		a, b  string
+		what  string
+	}{
+		{[]scx.Component{iso, pre}, "smt", "preempt", "flag SCX_OPS_ENQ_LAST"},
+		{[]scx.Component{pre, iso}, "smt", "preempt", "flag SCX_OPS_ENQ_LAST"},
+		{[]scx.Component{layout, iso}, "dsq", "smt", "ops.enqueue"},
+	} {
+		_, err := scx.Open(scx.Objects{Base: never, V2: never}, scx.Config{Name: "mix", Components: c.comps})
+		var ce *scx.ConflictError
+		if !errors.As(err, &ce) {
+			t.Fatalf("Open(%s, %s) = %v; want a *scx.ConflictError", c.comps[0].Name(), c.comps[1].Name(), err)
+		}
+		if got := []string{ce.A, ce.B}; !slices.Equal(got, []string{c.a, c.b}) || ce.What != c.what {
+			t.Errorf("conflict %v over %q; want %s and %s over %q", got, ce.What, c.a, c.b, c.what)
+		}
+		if !strings.Contains(err.Error(), c.a) || !strings.Contains(err.Error(), c.b) {
+			t.Errorf("error %q does not name both components", err)
+		}
 	}
 }

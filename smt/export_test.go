@@ -1,0 +1,4 @@
+package smt
+
+// TwoCores is twoCores for the package's external tests.
+var TwoCores = twoCores
