@@ -7,9 +7,9 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
-	"github.com/scxkit/scxkit/scx"
 	"github.com/scxkit/scxkit/dsq"
 	"github.com/scxkit/scxkit/preempt"
+	"github.com/scxkit/scxkit/scx"
 	"github.com/scxkit/scxkit/smt"
 )
 
