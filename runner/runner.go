@@ -53,6 +53,10 @@
 //	-metrics ADDR     serve Prometheus metrics at http://ADDR/metrics (off by default)
 //	-stats-socket P   the scx_stats socket (default /var/run/scx/NAME/stats, "off" turns it off)
 //
+// With the default -stats-socket, the stats are also served at
+// /var/run/scx/root/stats, where scx's own tools (scxtop, scx_*
+// --monitor) look, unless a live server already has that path.
+//
 // The checks of their values (CheckSlice, CheckTimeout, CheckInterval,
 // ...) are exported for the commands' own flags.
 //
@@ -206,6 +210,11 @@ func Run(ctx context.Context, cmd Command, args []string, stdout, stderr io.Writ
 	var sock *socket
 	if env.StatsSocket != "" {
 		sock = &socket{path: env.StatsSocket, src: cur, log: log}
+		if def, err := scxstats.DefaultPath(cmd.Name); err == nil && env.StatsSocket == def && cmd.Name != scxstats.DefaultName {
+			// scx's tools (scxtop, scx_* --monitor) look at
+			// /var/run/scx/root/stats unless told otherwise.
+			sock.compat, _ = scxstats.DefaultPath(scxstats.DefaultName)
+		}
 		defer sock.close()
 	}
 
@@ -441,11 +450,14 @@ func (c *current) periodic() scx.Periodic {
 // socket is the scx_stats server, bound at the first load.
 type socket struct {
 	path string
-	src  Source
-	log  *slog.Logger
+	// compat, if set, is where scx's tools look by default
+	// (/var/run/scx/root/stats): served too, when no live server has it.
+	compat string
+	src    Source
+	log    *slog.Logger
 
-	srv  *scxstats.Server
-	done chan struct{}
+	srv, compatSrv *scxstats.Server
+	done           chan struct{}
 }
 
 func (s *socket) start(ctx context.Context) error {
@@ -461,18 +473,32 @@ func (s *socket) start(ctx context.Context) error {
 		return fmt.Errorf("stats socket: %w (%s)", err, hint)
 	}
 	s.srv, s.done = srv, make(chan struct{})
+	if s.compat != "" {
+		// Best effort: another scheduler's live server keeps it.
+		if c, err := NewStatsServer(s.compat, s.src, s.log); err != nil {
+			s.log.Info("stats socket for scx tools not served", "socket", s.compat, "reason", err)
+		} else {
+			s.compatSrv = c
+		}
+	}
 	go func() {
 		defer close(s.done)
+		if s.compatSrv != nil {
+			go s.compatSrv.Serve(ctx)
+		}
 		if err := srv.Serve(ctx); err != nil {
 			s.log.Error("stats socket", "err", err)
 		}
 	}()
-	s.log.Info("serving stats", "socket", s.path)
+	s.log.Info("serving stats", "socket", s.path, "scx_tools_socket", s.compat)
 	return nil
 }
 
-// close stops the server and removes the socket.
+// close stops the servers and removes their sockets.
 func (s *socket) close() {
+	if s.compatSrv != nil {
+		s.compatSrv.Close()
+	}
 	if s.srv != nil {
 		s.srv.Close()
 		<-s.done

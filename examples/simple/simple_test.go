@@ -441,6 +441,11 @@ func TestStatsSurfaces(t *testing.T) {
 	if out := runScxkit(t, scxkit, "stats", "-json", "simple"); json.Unmarshal([]byte(out), &raw) != nil || raw["enqueued"] == nil {
 		t.Errorf("scxkit stats -json simple is not a JSON object with enqueued:\n%s", out)
 	}
+	// Where scx's own tools look by default: the same stats.
+	rootSock := "/var/run/scx/root/stats"
+	if out := runScxkit(t, scxkit, "stats", "-socket", rootSock); !strings.Contains(out, "enqueued") {
+		t.Errorf("scxkit stats -socket %s does not show enqueued:\n%s", rootSock, out)
+	}
 
 	// SIGINT: a clean stop, the scheduler detached, the socket removed.
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
@@ -454,8 +459,10 @@ func TestStatsSurfaces(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatalf("simple still runs 60s after SIGINT\nstderr:\n%s", stderr.String())
 	}
-	if _, err := os.Lstat(sockPath); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("after the stop: %s: %v, want it removed", sockPath, err)
+	for _, p := range []string{sockPath, rootSock} {
+		if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("after the stop: %s: %v, want it removed", p, err)
+		}
 	}
 	if st, err := k.Status(); err != nil || st.State != scx.StateDisabled {
 		t.Errorf("after the stop: status %+v, %v; want disabled", st, err)
