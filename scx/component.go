@@ -145,10 +145,14 @@ var ErrConflict = errors.New("components cannot be combined")
 
 // ConflictError names the two parties of a conflict and what they
 // disagree on. A is always a component; B is a component or "Config".
+// Exactly one of Flag, Callback and Constant is set.
 type ConflictError struct {
-	A, B string
-	What string // e.g. "flag SCX_OPS_ENQ_LAST"
-	Why  string // what each side wants
+	A, B     string
+	Flag     OpsFlag // a flag one requires and the other forbids
+	Callback string  // a callback both own, e.g. "dispatch"
+	Constant string  // a constant both set, to different values
+	What     string  // the same in words, e.g. "flag SCX_OPS_ENQ_LAST"
+	Why      string  // what each side wants
 }
 
 func (e *ConflictError) Error() string {
@@ -248,13 +252,13 @@ func compose(cfg *Config) ([]bound, error) {
 	for i, a := range out {
 		for _, f := range a.needs.Forbids {
 			if slices.Contains(cfg.Flags, f) {
-				return nil, &ConflictError{A: a.c.Name(), B: "Config", What: "flag " + string(f),
+				return nil, &ConflictError{A: a.c.Name(), B: "Config", Flag: f, What: "flag " + string(f),
 					Why: fmt.Sprintf("%s forbids it and Config.Flags sets it", a.c.Name())}
 			}
 		}
 		for name, v := range a.needs.Constants {
 			if cv, ok := cfg.Constants[name]; ok && !reflect.DeepEqual(cv, v) {
-				return nil, &ConflictError{A: a.c.Name(), B: "Config", What: "constant " + name,
+				return nil, &ConflictError{A: a.c.Name(), B: "Config", Constant: name, What: "constant " + name,
 					Why: fmt.Sprintf("%s sets %v, Config.Constants sets %v", a.c.Name(), v, cv)}
 			}
 		}
@@ -275,7 +279,7 @@ func conflict(a, b bound) error {
 		x, y := p[0], p[1]
 		for _, f := range x.needs.Flags {
 			if slices.Contains(y.needs.Forbids, f) {
-				return &ConflictError{A: x.c.Name(), B: y.c.Name(), What: "flag " + string(f),
+				return &ConflictError{A: x.c.Name(), B: y.c.Name(), Flag: f, What: "flag " + string(f),
 					Why: fmt.Sprintf("%s requires it, %s forbids it", x.c.Name(), y.c.Name())}
 			}
 		}
@@ -283,13 +287,13 @@ func conflict(a, b bound) error {
 	an, bn := a.c.Name(), b.c.Name()
 	for _, cb := range a.needs.Owns {
 		if slices.Contains(b.needs.Owns, cb) {
-			return &ConflictError{A: an, B: bn, What: "ops." + cb,
+			return &ConflictError{A: an, B: bn, Callback: cb, What: "ops." + cb,
 				Why: "both decide it alone, and at most one component may own a callback"}
 		}
 	}
 	for name, v := range a.needs.Constants {
 		if bv, ok := b.needs.Constants[name]; ok && !reflect.DeepEqual(v, bv) {
-			return &ConflictError{A: an, B: bn, What: "constant " + name,
+			return &ConflictError{A: an, B: bn, Constant: name, What: "constant " + name,
 				Why: fmt.Sprintf("%s sets %v, %s sets %v", an, v, bn, bv)}
 		}
 	}

@@ -124,6 +124,18 @@ func TestOpenComposes(t *testing.T) {
 				if got := [2]string{ce.A, ce.B}; got != tt.conflict {
 					t.Errorf("conflict between %q, want %q", got, tt.conflict)
 				}
+				set := 0
+				for _, f := range []string{string(ce.Flag), ce.Callback, ce.Constant} {
+					if f != "" {
+						set++
+						if !strings.Contains(ce.What, f) {
+							t.Errorf("What %q does not name %q", ce.What, f)
+						}
+					}
+				}
+				if set != 1 {
+					t.Errorf("%+v: want exactly one of Flag, Callback, Constant", ce)
+				}
 				return
 			}
 			if errors.As(err, &ce) {

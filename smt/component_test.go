@@ -126,7 +126,8 @@ func TestRealConflicts(t *testing.T) {
 		if !errors.As(err, &ce) {
 			t.Fatalf("Open(%s, %s) = %v; want a *scx.ConflictError", c.comps[0].Name(), c.comps[1].Name(), err)
 		}
-		if got := []string{ce.A, ce.B}; !slices.Equal(got, []string{c.a, c.b}) || ce.What != c.what {
+		if got := []string{ce.A, ce.B}; !slices.Equal(got, []string{c.a, c.b}) || ce.What != c.what ||
+			(ce.Flag != scx.EnqLast && ce.Callback != "enqueue") {
 			t.Errorf("conflict %v over %q; want %s and %s over %q", got, ce.What, c.a, c.b, c.what)
 		}
 		if !strings.Contains(err.Error(), c.a) || !strings.Contains(err.Error(), c.b) {

@@ -771,7 +771,7 @@ func TestContract(t *testing.T) {
 	}
 	_, err = scx.Open(objects, scx.Config{Name: "interactive", Flags: []scx.OpsFlag{scx.EnqLast}, Components: []scx.Component{ctl}})
 	var ce *scx.ConflictError
-	if !errors.As(err, &ce) || ce.A != "preempt" || ce.B != "Config" || !strings.Contains(ce.What, "SCX_OPS_ENQ_LAST") {
+	if !errors.As(err, &ce) || ce.A != "preempt" || ce.B != "Config" || ce.Flag != scx.EnqLast {
 		t.Errorf("Open with SCX_OPS_ENQ_LAST: %v, want a *scx.ConflictError between preempt and Config", err)
 	}
 }
