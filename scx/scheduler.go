@@ -350,14 +350,10 @@ func (s *Scheduler) ReadStats(dst *Stats) error {
 	if s.stats == nil {
 		return fmt.Errorf("stats %s: the object has no %s map: use SK_STATS_DEFINE", s.name, mapStats)
 	}
-	s.closeMu.RLock()
-	defer s.closeMu.RUnlock()
-	s.mu.Lock()
-	closed := s.coll == nil
-	s.mu.Unlock()
-	if closed {
-		return fmt.Errorf("stats %s: %w", s.name, ErrClosed)
+	if err := s.holdOpen(); err != nil {
+		return err
 	}
+	defer s.closeMu.RUnlock()
 	if err := s.stats.read(dst); err != nil {
 		return fmt.Errorf("stats %s: %w", s.name, err)
 	}
@@ -398,4 +394,19 @@ func (s *Scheduler) Close() error {
 		s.coll = nil
 	}
 	return err
+}
+
+// holdOpen keeps Close from freeing the kernel objects, for a read from
+// any goroutine, until the caller calls s.closeMu.RUnlock; once the
+// scheduler is closed it holds nothing and fails with ErrClosed.
+func (s *Scheduler) holdOpen() error {
+	s.closeMu.RLock()
+	s.mu.Lock()
+	closed := s.coll == nil
+	s.mu.Unlock()
+	if closed {
+		s.closeMu.RUnlock()
+		return fmt.Errorf("stats %s: %w", s.name, ErrClosed)
+	}
+	return nil
 }

@@ -121,14 +121,10 @@ func validStatName(s string) bool {
 // any goroutine while the scheduler runs, and also once it is closed,
 // when it fails with ErrClosed.
 func (s *Scheduler) ReadSnapshot(dst *Snapshot) error {
-	s.closeMu.RLock()
-	defer s.closeMu.RUnlock()
-	s.mu.Lock()
-	closed := s.coll == nil
-	s.mu.Unlock()
-	if closed {
-		return fmt.Errorf("stats %s: %w", s.name, ErrClosed)
+	if err := s.holdOpen(); err != nil {
+		return err
 	}
+	defer s.closeMu.RUnlock()
 	dst.Scheduler = s.name
 	dst.Time = time.Now()
 	n := len(s.reporters)
