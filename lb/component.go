@@ -129,15 +129,11 @@ func (b *Balancer) Bind(bd *scx.Binding) error {
 	if err := objs.HalfLife.Get(&halfLife); err != nil {
 		return fmt.Errorf("lb: bind: sk_lb_half_life_ns: %w", err)
 	}
-	var layout []byte
-	if err := objs.DSQLayout.Get(&layout); err != nil {
-		return fmt.Errorf("lb: bind: sk_dsq_layout: %w", err)
+	nr, err := dsqCount(bd, objs.DSQLayout)
+	if err != nil {
+		return err
 	}
-	// struct sk_dsq_layout starts with nr, the number of DSQs.
-	if len(layout) < 4 {
-		return fmt.Errorf("lb: bind: sk_dsq_layout is %d bytes: rebuild the object against this version of scxkit/dsq.h", len(layout))
-	}
-	if nr := binary.NativeEndian.Uint32(layout); int(nr) != n {
+	if nr != n {
 		return fmt.Errorf("lb: bind: %d domains, but the dsq layout has %d DSQs: %w: build the domains from the layout (lb.DomainsOf) and put the dsq component before lb", n, nr, ErrInvalid)
 	}
 	ncpu, err := ebpf.PossibleCPU()
@@ -491,4 +487,23 @@ func (b *Balancer) ReadStats(dst []scx.Sample) ([]scx.Sample, error) {
 		dst = append(dst, scx.Sample{Stat: statRefused, Label: b.labels[d], Value: float64(dc.Refused)})
 	}
 	return dst, nil
+}
+
+// dsqCount returns the number of DSQs of the layout lb balances: from the
+// "dsq" component bound before it in a scheduler, or, bound outside one
+// (scx.NewBinding), from sk_dsq_layout, whose struct starts with nr.
+func dsqCount(bd *scx.Binding, v *ebpf.Variable) (int, error) {
+	if c, ok := bd.Required("dsq"); ok {
+		if l, ok := c.(*dsq.Layout); ok {
+			return len(l.DSQs), nil
+		}
+	}
+	var layout []byte
+	if err := v.Get(&layout); err != nil {
+		return 0, fmt.Errorf("lb: bind: sk_dsq_layout: %w", err)
+	}
+	if len(layout) < 4 {
+		return 0, fmt.Errorf("lb: bind: sk_dsq_layout is %d bytes: rebuild the object against this version of scxkit/dsq.h", len(layout))
+	}
+	return int(binary.NativeEndian.Uint32(layout)), nil
 }
