@@ -179,6 +179,11 @@ func checkObject(spec *ebpf.CollectionSpec, gen KfuncGen, cfg *Config) error {
 			return fmt.Errorf("%w: Constants[%q] = %v (%T): %v", ErrInvalid, name, value, value, err)
 		}
 	}
+	if m := spec.Maps[mapStats]; m != nil {
+		if _, _, err := counterDescs(m.Value); err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+	}
 	if cfg.Slice > 0 && spec.Variables[varSliceNs] == nil {
 		return fmt.Errorf("%w: Slice is set but the object has no %s: include scxkit/scx.bpf.h", ErrInvalid, varSliceNs)
 	}

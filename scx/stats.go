@@ -60,9 +60,9 @@ func newStatsReader(m *ebpf.Map, value btf.Type) (*statsReader, error) {
 	if m.Type() != ebpf.PerCPUArray {
 		return nil, fmt.Errorf("%s is a %s, want a per-CPU array: use SK_STATS_DEFINE", mapStats, m.Type())
 	}
-	st, ok := btf.As[*btf.Struct](value)
-	if !ok {
-		return nil, fmt.Errorf("%s: value is %T, want a struct of u64 counters", mapStats, value)
+	descs, names, err := counterDescs(value)
+	if err != nil {
+		return nil, err
 	}
 	cpus, err := ebpf.PossibleCPU()
 	if err != nil {
@@ -72,22 +72,7 @@ func newStatsReader(m *ebpf.Map, value btf.Type) (*statsReader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", mapStats, err)
 	}
-	r := &statsReader{raw: raw}
-	for i, mem := range st.Members {
-		size, err := btf.Sizeof(mem.Type)
-		if err != nil || size != 8 || mem.Offset.Bytes() != uint32(8*i) || mem.BitfieldSize != 0 {
-			return nil, fmt.Errorf("%s: field %s of struct %s is not a u64 counter: declare every field as u64", mapStats, mem.Name, st.Name)
-		}
-		r.names = append(r.names, mem.Name)
-		help := "the scheduler's BPF counter " + mem.Name
-		for _, tag := range mem.Tags {
-			if h, ok := strings.CutPrefix(tag, statHelpTag); ok && h != "" {
-				help = h
-			}
-		}
-		r.descs = append(r.descs, StatDesc{Name: mem.Name, Help: help, Kind: Counter})
-	}
-	return r, nil
+	return &statsReader{raw: raw, names: names, descs: descs}, nil
 }
 
 // read fills dst, reusing its slices.
@@ -112,4 +97,30 @@ func (r *statsReader) read(dst *Stats) error {
 		}
 	}
 	return nil
+}
+
+// counterDescs describes the counters of the sk_stats value struct: every
+// field a u64 at its place, its help text from SK_STAT_HELP if given.
+func counterDescs(value btf.Type) ([]StatDesc, []string, error) {
+	st, ok := btf.As[*btf.Struct](value)
+	if !ok {
+		return nil, nil, fmt.Errorf("%s: value is %T, want a struct of u64 counters", mapStats, value)
+	}
+	var descs []StatDesc
+	var names []string
+	for i, mem := range st.Members {
+		size, err := btf.Sizeof(mem.Type)
+		if err != nil || size != 8 || mem.Offset.Bytes() != uint32(8*i) || mem.BitfieldSize != 0 {
+			return nil, nil, fmt.Errorf("%s: field %s of struct %s is not a u64 counter: declare every field as u64", mapStats, mem.Name, st.Name)
+		}
+		names = append(names, mem.Name)
+		help := "the scheduler's BPF counter " + mem.Name
+		for _, tag := range mem.Tags {
+			if h, ok := strings.CutPrefix(tag, statHelpTag); ok && h != "" {
+				help = h
+			}
+		}
+		descs = append(descs, StatDesc{Name: mem.Name, Help: help, Kind: Counter})
+	}
+	return descs, names, nil
 }

@@ -22,9 +22,9 @@ const volatile bool fifo;
 
 /* Counters scx.Stats reports, named after the fields. */
 struct simple_stats {
-	u64 local;      /* placed on an idle CPU's local DSQ at wakeup */
-	u64 enqueued;   /* queued on the shared DSQ */
-	u64 dispatched; /* moved from the shared DSQ to a CPU */
+	u64 local SK_STAT_HELP("Tasks placed on an idle CPU's local DSQ at wakeup.");
+	u64 enqueued SK_STAT_HELP("Tasks queued on the shared DSQ.");
+	u64 dispatched SK_STAT_HELP("Tasks moved from the shared DSQ to a CPU.");
 };
 SK_STATS_DEFINE(struct simple_stats);
 

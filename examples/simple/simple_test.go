@@ -404,6 +404,10 @@ func TestStatsSurfaces(t *testing.T) {
 	})
 	sock := scxkitStats(t, scxkit, "simple")
 	prom2 := scrape(t, url)
+	// The help text comes from the counter's SK_STAT_HELP in simple.bpf.c.
+	if body := get(t, url); !strings.Contains(body, "# HELP "+enqueued+" Tasks queued on the shared DSQ.") {
+		t.Errorf("the scrape lacks enqueued's help text from SK_STAT_HELP:\n%s", body)
+	}
 	t.Logf("scrape:\n%v\nscxkit stats simple:\n%v\nscrape:\n%v", prom1, sock, prom2)
 
 	// The same counters, under their two names.
@@ -508,7 +512,8 @@ func waitFor(t *testing.T, what string, stderr *testout.Buffer, cond func() bool
 
 // scrape returns the scheduler metrics at url (Prometheus text format),
 // by name, checking that each names the scheduler simple.
-func scrape(t *testing.T, url string) map[string]float64 {
+// get returns the body of a GET of url, failing the test on any error.
+func get(t *testing.T, url string) string {
 	t.Helper()
 	c := http.Client{Timeout: 30 * time.Second}
 	resp, err := c.Get(url)
@@ -520,8 +525,14 @@ func scrape(t *testing.T, url string) map[string]float64 {
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET %s: %s, %v\n%s", url, resp.Status, err, body)
 	}
+	return string(body)
+}
+
+func scrape(t *testing.T, url string) map[string]float64 {
+	t.Helper()
+	body := get(t, url)
 	out := map[string]float64{}
-	for line := range strings.Lines(string(body)) {
+	for line := range strings.Lines(body) {
 		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue

@@ -13,10 +13,16 @@
  * The struct becomes the value of the per-CPU array map sk_stats, so each
  * CPU increments its own copy without atomics. Userspace learns the counter
  * names from the struct's BTF: scx.Stats carries one value per field, in
- * field order, summed over CPUs.
+ * field order, summed over CPUs. A field may carry its help text, which
+ * the Prometheus metrics and the scx_stats socket show:
+ *
+ *   struct simple_stats { u64 enqueued SK_STAT_HELP("Tasks queued."); };
  */
 #ifndef __SCXKIT_STATS_BPF_H
 #define __SCXKIT_STATS_BPF_H
+
+/* SK_STAT_HELP - the help text of a counter field, in its BTF (decl tag). */
+#define SK_STAT_HELP(text) __attribute__((btf_decl_tag("sk_help:" text)))
 
 #define SK_STATS_DEFINE(stats_type)							\
 	struct {								\

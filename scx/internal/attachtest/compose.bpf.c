@@ -30,7 +30,7 @@ struct {
 } tally_queued SEC(".maps");
 
 struct compose_stats {
-	u64 enqueued;
+	u64 enqueued SK_STAT_HELP("Tasks the scheduler queued.");
 };
 SK_STATS_DEFINE(struct compose_stats);
 

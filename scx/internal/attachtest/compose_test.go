@@ -106,6 +106,8 @@ func TestComponents(t *testing.T) {
 	sets := sched.StatSets()
 	if len(sets) != 2 || sets[0].Component != "" || sets[1].Component != "tally" || len(sets[1].Descs) != 3 {
 		t.Errorf("StatSets = %+v; want the scheduler's own and tally's", sets)
+	} else if d := sets[0].Descs[0]; d.Name != "enqueued" || d.Help != "Tasks the scheduler queued." || d.Kind != scx.Counter {
+		t.Errorf("the scheduler's counter: %+v; want enqueued, a Counter with SK_STAT_HELP's text", d)
 	}
 	// Steady state: a kept Snapshot is refilled without allocating (the
 	// per-CPU reads go through internal/percpu).
