@@ -26,7 +26,8 @@ const bpfHeader = "scxkit/dsq.bpf.h"
 // Name implements scx.Component: a Layout is the component "dsq".
 func (l *Layout) Name() string { return "dsq" }
 
-// Needs implements scx.Component. The layout needs one DSQ id per DSQ,
+// Needs implements scx.Component. The layout needs one DSQ id per
+// (domain, class),
 // allocated by scx.Open and written into sk_dsq_layout by Bind; ops.init
 // to create the DSQs (sk_dsq_create_all); and, unless Options.FIFO,
 // ops.running and ops.stopping for the virtual time (sk_dsq_started,
@@ -39,7 +40,7 @@ func (l *Layout) Needs() scx.Needs {
 		cbs = append(cbs, "running", "stopping")
 	}
 	return scx.Needs{
-		DSQs:      len(l.DSQs),
+		DSQs:      len(l.DSQs) * l.Classes,
 		Callbacks: cbs,
 		Owns:      []string{"enqueue", "dispatch"},
 		Objects:   (*bpfObjects)(nil),
@@ -58,8 +59,8 @@ func (l *Layout) Bind(b *scx.Binding) error {
 		return err // names the component and every missing object
 	}
 	r := b.DSQs()
-	if r.Count != len(l.DSQs) {
-		return fmt.Errorf("dsq: bind: %d DSQ ids allocated for %d DSQs: %w: bind the layout with the range Needs asks for", r.Count, len(l.DSQs), ErrInvalid)
+	if r.Count != len(l.DSQs)*l.Classes {
+		return fmt.Errorf("dsq: bind: %d DSQ ids allocated for %d domains of %d classes: %w: bind the layout with the range Needs asks for", r.Count, len(l.DSQs), l.Classes, ErrInvalid)
 	}
 	if k := b.Kernel(); k != nil {
 		if err := checkIDs(k, r); err != nil {
@@ -77,7 +78,7 @@ func (l *Layout) Bind(b *scx.Binding) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for i := range l.DSQs {
-		l.DSQs[i].ID = r.ID(i)
+		l.DSQs[i].ID = r.ID(i * l.Classes) // class c: ID + c, contiguous
 	}
 	st := new(dsqtypesSkDsqLayout)
 	l.encode(st)
@@ -112,6 +113,7 @@ func checkIDs(k *scx.Kernel, r scx.DSQRange) error {
 func (l *Layout) encode(st *dsqtypesSkDsqLayout) {
 	st.Nr = uint32(len(l.DSQs))
 	st.StealMinQueued = l.StealMinQueued
+	st.NrClasses = uint32(l.Classes)
 	for i := range st.CpuDsq {
 		st.CpuDsq[i] = uint32(dsqtypesSkDsqConstsSK_NONE)
 	}
@@ -138,37 +140,56 @@ type Counters struct {
 	Stolen     uint64 // tasks other DSQs' CPUs took
 }
 
-// ReadCounters appends each DSQ's counters, indexed like l.DSQs, to
-// dst[:0] and returns it. Before Bind it fails with scx.ErrNotBound.
+// ReadCounters appends each domain's counters, summed over its classes
+// and indexed like l.DSQs, to dst[:0] and returns it. Before Bind it
+// fails with scx.ErrNotBound.
 func (l *Layout) ReadCounters(dst []Counters) ([]Counters, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.readCounters(dst[:0])
+	return l.readCounters(dst[:0], false)
 }
 
-// readCounters appends the counters to dst; l.mu is held.
-func (l *Layout) readCounters(dst []Counters) ([]Counters, error) {
+// ReadClassCounters appends the counters of every (domain, class) DSQ to
+// dst[:0], domain-major: element d*l.Classes+c is domain d's class c.
+// Before Bind it fails with scx.ErrNotBound.
+func (l *Layout) ReadClassCounters(dst []Counters) ([]Counters, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.readCounters(dst[:0], true)
+}
+
+// readCounters appends the counters to dst, per (domain, class) if
+// byClass, else per domain; l.mu is held.
+func (l *Layout) readCounters(dst []Counters, byClass bool) ([]Counters, error) {
 	if l.objs.Stats == nil {
 		return dst, fmt.Errorf("dsq: read counters: %w", scx.ErrNotBound)
 	}
 	for i := range l.DSQs {
-		perCPU, err := l.perCPU.Lookup(uint32(i))
-		if err != nil {
-			return dst, fmt.Errorf("dsq: read counters of DSQ %d: %w", i, err)
-		}
 		var c Counters
-		for _, p := range perCPU {
-			c.Inserted += p.Inserted
-			c.Dispatched += p.Dispatched
-			c.Stolen += p.Stolen
+		for cls := range l.Classes {
+			perCPU, err := l.perCPU.Lookup(uint32(i*MaxClasses + cls))
+			if err != nil {
+				return dst, fmt.Errorf("dsq: read counters of domain %d class %d: %w", i, cls, err)
+			}
+			for _, p := range perCPU {
+				c.Inserted += p.Inserted
+				c.Dispatched += p.Dispatched
+				c.Stolen += p.Stolen
+			}
+			if byClass {
+				dst = append(dst, c)
+				c = Counters{}
+			}
 		}
-		dst = append(dst, c)
+		if !byClass {
+			dst = append(dst, c)
+		}
 	}
 	return dst, nil
 }
 
-// ReadDepths appends how many tasks each DSQ holds now, indexed like
-// l.DSQs, to dst[:0] and returns it; it runs the scheduler's
+// ReadDepths appends how many tasks each domain's DSQs hold now (all
+// classes), indexed like l.DSQs, to dst[:0] and returns it; it runs the scheduler's
 // sk_dsq_depths program, which reads them in the kernel. Before Bind it
 // fails with scx.ErrNotBound.
 func (l *Layout) ReadDepths(dst []uint64) ([]uint64, error) {
@@ -177,7 +198,21 @@ func (l *Layout) ReadDepths(dst []uint64) ([]uint64, error) {
 	if err := l.readDepths(); err != nil {
 		return dst[:0], err
 	}
-	return append(dst[:0], l.depths[:len(l.DSQs)]...), nil
+	dst = dst[:0]
+	for i := range l.DSQs {
+		dst = append(dst, l.domainDepth(i))
+	}
+	return dst, nil
+}
+
+// domainDepth sums domain i's depths over its classes; l.mu is held and
+// l.depths read.
+func (l *Layout) domainDepth(i int) uint64 {
+	var n uint64
+	for _, d := range l.depths[i*MaxClasses : i*MaxClasses+l.Classes] {
+		n += d
+	}
+	return n
 }
 
 // readDepths fills l.depths; l.mu is held.
@@ -220,7 +255,7 @@ func (l *Layout) ReadStats(dst []scx.Sample) ([]scx.Sample, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var err error
-	if l.counters, err = l.readCounters(l.counters[:0]); err != nil {
+	if l.counters, err = l.readCounters(l.counters[:0], false); err != nil {
 		return dst, err
 	}
 	if err := l.readDepths(); err != nil {
@@ -236,7 +271,7 @@ func (l *Layout) ReadStats(dst []scx.Sample) ([]scx.Sample, error) {
 		dst = append(dst, scx.Sample{Stat: statStolen, Label: l.labels[i], Value: float64(c.Stolen)})
 	}
 	for i := range l.counters {
-		dst = append(dst, scx.Sample{Stat: statDepth, Label: l.labels[i], Value: float64(l.depths[i])})
+		dst = append(dst, scx.Sample{Stat: statDepth, Label: l.labels[i], Value: float64(l.domainDepth(i))})
 	}
 	return dst, nil
 }

@@ -20,6 +20,7 @@ func TestConstantsMatchBPF(t *testing.T) {
 		{"MaxDSQs", MaxDSQs, uint64(dsqtypesSkDsqConstsSK_MAX)},
 		{"MaxCPUs", MaxCPUs, uint64(dsqtypesSkDsqConstsSK_MAX_CPUS)},
 		{"MaxSteal", MaxSteal, uint64(dsqtypesSkDsqConstsSK_MAX_STEAL)},
+		{"MaxClasses", MaxClasses, uint64(dsqtypesSkDsqConstsSK_MAX_CLASSES)},
 		{"ids", uint64(len(st.Ids)), uint64(dsqtypesSkDsqConstsSK_MAX)},
 		{"steal rows", uint64(len(st.Steal[0])), uint64(dsqtypesSkDsqConstsSK_MAX_STEAL)},
 		{"cpu_dsq", uint64(len(st.CpuDsq)), uint64(dsqtypesSkDsqConstsSK_MAX_CPUS)},

@@ -37,6 +37,22 @@
 // callbacks it owns, since it alone decides where a task waits and what a
 // CPU runs next; scx.Open refuses another component that owns either.
 //
+// # Classes
+//
+// With Options.Classes = n > 1, every domain has n DSQs, one per class,
+// with ids [domain][class] from the allocated range (Needs.DSQs = domains
+// × classes; domain d's class c is DSQs[d].ID + c). The scheduler, or an
+// orderer such as package preempt with Options.OnDSQ, chooses the class
+// and the order in which a CPU looks at them:
+//
+//	ops.enqueue:  sk_dsq_insert_class(p, dom, cls, slice, vtime, flags)
+//	ops.dispatch: for each class in its order: sk_dsq_take(cpu, cls)  own domain, then steal
+//	anywhere:     sk_dsq_queued(dom, cls)
+//
+// The single-class calls above are class 0 of the same layout.
+// ReadCounters and ReadDepths sum each domain's classes; ReadClassCounters
+// reads them per (domain, class).
+//
 // The BPF side orders a DSQ by weighted virtual time when asked
 // (sk_dsq_enqueue_vtime with sk_dsq_started and sk_dsq_charge, see
 // vtime.bpf.h): a task's virtual time advances by the time it ran times

@@ -24,6 +24,8 @@ const (
 	// MaxSteal is the most DSQs one DSQ's CPUs steal from
 	// (SK_DSQ_MAX_STEAL).
 	MaxSteal = 16
+	// MaxClasses is the most classes per domain (SK_DSQ_MAX_CLASSES).
+	MaxClasses = 16
 )
 
 // The package's sentinel errors. Errors wrap them with what was wrong and
@@ -86,13 +88,22 @@ type Options struct {
 	// ops.stopping to call sk_dsq_started and sk_dsq_charge: Needs
 	// asks for those callbacks unless FIFO is set.
 	FIFO bool
+	// Classes is the number of classes per domain: every domain gets one
+	// DSQ per class, ids [domain][class] from the range scx.Open
+	// allocates, and the BPF side inserts with sk_dsq_insert_class and
+	// takes with sk_dsq_take(cpu, class) in the class order the scheduler
+	// (or an orderer such as package preempt with OnDSQ) chooses. 0 means
+	// 1; at most MaxClasses. The single-class BPF calls
+	// (sk_dsq_enqueue_vtime, sk_dsq_dispatch, ...) use class 0.
+	Classes int
 }
 
 // DSQ is one user dispatch queue of a layout.
 type DSQ struct {
 	Index int // position in Layout.DSQs, as the BPF side numbers it
-	// ID is the kernel DSQ id, from the range scx.Open allocated to the
-	// component; Bind sets it, and it is 0 until then.
+	// ID is the kernel DSQ id of its class 0, from the range scx.Open
+	// allocated to the component; class c has ID + c. Bind sets it, and
+	// it is 0 until then.
 	ID   uint64
 	CPUs topology.Cpumask // the CPUs it serves first
 	Node int              // dense NUMA node of its CPUs, -1 when they span nodes
@@ -110,8 +121,12 @@ type DSQ struct {
 //
 // Its Read methods and ReadStats may be called from any goroutine.
 type Layout struct {
-	Kind           Kind
-	DSQs           []DSQ
+	Kind Kind
+	// DSQs are the domains, each with Classes DSQs.
+	DSQs []DSQ
+	// Classes is the number of classes per domain (Options.Classes, at
+	// least 1).
+	Classes        int
 	StealMinQueued uint32
 	fifo           bool
 	cpuDSQ         map[int]int // kernel CPU -> DSQ index
@@ -120,7 +135,7 @@ type Layout struct {
 	mu       sync.Mutex // guards what follows: the binding and the read scratch
 	objs     bpfObjects // nil fields until Bind
 	perCPU   *percpu.Reader[uint32, dsqtypesSkDsqCounters]
-	depths   [dsqtypesSkDsqConstsSK_MAX]uint64 // sk_dsq_depth
+	depths   [dsqtypesSkDsqConstsSK_MAX * dsqtypesSkDsqConstsSK_MAX_CLASSES]uint64 // sk_dsq_depth, per (domain, class)
 	counters []Counters
 	runOpts  ebpf.RunOptions
 	labels   []string // DSQ indexes, for the stats
@@ -158,10 +173,20 @@ func New(t *topology.Topology, opts *Options) (*Layout, error) {
 	default:
 		return nil, fmt.Errorf("dsq: Options.Kind %v: %w: want PerLLC, PerCPU, PerNode, Global or Custom", opts.Kind, ErrInvalid)
 	}
+	classes := opts.Classes
+	if classes == 0 {
+		classes = 1
+	}
+	if classes < 0 {
+		return nil, fmt.Errorf("dsq: Options.Classes %d: %w: want 0 (one class) to %d", opts.Classes, ErrInvalid, MaxClasses)
+	}
+	if classes > MaxClasses {
+		return nil, fmt.Errorf("dsq: Options.Classes %d: %w: the BPF layout holds %d classes per domain (SK_DSQ_MAX_CLASSES)", opts.Classes, ErrTooBig, MaxClasses)
+	}
 	if len(masks) > MaxDSQs {
 		return nil, fmt.Errorf("dsq: %d DSQs (%v): %w: the BPF layout holds %d; use a coarser kind (per-llc, per-node) or fewer domains", len(masks), opts.Kind, ErrTooBig, MaxDSQs)
 	}
-	l := &Layout{Kind: opts.Kind, StealMinQueued: opts.StealMinQueued, fifo: opts.FIFO, cpuDSQ: map[int]int{}, topo: t}
+	l := &Layout{Kind: opts.Kind, Classes: classes, StealMinQueued: opts.StealMinQueued, fifo: opts.FIFO, cpuDSQ: map[int]int{}, topo: t}
 	for i, m := range masks {
 		if m.Empty() {
 			return nil, fmt.Errorf("dsq: domain %d: %w: it has no CPU; give every domain at least one", i, ErrInvalid)

@@ -153,6 +153,31 @@ func TestNeeds(t *testing.T) {
 	}
 }
 
+// TestClasses: a layout of several classes asks for one DSQ id per
+// (domain, class), and bounds the number of classes.
+func TestClasses(t *testing.T) {
+	topo := discover(t, "amd64-12cpu-2llc-smt")
+	l, err := New(topo, &Options{Kind: PerLLC, Classes: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Classes != 3 || len(l.DSQs) != 2 {
+		t.Fatalf("%d domains of %d classes, want 2 of 3", len(l.DSQs), l.Classes)
+	}
+	if n := l.Needs(); n.DSQs != 6 {
+		t.Errorf("Needs.DSQs %d, want 2 domains x 3 classes", n.DSQs)
+	}
+	if l, err := New(topo, nil); err != nil || l.Classes != 1 || l.Needs().DSQs != len(l.DSQs) {
+		t.Errorf("default layout: %v, %d classes; want one class, one id per domain", err, l.Classes)
+	}
+	if _, err := New(topo, &Options{Classes: MaxClasses + 1}); !errors.Is(err, ErrTooBig) {
+		t.Errorf("%d classes: %v, want ErrTooBig", MaxClasses+1, err)
+	}
+	if _, err := New(topo, &Options{Classes: -1}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("-1 classes: %v, want ErrInvalid", err)
+	}
+}
+
 // TestReadBeforeBind: the Read methods and stats of an unbound layout fail
 // with scx.ErrNotBound.
 func TestReadBeforeBind(t *testing.T) {

@@ -16,10 +16,11 @@ import (
 type dsqtypesSkDsqConsts uint32
 
 const (
-	dsqtypesSkDsqConstsSK_MAX       dsqtypesSkDsqConsts = 64
-	dsqtypesSkDsqConstsSK_MAX_CPUS  dsqtypesSkDsqConsts = 512
-	dsqtypesSkDsqConstsSK_MAX_STEAL dsqtypesSkDsqConsts = 16
-	dsqtypesSkDsqConstsSK_NONE      dsqtypesSkDsqConsts = 4294967295
+	dsqtypesSkDsqConstsSK_MAX         dsqtypesSkDsqConsts = 64
+	dsqtypesSkDsqConstsSK_MAX_CPUS    dsqtypesSkDsqConsts = 512
+	dsqtypesSkDsqConstsSK_MAX_STEAL   dsqtypesSkDsqConsts = 16
+	dsqtypesSkDsqConstsSK_MAX_CLASSES dsqtypesSkDsqConsts = 16
+	dsqtypesSkDsqConstsSK_NONE        dsqtypesSkDsqConsts = 4294967295
 )
 
 type dsqtypesSkDsqCounters struct {
@@ -33,6 +34,8 @@ type dsqtypesSkDsqLayout struct {
 	_              structs.HostLayout
 	Nr             uint32
 	StealMinQueued uint32
+	NrClasses      uint32
+	Pad            uint32
 	Ids            [64]uint64
 	Nodes          [64]int32
 	NrSteal        [64]uint32

@@ -17,6 +17,7 @@ enum sk_dsq_consts {
 	SK_MAX = SK_DSQ_MAX,
 	SK_MAX_CPUS = SK_DSQ_MAX_CPUS,
 	SK_MAX_STEAL = SK_DSQ_MAX_STEAL,
+	SK_MAX_CLASSES = SK_DSQ_MAX_CLASSES,
 	SK_NONE = SK_DSQ_NONE,
 };
 enum sk_dsq_consts consts_type;

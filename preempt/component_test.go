@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -45,6 +46,33 @@ func TestNew(t *testing.T) {
 	}
 	if c.Name() != "preempt" {
 		t.Errorf("Name() = %q", c.Name())
+	}
+}
+
+// TestNeedsOnDSQ: as an orderer over dsq's queues the Controller
+// requires dsq, owns no callback, asks for no DSQ ids and no ops.init;
+// by default it owns enqueue and dispatch with its own DSQs.
+func TestNeedsOnDSQ(t *testing.T) {
+	own, err := New(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := own.Needs(); len(n.Owns) != 2 || n.DSQs != MaxClasses || n.DSQBase == "" || len(n.Requires) != 0 {
+		t.Errorf("default Needs: %+v, want enqueue and dispatch owned, %d DSQs with a base", n, MaxClasses)
+	}
+	on, err := New(nil, &Options{OnDSQ: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := on.Needs()
+	if len(n.Owns) != 0 || n.DSQs != 0 || n.DSQBase != "" || !slices.Equal(n.Requires, []string{"dsq"}) {
+		t.Errorf("OnDSQ Needs: %+v, want Requires [dsq], nothing owned, no DSQs", n)
+	}
+	if slices.Contains(n.Callbacks, "init") || !slices.Contains(n.Callbacks, "dispatch") {
+		t.Errorf("OnDSQ callbacks %v: want dispatch and the others, not init", n.Callbacks)
+	}
+	if !slices.Equal(n.Forbids, []scx.OpsFlag{scx.EnqLast}) {
+		t.Errorf("OnDSQ forbids %v, want SCX_OPS_ENQ_LAST", n.Forbids)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"github.com/scxkit/scxkit/dsq"
 	"github.com/scxkit/scxkit/internal/percpu"
 	"github.com/scxkit/scxkit/latency"
 	"github.com/scxkit/scxkit/scx"
@@ -48,6 +49,16 @@ type Options struct {
 	// ProcRoot is where proc is mounted, for the check that no task falls
 	// into two classes; empty means /proc.
 	ProcRoot string
+	// OnDSQ makes the Controller an orderer over the dsq component's
+	// queues instead of their owner: the scheduler also has a dsq.Layout
+	// with at least as many Classes as the Config, listed before the
+	// Controller, includes scxkit/dsq.bpf.h before scxkit/preempt.bpf.h
+	// and calls sk_preempt_select_cpu_on, sk_preempt_enqueue_on and
+	// sk_preempt_dispatch_on with the task's or CPU's domain, and not
+	// sk_preempt_init. Needs then Requires "dsq", owns no callback and
+	// asks for no DSQ ids of its own. Bind and Write refuse a Config with
+	// more classes than the layout has per domain (ErrTooBig).
+	OnDSQ bool
 	// Logger receives a debug record for every configuration written and
 	// the watcher's reports. Nil: the scheduler's logger once bound
 	// (scx.Binding.Logger), slog.Default() before.
@@ -80,14 +91,17 @@ type Controller struct {
 	cfg *Config
 
 	// What Bind found and wrote; reset at every Bind.
-	bound   bool
-	objs    bpfObjects
-	slot    uint32                                                // the slot in force
-	gen     uint64                                                // its generation
-	ids     map[string]int                                        // counter slot of each class name seen
-	stats   *percpu.Reader[uint32, preempttypesSkPreemptCounters] // reads sk_preempt_stats
-	bounds  []time.Duration
-	statBuf []ClassStats // ReadStats's buffer
+	bound  bool
+	objs   bpfObjects
+	slot   uint32                                                // the slot in force
+	gen    uint64                                                // its generation
+	ids    map[string]int                                        // counter slot of each class name seen
+	stats  *percpu.Reader[uint32, preempttypesSkPreemptCounters] // reads sk_preempt_stats
+	bounds []time.Duration
+	// queueClasses is, with Options.OnDSQ, the classes per domain of the
+	// dsq layout bound before (0: unknown); a Config may not have more.
+	queueClasses int
+	statBuf      []ClassStats // ReadStats's buffer
 
 	// The watcher's state (Options.ConfigFile), used by its goroutine only.
 	watchText []byte // the contents it last acted on
@@ -151,7 +165,22 @@ func (c *Controller) Name() string { return Name }
 // SCX_OPS_ENQ_LAST: a task alone on its CPU runs on through ops.dispatch,
 // which refills its slice. Each class has a DSQ of the range Open
 // allocates, whose first id Load writes into sk_preempt_dsq_base.
+//
+// With Options.OnDSQ it orders the dsq component's queues instead: it
+// Requires "dsq", owns nothing, needs no DSQ ids and no ops.init (dsq's
+// sk_dsq_create_all creates the queues), still forbids SCX_OPS_ENQ_LAST
+// (sk_preempt_dispatch_on refills the slice of a task alone on its CPU
+// just as sk_preempt_dispatch does).
 func (c *Controller) Needs() scx.Needs {
+	if c.opts.OnDSQ {
+		return scx.Needs{
+			Forbids:   []scx.OpsFlag{scx.EnqLast},
+			Callbacks: []string{"select_cpu", "runnable", "enqueue", "dispatch", "running", "stopping", "tick", "yield", "enable"},
+			Requires:  []string{"dsq"},
+			Objects:   (*bpfObjects)(nil),
+			Header:    "scxkit/preempt.bpf.h",
+		}
+	}
 	return scx.Needs{
 		Forbids:   []scx.OpsFlag{scx.EnqLast},
 		Callbacks: []string{"select_cpu", "runnable", "enqueue", "dispatch", "running", "stopping", "tick", "yield", "enable", "init"},
@@ -190,6 +219,15 @@ func (c *Controller) Bind(b *scx.Binding) error {
 	}
 	c.gen = 0
 	c.ids = map[string]int{}
+	c.queueClasses = 0
+	if c.opts.OnDSQ {
+		// scx.Open made sure dsq is there and bound first (Requires).
+		if d, ok := b.Required("dsq"); ok {
+			if l, ok := d.(*dsq.Layout); ok {
+				c.queueClasses = l.Classes
+			}
+		}
+	}
 	if err := c.write(c.cfg.Classes); err != nil {
 		return err
 	}
@@ -225,6 +263,9 @@ func (c *Controller) Write(cfg *Config) error {
 // write puts the normalized classes in force; c.mu is held and the maps
 // are assigned.
 func (c *Controller) write(classes []Class) error {
+	if c.queueClasses > 0 && len(classes) > c.queueClasses {
+		return fmt.Errorf("preempt: %d classes (the default one included) on dsq's %d classes per domain: %w: raise dsq.Options.Classes to %d", len(classes), c.queueClasses, ErrTooBig, len(classes))
+	}
 	byPath, err := c.resolve(classes)
 	if err != nil {
 		return err

@@ -83,6 +83,21 @@
 // Command.Setup, which reads the file again: the policy in force survives
 // the restart.
 //
+// # On dsq's queues
+//
+// With Options.OnDSQ the Controller orders the queues of package dsq
+// instead of owning its own: the scheduler lists a dsq.Layout with
+// Options.Classes covering the Config's classes before the Controller,
+// includes scxkit/dsq.bpf.h before scxkit/preempt.bpf.h, and calls
+// sk_preempt_select_cpu_on, sk_preempt_enqueue_on(p, flags, vtime, dom) and
+// sk_preempt_dispatch_on(cpu, prev) in place of the three owning hooks
+// (and sk_dsq_create_all in ops.init). A task waits in dsq's DSQ of (its
+// domain, its class); dispatch walks the classes in priority order, with
+// starvation tracked per (domain, class), taking each through
+// sk_dsq_take (own domain, then dsq's steal order); a wakeup kicks an
+// idle CPU or preempts a victim only among its domain's CPUs. Needs then
+// Requires "dsq", owns nothing and asks for no DSQ ids.
+//
 // ParseFile and the watcher read only a regular file of at most
 // MaxFileSize (1 MiB), opened without blocking: a FIFO, a device or a
 // huge file in its place is an error, and the watcher keeps the policy in

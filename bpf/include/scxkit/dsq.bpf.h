@@ -12,6 +12,16 @@
  *        ops.dispatch -> sk_dsq_dispatch(cpu)
  *        ops.stopping -> sk_dsq_charge(p, sk_runtime_used(p))  (runtime.bpf.h)
  *
+ * Classes. With dsq.Options.Classes > 1 every domain has one DSQ per
+ * class, and the scheduler (or an orderer such as preempt.bpf.h) picks
+ * the class:
+ *
+ *        ops.enqueue  -> sk_dsq_insert_class(p, dom, cls, slice, vtime, enq_flags)
+ *        ops.dispatch -> for cls in the order it wants: sk_dsq_take(cpu, cls)
+ *        anywhere     -> sk_dsq_queued(dom, cls)
+ *
+ * The single-class calls above work on class 0.
+ *
  * Prerequisites: vmlinux.h, <scxkit/scx.bpf.h>
  */
 #ifndef __SCXKIT_DSQ_BPF_H
@@ -22,22 +32,41 @@
 
 struct sk_dsq_layout sk_dsq_layout SEC(".bss");
 
-/* Queue depths, filled by the sk_dsq_depths program for package dsq. */
-u64 sk_dsq_depth[SK_DSQ_MAX] SEC(".bss");
+/* Counter and depth slots: one per (domain, class), fixed stride. */
+#define SK_DSQ_MAX_SLOTS (SK_DSQ_MAX * SK_DSQ_MAX_CLASSES)
+
+/*
+ * Queue depths per (domain, class) slot, filled by the sk_dsq_depths
+ * program for package dsq.
+ */
+u64 sk_dsq_depth[SK_DSQ_MAX_SLOTS] SEC(".bss");
 
 /* Each DSQ's vtime clock: the virtual time of the task that last started from it. */
 static u64 sk_dsq_vtime_now[SK_DSQ_MAX];
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, SK_DSQ_MAX);
+	__uint(max_entries, SK_DSQ_MAX_SLOTS);
 	__type(key, u32);
 	__type(value, struct sk_dsq_counters);
 } sk_dsq_stats SEC(".maps");
 
-static __always_inline struct sk_dsq_counters *sk_dsq_counters_of(u32 idx)
+/* sk_dsq_counters_of - the counters of (domain @dom, class @cls). */
+static __always_inline struct sk_dsq_counters *sk_dsq_counters_of(u32 dom, u32 cls)
 {
-	return bpf_map_lookup_elem(&sk_dsq_stats, &idx);
+	u32 slot = dom * SK_DSQ_MAX_CLASSES + cls;
+
+	return bpf_map_lookup_elem(&sk_dsq_stats, &slot);
+}
+
+/* sk_dsq_nr_classes - classes per domain, at least 1. */
+static __always_inline u32 sk_dsq_nr_classes(void)
+{
+	u32 n = sk_dsq_layout.nr_classes;
+
+	if (n < 1)
+		return 1;
+	return n < SK_DSQ_MAX_CLASSES ? n : SK_DSQ_MAX_CLASSES;
 }
 
 /* sk_dsq_nr - DSQs in the layout (0 until Go wrote it). */
@@ -61,6 +90,31 @@ static __always_inline u64 sk_dsq_id(u32 idx)
 	return sk_dsq_layout.ids[idx];
 }
 
+/*
+ * sk_dsq_class_id - the DSQ id of (domain @dom, class @cls), ~0 when
+ * either is out of range.
+ */
+static __always_inline u64 sk_dsq_class_id(u32 dom, u32 cls)
+{
+	u64 id = sk_dsq_id(dom);
+
+	if (id == ~0ULL || cls >= sk_dsq_nr_classes())
+		return ~0ULL;
+	return id + cls;
+}
+
+/* sk_dsq_queued - how many tasks wait in (domain @dom, class @cls), 0 if none exists. */
+static __always_inline u32 sk_dsq_queued(u32 dom, u32 cls)
+{
+	u64 id = sk_dsq_class_id(dom, cls);
+	s32 n;
+
+	if (id == ~0ULL)
+		return 0;
+	n = scx_bpf_dsq_nr_queued(id);
+	return n > 0 ? n : 0;
+}
+
 /* sk_dsq_of_cpu - the index of kernel CPU @cpu's DSQ, or SK_DSQ_NONE. */
 static __always_inline u32 sk_dsq_of_cpu(s32 cpu)
 {
@@ -78,19 +132,21 @@ static __always_inline u32 sk_dsq_of_cpu(s32 cpu)
  */
 static __always_inline s32 sk_dsq_create_all(void)
 {
-	u32 i;
+	u32 i, nc = sk_dsq_nr_classes();
 
 	bpf_for(i, 0, sk_dsq_nr()) {
 		s32 err, node = -1;
-		u32 j = i;
+		u32 j = i, c;
 
 		barrier_var(j);
 		if (j >= SK_DSQ_MAX)
 			break;
 		node = sk_dsq_layout.nodes[j];
-		err = scx_bpf_create_dsq(sk_dsq_layout.ids[j], node);
-		if (err)
-			return err;
+		bpf_for(c, 0, nc) {
+			err = scx_bpf_create_dsq(sk_dsq_layout.ids[j] + c, node);
+			if (err)
+				return err;
+		}
 	}
 	return 0;
 }
@@ -103,7 +159,7 @@ static __always_inline bool sk_dsq_enqueue_fifo(struct task_struct *p, u32 idx, 
 
 	if (id == ~0ULL)
 		return false;
-	if ((c = sk_dsq_counters_of(idx)))
+	if ((c = sk_dsq_counters_of(idx, 0)))
 		c->inserted++;
 	return sk_dsq_insert(p, id, slice, enq_flags);
 }
@@ -122,9 +178,29 @@ static __always_inline bool sk_dsq_enqueue_vtime(struct task_struct *p, u32 idx,
 
 	if (id == ~0ULL || !clock)
 		return false;
-	if ((c = sk_dsq_counters_of(idx)))
+	if ((c = sk_dsq_counters_of(idx, 0)))
 		c->inserted++;
 	scx_bpf_dsq_insert_vtime(p, id, slice, sk_vtime_queue(p, clock, slice), enq_flags);
+	return true;
+}
+
+/**
+ * sk_dsq_insert_class - queue @p on the DSQ of (domain @dom, class @cls)
+ * at virtual time @vtime with @slice. The caller keeps the clock: classes
+ * order their tasks by whatever vtime it passes. Returns false, having
+ * queued nothing, when (@dom, @cls) is not in the layout.
+ */
+static __always_inline bool sk_dsq_insert_class(struct task_struct *p, u32 dom, u32 cls, u64 slice, u64 vtime,
+						u64 enq_flags)
+{
+	u64 id = sk_dsq_class_id(dom, cls);
+	struct sk_dsq_counters *c;
+
+	if (id == ~0ULL)
+		return false;
+	if ((c = sk_dsq_counters_of(dom, cls)))
+		c->inserted++;
+	scx_bpf_dsq_insert_vtime(p, id, slice, vtime, enq_flags);
 	return true;
 }
 
@@ -147,17 +223,17 @@ static __always_inline void sk_dsq_charge(struct task_struct *p, u64 used_ns)
 }
 
 /*
- * ___sk_dsq_take - move the first task of DSQ index @idx to the local DSQ,
- * counting it as dispatched or stolen.
+ * ___sk_dsq_take - move the first task of (domain @dom, class @cls) to
+ * the local DSQ, counting it as dispatched or stolen.
  */
-static __always_inline bool ___sk_dsq_take(u32 idx, bool stolen)
+static __always_inline bool ___sk_dsq_take(u32 dom, u32 cls, bool stolen)
 {
-	u64 id = sk_dsq_id(idx);
+	u64 id = sk_dsq_class_id(dom, cls);
 	struct sk_dsq_counters *c;
 
 	if (id == ~0ULL || !sk_dsq_move_to_local(id))
 		return false;
-	if ((c = sk_dsq_counters_of(idx))) {
+	if ((c = sk_dsq_counters_of(dom, cls))) {
 		if (stolen)
 			c->stolen++;
 		else
@@ -167,21 +243,27 @@ static __always_inline bool ___sk_dsq_take(u32 idx, bool stolen)
 }
 
 /**
- * sk_dsq_dispatch - serve @cpu from its own DSQ, else steal the first task
- * of the nearest other DSQ holding more than steal_min_queued tasks.
- * Call from ops.dispatch. Returns true when a task was moved.
+ * sk_dsq_take_from - serve @cpu from class @cls of its own domain, else
+ * steal the first task of class @cls of the nearest other domain holding
+ * more than steal_min_queued tasks of that class. Returns the domain the
+ * task came from, SK_DSQ_NONE when none was moved.
+ *
+ * The steal loop is bpf_for over a count the verifier cannot know, and
+ * indexes sk_dsq_layout.steal[own][j] with its copy of the loop variable
+ * behind barrier_var and an explicit bound: the verifier sees each index
+ * checked where it is used, however clang reorders the loop.
  */
-static __always_inline bool sk_dsq_dispatch(s32 cpu)
+static __always_inline u32 sk_dsq_take_from(s32 cpu, u32 cls)
 {
 	u32 own = sk_dsq_of_cpu(cpu), n, i;
 
 	if (own == SK_DSQ_NONE)
-		return false;
-	if (___sk_dsq_take(own, false))
-		return true;
+		return SK_DSQ_NONE;
+	if (___sk_dsq_take(own, cls, false))
+		return own;
 	barrier_var(own);
 	if (own >= SK_DSQ_MAX)
-		return false;
+		return SK_DSQ_NONE;
 	n = sk_dsq_layout.nr_steal[own];
 	if (n > SK_DSQ_MAX_STEAL)
 		n = SK_DSQ_MAX_STEAL;
@@ -192,12 +274,32 @@ static __always_inline bool sk_dsq_dispatch(s32 cpu)
 		if (j >= SK_DSQ_MAX_STEAL)
 			break;
 		victim = sk_dsq_layout.steal[own][j];
-		if (scx_bpf_dsq_nr_queued(sk_dsq_id(victim)) <= (s32)sk_dsq_layout.steal_min_queued)
+		if (sk_dsq_queued(victim, cls) <= sk_dsq_layout.steal_min_queued)
 			continue;
-		if (___sk_dsq_take(victim, true))
-			return true;
+		if (___sk_dsq_take(victim, cls, true))
+			return victim;
 	}
-	return false;
+	return SK_DSQ_NONE;
+}
+
+/**
+ * sk_dsq_take - move a task of class @cls to @cpu: from its own domain
+ * first, then from the others in steal order (sk_dsq_take_from). Call
+ * from ops.dispatch. Returns true when a task was moved.
+ */
+static __always_inline bool sk_dsq_take(s32 cpu, u32 cls)
+{
+	return sk_dsq_take_from(cpu, cls) != SK_DSQ_NONE;
+}
+
+/**
+ * sk_dsq_dispatch - serve @cpu from its own DSQ (class 0), else steal the
+ * first task of the nearest other DSQ holding more than steal_min_queued
+ * tasks. Call from ops.dispatch. Returns true when a task was moved.
+ */
+static __always_inline bool sk_dsq_dispatch(s32 cpu)
+{
+	return sk_dsq_take(cpu, 0);
 }
 
 /*
@@ -207,17 +309,24 @@ static __always_inline bool sk_dsq_dispatch(s32 cpu)
 SEC("syscall")
 int sk_dsq_depths(void *ctx)
 {
-	u32 i;
+	u32 i, nc = sk_dsq_nr_classes();
 
 	bpf_for(i, 0, sk_dsq_nr()) {
-		u32 j = i;
-		s32 n;
+		u32 j = i, c;
 
 		barrier_var(j);
 		if (j >= SK_DSQ_MAX)
 			break;
-		n = scx_bpf_dsq_nr_queued(sk_dsq_layout.ids[j]);
-		sk_dsq_depth[j] = n > 0 ? n : 0;
+		bpf_for(c, 0, nc) {
+			u32 k = j * SK_DSQ_MAX_CLASSES + c;
+			s32 n;
+
+			barrier_var(k);
+			if (k >= SK_DSQ_MAX_SLOTS)
+				break;
+			n = scx_bpf_dsq_nr_queued(sk_dsq_layout.ids[j] + c);
+			sk_dsq_depth[k] = n > 0 ? n : 0;
+		}
 	}
 	return 0;
 }

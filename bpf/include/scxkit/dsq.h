@@ -10,14 +10,23 @@
 #define SK_DSQ_MAX 64        /* DSQs in one layout */
 #define SK_DSQ_MAX_CPUS 512  /* kernel CPU ids below this */
 #define SK_DSQ_MAX_STEAL 16  /* DSQs one DSQ's CPUs may steal from */
+#define SK_DSQ_MAX_CLASSES 16 /* classes per domain: one DSQ per (domain, class) */
 #define SK_DSQ_NONE 0xffffffff
 /* sk_dsq_layout.nodes: no NUMA node preferred (scx_bpf_create_dsq's NUMA_NO_NODE). */
 #define SK_DSQ_ANY_NODE (-1)
 
+/*
+ * A layout has nr domains of nr_classes classes each: one DSQ per
+ * (domain, class). Domain d's class-c DSQ has id ids[d] + c (scx.Open
+ * allocates one contiguous range, [domain][class]). "DSQ index" in the
+ * single-class API below means domain index.
+ */
 struct sk_dsq_layout {
-	u32 nr;              /* DSQs in use */
+	u32 nr;              /* domains in use */
 	u32 steal_min_queued; /* steal only from DSQs holding more tasks than this */
-	u64 ids[SK_DSQ_MAX]; /* DSQ ids: never builtin ids */
+	u32 nr_classes;      /* classes per domain, 1..SK_DSQ_MAX_CLASSES (0 reads as 1) */
+	u32 _pad;
+	u64 ids[SK_DSQ_MAX]; /* id of each domain's class-0 DSQ: never builtin ids */
 	s32 nodes[SK_DSQ_MAX]; /* NUMA node (kernel id) to allocate the DSQ on, -1: any */
 	u32 nr_steal[SK_DSQ_MAX];
 	/* per DSQ: indexes of the DSQs its CPUs steal from, nearest first */
@@ -25,7 +34,10 @@ struct sk_dsq_layout {
 	u32 cpu_dsq[SK_DSQ_MAX_CPUS]; /* kernel CPU -> index into ids, SK_DSQ_NONE */
 };
 
-/* Per-DSQ event counters (per-CPU map sk_dsq_stats, key = DSQ index). */
+/*
+ * Per-(domain, class) event counters (per-CPU map sk_dsq_stats, key =
+ * domain * SK_DSQ_MAX_CLASSES + class).
+ */
 struct sk_dsq_counters {
 	u64 inserted;   /* tasks queued on the DSQ */
 	u64 dispatched; /* moved to a CPU of the DSQ's own */

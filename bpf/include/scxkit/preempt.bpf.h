@@ -75,6 +75,20 @@
  * Needs.Forbids says so: scx.Open refuses the flag. Its Needs.Callbacks
  * are the ten above, and it owns ops.enqueue and ops.dispatch.)
  *
+ * On dsq's queues (preempt.Options.OnDSQ). Included after dsq.bpf.h,
+ * this header also provides an orderer over dsq's (domain, class) DSQs
+ * that owns nothing: a class's queue is dsq's class of the task's domain
+ * (dsq.Options.Classes must cover the Config's classes, which package
+ * preempt checks; should a higher class turn up, it shares dsq's last), starvation state is kept per (domain, class),
+ * and wakeup idle kicks and victims are CPUs of the task's domain:
+ *
+ *        ops.select_cpu -> return sk_preempt_select_cpu_on(p, prev_cpu, wake_flags, dom);
+ *        ops.enqueue    -> sk_preempt_enqueue_on(p, enq_flags, vtime, dom)
+ *        ops.dispatch   -> sk_preempt_dispatch_on(cpu, prev)
+ *        ops.init       -> sk_dsq_create_all()    (no sk_preempt_init)
+ *
+ * and the other seven hooks as above. No SCX_OPS_ENQ_LAST either.
+ *
  * Prerequisites: vmlinux.h, <scxkit/scx.bpf.h>
  */
 #ifndef __SCXKIT_PREEMPT_BPF_H
@@ -343,6 +357,22 @@ static __always_inline bool sk_preempt_may_preempt(const struct sk_preempt_confi
 	return false;
 }
 
+/* sk_preempt_victim's @dom: any CPU the task may use. */
+#define SK_PREEMPT_ANY_DOM 0xffffffff
+
+/*
+ * sk_preempt_cpu_in - whether @cpu is in dsq domain @dom (always, for
+ * SK_PREEMPT_ANY_DOM, or without dsq.bpf.h).
+ */
+static __always_inline bool sk_preempt_cpu_in(s32 cpu, u32 dom)
+{
+#ifdef __SCXKIT_DSQ_BPF_H
+	return dom == SK_PREEMPT_ANY_DOM || sk_dsq_of_cpu(cpu) == dom;
+#else
+	return true;
+#endif
+}
+
 /*
  * The best victim found so far, in a per-CPU map value rather than in
  * registers: the verifier does not track values in memory, so each pass of
@@ -370,7 +400,7 @@ struct {
  * that found no idle CPU.
  */
 static __always_inline s32 sk_preempt_victim(struct task_struct *p, const struct sk_preempt_config *cfg,
-					     u32 w, const struct sk_preempt_policy *wp)
+					     u32 w, const struct sk_preempt_policy *wp, u32 dom)
 {
 	u32 nr = scx_bpf_nr_cpu_ids(), lowest = sk_preempt_nr_classes(cfg) - 1, zero = 0;
 	s32 prev = scx_bpf_task_cpu(p);
@@ -400,7 +430,7 @@ static __always_inline s32 sk_preempt_victim(struct task_struct *p, const struct
 			break;
 		c = &sk_preempt_cpus[cpu];
 		run = SK_READ_ONCE(c->running);
-		if (!run || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
+		if (!run || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr) || !sk_preempt_cpu_in(cpu, dom))
 			continue;
 		r = run - 1;
 		ran = now - SK_READ_ONCE(c->since);
@@ -480,7 +510,7 @@ static __always_inline void sk_preempt_enqueue(struct task_struct *p, u64 enq_fl
 		scx_bpf_kick_cpu(cpu, SK_KICK_IDLE);
 		return;
 	}
-	cpu = sk_preempt_victim(p, cfg, cls, &pol);
+	cpu = sk_preempt_victim(p, cfg, cls, &pol, SK_PREEMPT_ANY_DOM);
 	if (cpu >= 0) {
 		scx_bpf_kick_cpu(cpu, SK_KICK_PREEMPT);
 		sk_preempt_count(pol.id, preempts, 1);
@@ -721,5 +751,220 @@ static __always_inline s32 sk_preempt_init(void)
 	}
 	return 0;
 }
+
+#ifdef __SCXKIT_DSQ_BPF_H
+/*
+ * The orderer over dsq's queues. Starvation state per (domain, class),
+ * slots dom * SK_PREEMPT_MAX_CLASSES + cls.
+ */
+#define SK_PREEMPT_MAX_ON_SLOTS (SK_DSQ_MAX * SK_PREEMPT_MAX_CLASSES)
+
+static u64 sk_preempt_progress_on[SK_PREEMPT_MAX_ON_SLOTS];
+static u64 sk_preempt_boost_on[SK_PREEMPT_MAX_ON_SLOTS];
+
+/*
+ * sk_preempt_on_slot - &@arr[slot of (@dom, @cls)], NULL out of range.
+ * The bound is checked on the index the access uses, behind barrier_var:
+ * the loop variable of bpf_for in the callers is never used as an index.
+ */
+static __always_inline u64 *sk_preempt_on_slot(u64 *arr, u32 dom, u32 cls)
+{
+	u32 k;
+
+	if (dom >= SK_DSQ_MAX || cls >= SK_PREEMPT_MAX_CLASSES)
+		return NULL;
+	k = dom * SK_PREEMPT_MAX_CLASSES + cls;
+	barrier_var(k);
+	if (k >= SK_PREEMPT_MAX_ON_SLOTS)
+		return NULL;
+	return &arr[k];
+}
+
+/* sk_preempt_dsq_class - @cls as a dsq class: dsq's last class holds the ones beyond. */
+static __always_inline u32 sk_preempt_dsq_class(u32 cls)
+{
+	u32 nc = sk_dsq_nr_classes();
+
+	return cls < nc ? cls : nc - 1;
+}
+
+/**
+ * sk_preempt_select_cpu_on - pick a CPU for waking @p of domain @dom: an
+ * idle CPU of @dom gets @p at once with its class's slice. An idle CPU
+ * elsewhere that scx_bpf_select_cpu_dfl claimed is kicked (so that it
+ * serves its own domain or goes idle again, visible as idle) and @p
+ * stays on @prev_cpu, to be queued in @dom.
+ */
+static __always_inline s32 sk_preempt_select_cpu_on(struct task_struct *p, s32 prev_cpu, u64 wake_flags, u32 dom)
+{
+	bool idle = false;
+	s32 cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &idle);
+	const struct sk_preempt_config *cfg;
+	struct sk_preempt_task *t;
+	struct sk_preempt_policy pol;
+
+	if (!idle)
+		return prev_cpu;
+	if (dom != SK_DSQ_NONE && sk_dsq_of_cpu(cpu) != dom) {
+		scx_bpf_kick_cpu(cpu, SK_KICK_IDLE);
+		return prev_cpu;
+	}
+	cfg = sk_preempt_config();
+	t = sk_preempt_task_of(p, cfg, true);
+	sk_preempt_policy_of(cfg, t ? t->cls : 0, &pol);
+	sk_dsq_insert(p, SK_DSQ_LOCAL, pol.slice_ns, 0);
+	if (t)
+		t->grant_gen = cfg ? cfg->gen : 0;
+	return cpu;
+}
+
+/* sk_preempt_kick_idle_on - wake an idle CPU of @dom that @p may use; whether one was. */
+static __always_inline bool sk_preempt_kick_idle_on(struct task_struct *p, u32 dom)
+{
+	u32 nr = scx_bpf_nr_cpu_ids(), cpu;
+
+	if (nr > SK_DSQ_MAX_CPUS)
+		nr = SK_DSQ_MAX_CPUS;
+	bpf_for(cpu, 0, nr) {
+		if (sk_dsq_of_cpu(cpu) != dom || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
+			continue;
+		if (scx_bpf_test_and_clear_cpu_idle(cpu)) {
+			scx_bpf_kick_cpu(cpu, SK_KICK_IDLE);
+			return true;
+		}
+	}
+	return false;
+}
+
+/**
+ * sk_preempt_enqueue_on - queue @p at @vtime on dsq's DSQ of (domain
+ * @dom, its class) with the class's slice; for a wakeup, wake an idle CPU
+ * of @dom or preempt one of @dom the policy allows. Returns false when
+ * @dom is not a domain of the layout: @p then went to SCX_DSQ_GLOBAL.
+ */
+static __always_inline bool sk_preempt_enqueue_on(struct task_struct *p, u64 enq_flags, u64 vtime, u32 dom)
+{
+	const struct sk_preempt_config *cfg = sk_preempt_config();
+	struct sk_preempt_task *t = sk_preempt_task_of(p, cfg, false);
+	u32 cls = t ? t->cls : 0, q = sk_preempt_dsq_class(cls);
+	struct sk_preempt_policy pol;
+	u64 *progress;
+	s32 cpu;
+
+	sk_preempt_policy_of(cfg, cls, &pol);
+	/* An empty queue starts its starvation clock now. */
+	progress = sk_preempt_on_slot(sk_preempt_progress_on, dom, q);
+	if (progress && !sk_dsq_queued(dom, q))
+		SK_WRITE_ONCE(*progress, scx_bpf_now());
+	if (!sk_dsq_insert_class(p, dom, q, pol.slice_ns, vtime, enq_flags)) {
+		sk_dsq_insert(p, SK_DSQ_GLOBAL, pol.slice_ns, enq_flags);
+		return false;
+	}
+	if (t)
+		t->grant_gen = cfg ? cfg->gen : 0;
+	if (!(enq_flags & SK_ENQ_WAKEUP))
+		return true;
+	if (sk_preempt_kick_idle_on(p, dom))
+		return true;
+	cpu = sk_preempt_victim(p, cfg, cls, &pol, dom);
+	if (cpu >= 0) {
+		scx_bpf_kick_cpu(cpu, SK_KICK_PREEMPT);
+		sk_preempt_count(pol.id, preempts, 1);
+	}
+	return true;
+}
+
+/* sk_preempt_take_on - take a task of class @cls to @cpu through dsq, stamping progress. */
+static __always_inline bool sk_preempt_take_on(s32 cpu, u32 cls, u64 now)
+{
+	u32 dom = sk_dsq_take_from(cpu, cls);
+	u64 *progress;
+
+	if (dom == SK_DSQ_NONE)
+		return false;
+	progress = sk_preempt_on_slot(sk_preempt_progress_on, dom, cls);
+	if (progress)
+		SK_WRITE_ONCE(*progress, now);
+	return true;
+}
+
+/**
+ * sk_preempt_dispatch_on - sk_preempt_dispatch over dsq's queues: @prev
+ * on if it is no-preempt and was cut short; else a starved class of this
+ * CPU's domain; else the classes in priority order, each from this
+ * domain first and then by dsq's steal order (sk_dsq_take), @prev
+ * counting as work of its class; else @prev on. Returns false when the
+ * CPU has nothing to run.
+ */
+static __always_inline bool sk_preempt_dispatch_on(s32 cpu, struct task_struct *prev)
+{
+	const struct sk_preempt_config *cfg = sk_preempt_config();
+	u32 nr = sk_preempt_nr_classes(cfg), nc = sk_dsq_nr_classes(), pcls = SK_PREEMPT_MAX_CLASSES;
+	u32 dom = sk_dsq_of_cpu(cpu);
+	struct sk_preempt_task *pt = NULL;
+	struct sk_preempt_policy pp = {};
+	u64 ran = 0, now;
+	u32 i;
+
+	if (nr > nc)
+		nr = nc;
+	if (prev && (prev->scx.flags & SK_TASK_QUEUED))
+		pt = sk_preempt_task_of(prev, cfg, false);
+	if (pt) {
+		u64 used = prev->se.sum_exec_runtime - pt->slice_at;
+
+		pcls = sk_preempt_dsq_class(pt->cls);
+		sk_preempt_policy_of(cfg, pt->cls, &pp);
+		ran = prev->se.sum_exec_runtime - pt->stint_at;
+		if ((pp.flags & SK_PREEMPT_F_NO_PREEMPT) && !pt->yielded && used < pt->granted &&
+		    used < pp.slice_ns) {
+			sk_preempt_grant(prev, pt, cfg, pp.slice_ns - used);
+			sk_preempt_count(pp.id, kept, 1);
+			return true;
+		}
+	}
+	now = scx_bpf_now();
+	bpf_for(i, 0, nr) {
+		u64 *progress = sk_preempt_on_slot(sk_preempt_progress_on, dom, i);
+		u64 *until = sk_preempt_on_slot(sk_preempt_boost_on, dom, i);
+
+		if (!progress || !until)
+			break;
+		if (now >= SK_READ_ONCE(*until)) {
+			/* Signed: scx_bpf_now() is per-CPU (see sk_preempt_dispatch). */
+			if ((s64)(now - SK_READ_ONCE(*progress)) <= (s64)SK_PREEMPT_STARVE_NS || !sk_dsq_queued(dom, i))
+				continue;
+			SK_WRITE_ONCE(*until, now + SK_PREEMPT_BOOST_NS);
+			sk_preempt_count(sk_preempt_id(cfg, i), starved, 1);
+		}
+		if (sk_preempt_take_on(cpu, i, now))
+			return true;
+	}
+	bpf_for(i, 0, nr) {
+		if (pt && i == pcls && pp.tick == SK_PREEMPT_TICK_RUN_ON && !pt->yielded &&
+		    ran < pp.slice_ns + pp.run_on_ns) {
+			sk_preempt_grant(prev, pt, cfg, pp.slice_ns);
+			sk_preempt_count(pp.id, run_ons, 1);
+			return true;
+		}
+		if (sk_preempt_take_on(cpu, i, now))
+			return true;
+		if (pt && i == pcls && !pt->yielded) {
+			sk_preempt_grant(prev, pt, cfg, pp.slice_ns);
+			return true;
+		}
+	}
+	/* dsq classes beyond the configuration's drain last. */
+	bpf_for(i, nr, nc) {
+		if (sk_dsq_take(cpu, i))
+			return true;
+	}
+	if (pt) {
+		sk_preempt_grant(prev, pt, cfg, pp.slice_ns);
+		return true;
+	}
+	return false;
+}
+#endif /* __SCXKIT_DSQ_BPF_H */
 
 #endif /* __SCXKIT_PREEMPT_BPF_H */
