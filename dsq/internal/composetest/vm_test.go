@@ -164,7 +164,7 @@ func TestDSQWithPreempt(t *testing.T) {
 			t.Errorf("domain %d class %d: %+v: more taken than inserted", dom, cls, c)
 		}
 	}
-	// (b) The latency class's wakeups wait less than a hog's slice.
+	// (b) The latency class's wakeups wait far less than the hogs'.
 	var lat, def *preempt.ClassStats
 	for i := range classes {
 		switch classes[i].Class {
@@ -180,8 +180,15 @@ func TestDSQWithPreempt(t *testing.T) {
 	if lat.Wakeups == 0 {
 		t.Fatalf("lat: no wakeup measured")
 	}
-	if p99 := lat.Wait.Percentile(99); p99 >= hogSlice {
-		t.Errorf("lat: p99 wakeup wait %v, want under the hogs' slice %v (default class: p99 %v)", p99, hogSlice, def.Wait.Percentile(99))
+	// Compared within this run, not with a fixed figure: a host stall
+	// stretches both classes' waits. The hogs wait behind each other's
+	// 20ms slices (their p99 measured 22-40ms); a latency wakeup preempts
+	// a hog of its domain (measured 3.7-7.4ms under TCG). Half the hogs'
+	// p99 leaves room for that gap to narrow threefold.
+	latP99, defP99 := lat.Wait.Percentile(99), def.Wait.Percentile(99)
+	t.Logf("p99 wakeup wait: lat %v, default %v, hogs' slice %v", latP99, defP99, hogSlice)
+	if latP99 >= defP99/2 {
+		t.Errorf("lat: p99 wakeup wait %v, want under half the default class's %v measured in the same run (hogs' slice %v)", latP99, defP99, hogSlice)
 	}
 	if lat.Kicks == 0 {
 		t.Errorf("lat: no preemption kick sent with every CPU busy with hogs")
