@@ -16,7 +16,8 @@
  * class, and the scheduler (or an orderer such as preempt.bpf.h) picks
  * the class:
  *
- *        ops.enqueue  -> sk_dsq_insert_class(p, dom, cls, slice, vtime, enq_flags)
+ *        ops.enqueue  -> sk_dsq_insert_class(p, dom, cls, slice, vtime, enq_flags),
+ *                        vtime from sk_dsq_class_clock(dom, cls) (vtime.bpf.h)
  *        ops.dispatch -> for cls in the order it wants: sk_dsq_take(cpu, cls)
  *        anywhere     -> sk_dsq_queued(dom, cls)
  *
@@ -43,6 +44,9 @@ u64 sk_dsq_depth[SK_DSQ_MAX_SLOTS] SEC(".bss");
 
 /* Each DSQ's vtime clock: the virtual time of the task that last started from it. */
 static u64 sk_dsq_vtime_now[SK_DSQ_MAX];
+
+/* The vtime clock of each (domain, class) queue, slot dom * SK_DSQ_MAX_CLASSES + cls. */
+static u64 sk_dsq_class_vtime_now[SK_DSQ_MAX_SLOTS];
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -202,6 +206,24 @@ static __always_inline bool sk_dsq_insert_class(struct task_struct *p, u32 dom, 
 		c->inserted++;
 	scx_bpf_dsq_insert_vtime(p, id, slice, vtime, enq_flags);
 	return true;
+}
+
+/*
+ * sk_dsq_class_clock - the vtime clock of the (@dom, @cls) queue, for
+ * sk_vtime_queue/sk_vtime_running/sk_vtime_enable (vtime.bpf.h): tasks of
+ * one class in one domain age against each other only. NULL when @dom or
+ * @cls is out of range (then the task keeps its own vtime). The slot is
+ * bounded as computed, behind barrier_var: a bound checked on @dom alone
+ * is lost when clang derives the slot from another copy of it.
+ */
+static __always_inline u64 *sk_dsq_class_clock(u32 dom, u32 cls)
+{
+	u32 k;
+
+	if (dom >= SK_DSQ_MAX || cls >= SK_DSQ_MAX_CLASSES)
+		return NULL;
+	k = dom * SK_DSQ_MAX_CLASSES + cls;
+	return sk_vtime_clock(sk_dsq_class_vtime_now, SK_DSQ_MAX_SLOTS, k);
 }
 
 /*

@@ -16,17 +16,15 @@
 #include <scxkit/dsq.bpf.h>
 #include <scxkit/preempt.bpf.h>
 
-/* The vtime clocks, per class (shared by the domains: a test simplification). */
-static u64 vtime_now[SK_PREEMPT_MAX_CLASSES];
-
-static __always_inline u64 *class_clock(struct task_struct *p)
-{
-	return sk_vtime_clock(vtime_now, SK_PREEMPT_MAX_CLASSES, sk_preempt_class_of(p));
-}
-
 static __always_inline u32 task_domain(struct task_struct *p)
 {
 	return sk_dsq_of_cpu(scx_bpf_task_cpu(p));
+}
+
+/* The vtime clock of @p's queue: its class in the domain of its CPU. */
+static __always_inline u64 *class_clock(struct task_struct *p)
+{
+	return sk_dsq_class_clock(task_domain(p), sk_preempt_class_of(p));
 }
 
 SK_OPS(s32, sched_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_flags)

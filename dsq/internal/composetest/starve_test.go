@@ -2,11 +2,12 @@ package composetest
 
 import (
 	"context"
-	"runtime"
-	"sync"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -16,38 +17,41 @@ import (
 	"github.com/scxkit/scxkit/topology"
 )
 
-// hiComm names the threads of the high class in TestStarvationOnDSQ.
-const hiComm = "skhi"
+// hiCgroup holds the high class's hogs in TestStarvationOnDSQ.
+const hiCgroup = "/skhi"
 
-// namedSpinner spins on an OS thread named comm and bound to mask until
-// ctx ends.
-func namedSpinner(ctx context.Context, wg *sync.WaitGroup, mask topology.Cpumask, comm string, errs chan<- error) {
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		runtime.LockOSThread() // the thread dies with the goroutine: its name and affinity go with it
-		if err := unix.SchedSetaffinity(0, cpuSet(mask)); err != nil {
-			errs <- err
-			return
-		}
-		name, _ := unix.BytePtrFromString(comm)
-		if err := unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(name)), 0, 0, 0); err != nil {
-			errs <- err
-			return
-		}
-		for ctx.Err() == nil {
-			for i := 0; i < 1e5; i++ {
-			}
-		}
-	}()
+// cgroupHog starts a shell busy loop in cgroup cg (CLONE_INTO_CGROUP, so
+// it is classified from its first enqueue) bound to the CPUs of mask: a
+// process, which the Go runtime does not park as it may a goroutine.
+func cgroupHog(t *testing.T, mask topology.Cpumask, cg string) {
+	t.Helper()
+	dir, err := os.Open(filepath.Join("/sys/fs/cgroup", cg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+	cmd := exec.Command("/bin/sh", "-c", "while :; do :; done")
+	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(dir.Fd())}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	if err := unix.SchedSetaffinity(cmd.Process.Pid, cpuSet(mask)); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestStarvationOnDSQ: preempt's priorities are strict save for the
-// starvation bound, also when it orders dsq's queues. CPU-bound threads
+// starvation bound, also when it orders dsq's queues. CPU-bound hogs
 // of a high class fill every CPU of one domain; a hog of the default
 // class bound to the same domain runs only when its (domain, class) queue
 // is boosted, and the scheduler survives the kernel's watchdog.
 func TestStarvationOnDSQ(t *testing.T) {
+	cgDir := filepath.Join("/sys/fs/cgroup", hiCgroup)
+	if err := os.Mkdir(cgDir, 0o755); err != nil && !os.IsExist(err) {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(cgDir) })
 	topo, err := topology.Discover(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +61,7 @@ func TestStarvationOnDSQ(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctl, err := preempt.New(&preempt.Config{Classes: []preempt.Class{
-		{Name: "hi", Comms: []string{hiComm}, Policy: preempt.Policy{Slice: 10 * time.Millisecond}},
+		{Name: "hi", Cgroups: []string{hiCgroup}, Policy: preempt.Policy{Slice: 10 * time.Millisecond}},
 		{Name: preempt.DefaultClass, Policy: preempt.Policy{Slice: hogSlice}},
 	}}, &preempt.Options{OnDSQ: true})
 	if err != nil {
@@ -86,27 +90,16 @@ func TestStarvationOnDSQ(t *testing.T) {
 	}()
 
 	dom := layout.DSQs[0].CPUs
-	spinCtx, stopSpin := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	errs := make(chan error, 2*dom.Weight())
 	for range 2 * dom.Weight() {
-		namedSpinner(spinCtx, &wg, dom, hiComm, errs)
+		cgroupHog(t, dom, hiCgroup)
 	}
 	hog(t, dom) // the default class, in the same domain
 	// 8s: 16 starvation periods of 500ms, and longer than the watchdog's 5s.
 	select {
 	case err := <-done:
-		stopSpin()
-		wg.Wait()
 		t.Fatalf("Run ended while the high class filled the domain: %v", err)
-	case err := <-errs:
-		stopSpin()
-		wg.Wait()
-		t.Fatal(err)
 	case <-time.After(8 * time.Second):
 	}
-	stopSpin()
-	wg.Wait()
 	classes, err := ctl.Read(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +122,7 @@ func TestStarvationOnDSQ(t *testing.T) {
 		t.Fatalf("classes %v: want hi and default", classes)
 	}
 	if hi.Runtime == 0 {
-		t.Fatalf("the high class never ran: its threads were not classified (comm %q)", hiComm)
+		t.Fatalf("the high class never ran: its hogs were not classified (cgroup %s)", hiCgroup)
 	}
 	if def.Starved == 0 {
 		t.Errorf("the default class was never boosted by the starvation bound (ran %v beside hi's %v)", def.Runtime, hi.Runtime)
