@@ -220,7 +220,6 @@ func Run(ctx context.Context, cmd Command, args []string, stdout, stderr io.Writ
 
 	runOpts := &scx.RunOptions{
 		StatsInterval: env.StatsInterval,
-		Periodic:      []scx.Periodic{cur.periodic()},
 	}
 	if env.StatsInterval > 0 {
 		var line []byte
@@ -255,6 +254,7 @@ func Run(ctx context.Context, cmd Command, args []string, stdout, stderr io.Writ
 			return nil
 		},
 		OnAttach: func(s *scx.Scheduler) error {
+			cur.set(s)
 			log.Info("attached", "scheduler", s.Name(), "kernel", s.Kernel().Release, "kfuncs", s.Kernel().Gen)
 			if cmd.OnAttach != nil {
 				return cmd.OnAttach(ctx, env, s)
@@ -402,49 +402,37 @@ func checkSocket(path string) error {
 	return nil
 }
 
-// current is the scheduler attached now, for the stats servers: they read
-// it from their own goroutines while Serve may close it (after it
-// stopped) and load another one (a restart).
-//
-// Serve closes a scheduler right after its Run returns, and Run waits for
-// its periodic work before it returns: so the scheduler is published by a
-// periodic function that runs for the whole Run and withdraws it, waiting
-// for the reads under way, when Run stops. A scheduler whose Run ends
-// before that function starts is never published.
+// current is the scheduler attached last, for the stats servers, which
+// read it from their own goroutines. Serve closes a scheduler once it
+// stopped and may load another (a restart); a read of a closed one fails
+// with scx.ErrClosed, which reads as "no scheduler now" until the next
+// attach publishes its successor.
 type current struct {
-	mu sync.RWMutex
+	mu sync.Mutex
 	s  *scx.Scheduler
+}
+
+func (c *current) set(s *scx.Scheduler) {
+	c.mu.Lock()
+	c.s = s
+	c.mu.Unlock()
 }
 
 // ReadSnapshot reads the scheduler attached now, if any.
 func (c *current) ReadSnapshot(dst *scx.Snapshot) (bool, error) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if c.s == nil {
+	c.mu.Lock()
+	s := c.s
+	c.mu.Unlock()
+	if s == nil {
 		return false, nil
 	}
-	return true, c.s.ReadSnapshot(dst)
-}
-
-// periodic returns the scx.Periodic that publishes a scheduler while it
-// runs.
-func (c *current) periodic() scx.Periodic {
-	return scx.Periodic{
-		Name: "publish the scheduler to the stats servers",
-		// Soon after the start of Run; the function then runs as long
-		// as Run does, and its ticker stops while it runs.
-		Every: time.Millisecond,
-		Func: func(ctx context.Context, s *scx.Scheduler) error {
-			c.mu.Lock()
-			c.s = s
-			c.mu.Unlock()
-			<-ctx.Done()
-			c.mu.Lock()
-			c.s = nil
-			c.mu.Unlock()
-			return nil
-		},
+	if err := s.ReadSnapshot(dst); err != nil {
+		if errors.Is(err, scx.ErrClosed) {
+			return false, nil
+		}
+		return true, err
 	}
+	return true, nil
 }
 
 // socket is the scx_stats server, bound at the first load.
