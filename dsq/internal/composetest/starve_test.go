@@ -1,7 +1,6 @@
 package composetest
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,9 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/scxkit/scxkit/dsq"
 	"github.com/scxkit/scxkit/preempt"
-	"github.com/scxkit/scxkit/scx"
 	"github.com/scxkit/scxkit/topology"
 )
 
@@ -52,42 +49,13 @@ func TestStarvationOnDSQ(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.Remove(cgDir) })
-	topo, err := topology.Discover(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	layout, err := dsq.New(topo, &dsq.Options{Kind: dsq.PerLLC, Classes: 2, StealMinQueued: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctl, err := preempt.New(&preempt.Config{Classes: []preempt.Class{
-		{Name: "hi", Cgroups: []string{hiCgroup}, Policy: preempt.Policy{Slice: 10 * time.Millisecond}},
-		{Name: preempt.DefaultClass, Policy: preempt.Policy{Slice: hogSlice}},
-	}}, &preempt.Options{OnDSQ: true})
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The watchdog ejects a scheduler whose runnable task waits 5s: the
 	// starvation bound must serve the default class well before.
-	spec, err := scx.Open(Sched, scx.Config{Name: "sk_starve", Timeout: 5 * time.Second, Components: []scx.Component{topo, layout, ctl}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sched, err := spec.Load(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sched.Close()
-	if err := sched.Attach(); err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stopRun := context.WithCancel(context.Background())
-	defer stopRun()
-	done := make(chan error, 1)
-	go func() {
-		_, err := sched.Run(runCtx, nil)
-		done <- err
-	}()
+	c := compose(t, "sk_starve", 5*time.Second, []preempt.Class{
+		{Name: "hi", Cgroups: []string{hiCgroup}, Policy: preempt.Policy{Slice: 10 * time.Millisecond}},
+		{Name: preempt.DefaultClass, Policy: preempt.Policy{Slice: hogSlice}},
+	})
+	layout, ctl := c.layout, c.ctl
 
 	dom := layout.DSQs[0].CPUs
 	for range 2 * dom.Weight() {
@@ -96,7 +64,7 @@ func TestStarvationOnDSQ(t *testing.T) {
 	hog(t, dom) // the default class, in the same domain
 	// 8s: 16 starvation periods of 500ms, and longer than the watchdog's 5s.
 	select {
-	case err := <-done:
+	case err := <-c.done:
 		t.Fatalf("Run ended while the high class filled the domain: %v", err)
 	case <-time.After(8 * time.Second):
 	}
@@ -104,10 +72,7 @@ func TestStarvationOnDSQ(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stopRun()
-	if err := <-done; err != nil {
-		t.Fatalf("Run: %v (the watchdog ejected the scheduler?)", err)
-	}
+	c.finish(t)
 	var hi, def *preempt.ClassStats
 	for i := range classes {
 		t.Logf("%s", &classes[i])

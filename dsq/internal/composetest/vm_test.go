@@ -55,60 +55,87 @@ func hog(t *testing.T, mask topology.Cpumask) {
 	}
 }
 
+// composed is the scheduler of a test: topology, dsq per LLC with two
+// classes and stealing off, and preempt ordering dsq's queues, attached
+// and running.
+type composed struct {
+	spec   *scx.Spec
+	layout *dsq.Layout
+	ctl    *preempt.Controller
+	done   chan error // Run's result
+	stop   context.CancelFunc
+}
+
+// compose builds, attaches and runs the scheduler named name with the
+// preempt classes given and the watchdog timeout; it detaches at the end
+// of the test. Stealing is off: each task is bound to one domain, so all
+// its insertions and takes must be in that domain's DSQs.
+func compose(t *testing.T, name string, timeout time.Duration, classes []preempt.Class) *composed {
+	t.Helper()
+	topo, err := topology.Discover(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &composed{done: make(chan error, 1)}
+	if c.layout, err = dsq.New(topo, &dsq.Options{Kind: dsq.PerLLC, Classes: 2, StealMinQueued: 1 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.layout.DSQs) != 2 {
+		t.Fatalf("%d domains for 2 LLCs: %+v", len(c.layout.DSQs), c.layout.DSQs)
+	}
+	if c.ctl, err = preempt.New(&preempt.Config{Classes: classes}, &preempt.Options{OnDSQ: true}); err != nil {
+		t.Fatal(err)
+	}
+	if c.spec, err = scx.Open(Sched, scx.Config{Name: name, Timeout: timeout, Components: []scx.Component{topo, c.layout, c.ctl}}); err != nil {
+		t.Fatal(err)
+	}
+	sched, err := c.spec.Load(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sched.Close() })
+	if err := sched.Attach(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	c.stop = stop
+	t.Cleanup(stop)
+	go func() {
+		_, err := sched.Run(ctx, nil)
+		c.done <- err
+	}()
+	return c
+}
+
+// finish stops the run and fails the test unless it ended cleanly.
+func (c *composed) finish(t *testing.T) {
+	t.Helper()
+	c.stop()
+	if err := <-c.done; err != nil {
+		t.Fatalf("Run: %v (the watchdog ejected the scheduler?)", err)
+	}
+}
+
 // TestDSQWithPreempt composes topology, dsq (per-LLC domains, two
 // classes) and preempt ordering dsq's queues: hogs and request threads
 // bound to each domain in turn stay in their domain's DSQs, and the
 // request threads' wakeups, preempting hogs of their own domain, wait
 // less than a hog's slice.
 func TestDSQWithPreempt(t *testing.T) {
-	topo, err := topology.Discover(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// No stealing: each task is bound to one domain, so all its
-	// insertions and takes must be in that domain's DSQs.
-	layout, err := dsq.New(topo, &dsq.Options{Kind: dsq.PerLLC, Classes: 2, StealMinQueued: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(layout.DSQs) != 2 {
-		t.Fatalf("%d domains for 2 LLCs: %+v", len(layout.DSQs), layout.DSQs)
-	}
-	ctl, err := preempt.New(&preempt.Config{Classes: []preempt.Class{
+	c := compose(t, "sk_compose", 10*time.Second, []preempt.Class{
 		{Name: "lat", Comms: []string{latComm}, Policy: preempt.Policy{Wakeup: preempt.WakeupLower, Slice: latSlice}},
 		{Name: preempt.DefaultClass, Policy: preempt.Policy{Slice: hogSlice}},
-	}}, &preempt.Options{OnDSQ: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec, err := scx.Open(Sched, scx.Config{Name: "sk_compose", Timeout: 10 * time.Second, Components: []scx.Component{topo, layout, ctl}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sched, err := spec.Load(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sched.Close()
-	if r, _ := spec.DSQs("dsq"); r.Count != 4 {
+	})
+	layout, ctl := c.layout, c.ctl
+	if r, _ := c.spec.DSQs("dsq"); r.Count != 4 {
 		t.Errorf("dsq got %d DSQ ids, want 2 domains x 2 classes", r.Count)
 	}
-	if r, _ := spec.DSQs("preempt"); r.Count != 0 {
+	if r, _ := c.spec.DSQs("preempt"); r.Count != 0 {
 		t.Errorf("preempt on dsq got %d DSQ ids, want none", r.Count)
 	}
-	if err := sched.Attach(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		_, err := sched.Run(ctx, nil)
-		done <- err
-	}()
 
 	// Two hogs per CPU, bound to each domain in turn.
-	for i := range 2 * topo.Online.Weight() {
+	for i := range 2 * (layout.DSQs[0].CPUs.Weight() + layout.DSQs[1].CPUs.Weight()) {
 		hog(t, layout.DSQs[i%2].CPUs)
 	}
 	rep, err := workload.Requests(context.Background(), workload.RequestConfig{
@@ -138,10 +165,7 @@ func TestDSQWithPreempt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("Run: %v", err)
-	}
+	c.finish(t)
 	t.Logf("requests: %d, p50 %v p99 %v (the requester's own measure)", rep.Requests, rep.Percentile(50), rep.Percentile(99))
 	for _, c := range classes {
 		t.Logf("%s", &c)
