@@ -71,8 +71,13 @@ func TestNeedsOnDSQ(t *testing.T) {
 	if slices.Contains(n.Callbacks, "init") || !slices.Contains(n.Callbacks, "dispatch") {
 		t.Errorf("OnDSQ callbacks %v: want dispatch and the others, not init", n.Callbacks)
 	}
-	if !slices.Equal(n.Forbids, []scx.OpsFlag{scx.EnqLast}) {
-		t.Errorf("OnDSQ forbids %v, want SCX_OPS_ENQ_LAST", n.Forbids)
+	// On dsq's queues it composes with SCX_OPS_ENQ_LAST (smt requires it);
+	// owning its DSQs, it still forbids the flag.
+	if len(n.Forbids) != 0 {
+		t.Errorf("OnDSQ forbids %v, want nothing", n.Forbids)
+	}
+	if f := own.Needs().Forbids; !slices.Equal(f, []scx.OpsFlag{scx.EnqLast}) {
+		t.Errorf("default Needs forbids %v, want SCX_OPS_ENQ_LAST", f)
 	}
 }
 

@@ -168,13 +168,19 @@ func (c *Controller) Name() string { return Name }
 //
 // With Options.OnDSQ it orders the dsq component's queues instead: it
 // Requires "dsq", owns nothing, needs no DSQ ids and no ops.init (dsq's
-// sk_dsq_create_all creates the queues), still forbids SCX_OPS_ENQ_LAST
-// (sk_preempt_dispatch_on refills the slice of a task alone on its CPU
-// just as sk_preempt_dispatch does).
+// sk_dsq_create_all creates the queues), and forbids no flag, so that it
+// composes with a component that requires SCX_OPS_ENQ_LAST, such as smt.
+// The flag is harmless there: the kernel keeps a runnable task that
+// ops.dispatch left a slice, whatever the flag says, and
+// sk_preempt_dispatch_on grants the previous task a slice whenever it
+// takes no other. The flag takes effect only when a filter's mask
+// (sk_preempt_dispatch_on_mask) denies the previous task's class, or its
+// task storage is missing: ops.enqueue (sk_preempt_enqueue_on) then gets
+// it with SCX_ENQ_LAST, not as a wakeup, and queues it in its domain's
+// queue of its class.
 func (c *Controller) Needs() scx.Needs {
 	if c.opts.OnDSQ {
 		return scx.Needs{
-			Forbids:   []scx.OpsFlag{scx.EnqLast},
 			Callbacks: []string{"select_cpu", "runnable", "enqueue", "dispatch", "running", "stopping", "tick", "yield", "enable"},
 			Requires:  []string{"dsq"},
 			Objects:   (*bpfObjects)(nil),

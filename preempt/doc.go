@@ -95,8 +95,14 @@
 // domain, its class); dispatch walks the classes in priority order, with
 // starvation tracked per (domain, class), taking each through
 // sk_dsq_take (own domain, then dsq's steal order); a wakeup kicks an
-// idle CPU or preempts a victim only among its domain's CPUs. Needs then
-// Requires "dsq", owns nothing and asks for no DSQ ids.
+// idle CPU or preempts a victim only among its domain's CPUs. A filter
+// that decides per dispatch which classes a CPU may run now (such as
+// smt.bpf.h's) calls sk_preempt_dispatch_on_mask(cpu, prev, allowed)
+// instead, with the mask it returns: only the dsq classes whose bit is
+// set are taken from, boosted or kept running. In this mode Needs
+// Requires "dsq", owns nothing, asks for no DSQ ids and forbids no flag:
+// SCX_OPS_ENQ_LAST, which package smt requires, is harmless here (see
+// Controller.Needs).
 //
 // ParseFile and the watcher read only a regular file of at most
 // MaxFileSize (1 MiB), opened without blocking: a FIFO, a device or a

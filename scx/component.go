@@ -98,7 +98,8 @@ type Needs struct {
 	Constants map[string]any
 	// Objects, if set, is a pointer to a struct whose fields, tagged
 	// `ebpf:"name"`, are the maps (*ebpf.Map), globals (*ebpf.Variable) and
-	// programs (*ebpf.Program) the component uses: Open checks the object
+	// programs (*ebpf.Program) the component uses (the fields of an
+	// embedded struct count too): Open checks the object
 	// has every one of them (a nil pointer of the struct type suffices),
 	// and Binding.Assign fills such a struct after load.
 	Objects any
@@ -350,7 +351,7 @@ func hasCallback(spec *ebpf.CollectionSpec, cb string) bool {
 type objectField struct {
 	kind  string // "map", "variable" or "program"
 	name  string
-	index int
+	index []int // field path, through embedded structs
 }
 
 func (f objectField) String() string { return f.kind + " " + f.name }
@@ -372,21 +373,41 @@ var (
 	typeProgram  = reflect.TypeFor[*ebpf.Program]()
 )
 
-// objectFields reads the tagged fields of *struct dst.
+// objectFields reads the tagged fields of *struct dst, those of its
+// embedded structs included (a component whose mode needs more objects
+// embeds the common struct in a larger one).
 func objectFields(dst any) ([]objectField, error) {
 	t := reflect.TypeOf(dst)
 	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
 		return nil, fmt.Errorf("%T is not a pointer to a struct", dst)
 	}
-	t = t.Elem()
-	var out []objectField
+	out, err := appendObjectFields(nil, t.Elem(), nil)
+	if err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%T has no field tagged ebpf:\"name\"", dst)
+	}
+	return out, nil
+}
+
+// appendObjectFields appends the tagged fields of struct type t, at field
+// path at, to out.
+func appendObjectFields(out []objectField, t reflect.Type, at []int) ([]objectField, error) {
 	for i := range t.NumField() {
 		sf := t.Field(i)
+		index := append(slices.Clip(at), i)
 		name, ok := sf.Tag.Lookup("ebpf")
 		if !ok {
+			if sf.Anonymous && sf.Type.Kind() == reflect.Struct {
+				var err error
+				if out, err = appendObjectFields(out, sf.Type, index); err != nil {
+					return nil, err
+				}
+			}
 			continue
 		}
-		f := objectField{name: name, index: i}
+		f := objectField{name: name, index: index}
 		switch sf.Type {
 		case typeMap:
 			f.kind = "map"
@@ -401,9 +422,6 @@ func objectFields(dst any) ([]objectField, error) {
 			return nil, fmt.Errorf("field %s tagged ebpf:%q is not exported", sf.Name, name)
 		}
 		out = append(out, f)
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("%T has no field tagged ebpf:\"name\"", dst)
 	}
 	return out, nil
 }
@@ -489,7 +507,7 @@ func (b *Binding) Assign(dst any) error {
 	}
 	s := reflect.ValueOf(dst).Elem()
 	for i, f := range fields {
-		s.Field(f.index).Set(vals[i])
+		s.FieldByIndex(f.index).Set(vals[i])
 	}
 	return nil
 }

@@ -17,6 +17,13 @@ func TestConfigValidate(t *testing.T) {
 		{Options{Isolate: []string{"/a\x00b"}}, `smt: isolate "/a\x00b": cgroup path with a NUL byte`},
 		{Options{Hold: -time.Millisecond}, "Hold -1ms is negative"},
 		{Options{Isolate: make([]string, MaxIsolated+1)}, "32 isolated cgroups"},
+		{Options{Groups: [][]int{{1}}}, "smt: 1 Groups without OnDSQ"},
+		{Options{OnDSQ: true, Isolate: []string{"/a"}}, `Isolate ["/a"] with OnDSQ`},
+		{Options{OnDSQ: true, Groups: [][]int{{1}, {}}}, "group 2 is empty"},
+		{Options{OnDSQ: true, Groups: [][]int{{1, 16}}}, "group 1: dsq class 16"},
+		{Options{OnDSQ: true, Groups: [][]int{{-1}}}, "dsq class -1"},
+		{Options{OnDSQ: true, Groups: [][]int{{1, 2}, {3, 2}}}, "dsq class 2 is in group 1 and group 2"},
+		{Options{OnDSQ: true, Groups: make([][]int, MaxIsolated+1)}, "32 groups"},
 	} {
 		err := c.cfg.Validate()
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -29,5 +36,19 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if err := (Options{Isolate: []string{"/a", "b/c", "/sys/fs/cgroup/d"}, Hold: time.Millisecond}).Validate(); err != nil {
 		t.Errorf("valid config: %v", err)
+	}
+	l, err := New(twoCores(), &Options{OnDSQ: true, Groups: [][]int{{3, 1}, {2}}})
+	if err != nil {
+		t.Fatalf("valid groups: %v", err)
+	}
+	var names []string
+	for _, c := range l.Classes {
+		names = append(names, c.Name())
+	}
+	if got := strings.Join(names, " "); got != "system dsq1+3 dsq2" {
+		t.Errorf("classes %q, want system dsq1+3 dsq2", got)
+	}
+	if n := l.Needs(); len(n.Owns) != 0 || n.DSQs != 0 || len(n.Requires) != 1 || n.Requires[0] != "dsq" {
+		t.Errorf("OnDSQ needs: owns %v, %d DSQs, requires %v; want nothing owned, no DSQ, requires dsq", n.Owns, n.DSQs, n.Requires)
 	}
 }

@@ -50,9 +50,9 @@ func (l *Layout) read(dst []Counters) ([]Counters, error) {
 		return dst, fmt.Errorf("smt: read counters: %w", scx.ErrNotBound)
 	}
 	for _, c := range l.Classes {
-		perCPU, err := l.stats.Lookup(c.CgroupID)
+		perCPU, err := l.stats.Lookup(c.key())
 		if err != nil {
-			return dst, fmt.Errorf("smt: read %s: cgroup %s (id %d): %w", bpfStats, c.Name(), c.CgroupID, err)
+			return dst, fmt.Errorf("smt: read %s: class %s (key %d): %w", bpfStats, c.Name(), c.key(), err)
 		}
 		out := Counters{Class: c}
 		for _, p := range perCPU {

@@ -47,6 +47,35 @@
 // smt owns ops.enqueue and ops.dispatch: no other component may decide
 // them too. examples/pair is a complete scheduler built this way.
 //
+// # On dsq's queues
+//
+// With Options.OnDSQ, smt owns nothing: it filters the queues of the dsq
+// component, so that it composes with dsq's domains, lb's balancing and
+// preempt's classes. Its classes are then groups of dsq classes
+// (Options.Groups; the dsq classes of no group form the system class):
+// the scheduler, or preempt, puts each task in a dsq class, and smt keeps
+// the groups off each other's siblings. In ops.dispatch it claims the CPU
+// for one group and returns that group's dsq classes as a mask, and the
+// orderer takes a task only from those:
+//
+//	layout, _ := dsq.New(topo, &dsq.Options{Kind: dsq.PerLLC, Classes: 3})
+//	ctl, _ := preempt.New(cfg, &preempt.Options{OnDSQ: true}) // class 2: a tenant's cgroup
+//	isolation, _ := smt.New(topo, &smt.Options{OnDSQ: true, Groups: [][]int{{2}}})
+//	cfg := scx.Config{Components: []scx.Component{topo, layout, ctl, isolation}}
+//
+// and in BPF, with smt.bpf.h included after dsq.bpf.h (cls is the task's
+// dsq class):
+//
+//	ops.enqueue     -> if (!sk_smt_enqueue_on(p, enq_flags, cls, slice)) queue it in dsq's (domain, cls)
+//	ops.dispatch    -> allowed = sk_smt_dispatch_on(cpu, prev, prev_cls);
+//	                   if (allowed) sk_smt_dispatched_on(cpu, sk_preempt_dispatch_on_mask(cpu, prev, allowed));
+//	ops.running     -> sk_smt_running_on(p, cls)
+//	ops.stopping, ops.update_idle, ops.disable: as above
+//
+// ops.select_cpu picks a CPU but must not insert into a local DSQ. Needs
+// then Requires "dsq"; Bind checks the groups against dsq's classes.
+// internal/combined's scheduler composes every component this way.
+//
 // # Data flow
 //
 //	cgroup dirs --stat--> New --> Layout --Bind--> sk_smt_layout, sk_smt_cgroups
@@ -62,7 +91,7 @@
 // # Stats
 //
 // As an scx.Reporter, smt reports per class (label "class": the cgroup
-// path as given, or "system") runtime_ns, forced_idle_ns,
+// path as given, "system", or a group's dsq classes as "dsq2") runtime_ns, forced_idle_ns,
 // forced_idle_events, handovers, preempted and class_violations, and the
 // total violations, all counters; Layout.Read gives the same per class as
 // Counters.

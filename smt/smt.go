@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
 
+	"github.com/scxkit/scxkit/dsq"
 	"github.com/scxkit/scxkit/internal/percpu"
 	"github.com/scxkit/scxkit/scx"
 	"github.com/scxkit/scxkit/topology"
@@ -25,8 +28,12 @@ const (
 	// MaxThreads is the most hardware threads per core (1 +
 	// SK_SMT_MAX_SIBLINGS).
 	MaxThreads = 4
-	// MaxIsolated is the most isolated cgroups (SK_SMT_MAX_CLASSES - 1).
+	// MaxIsolated is the most isolated cgroups, or groups of dsq
+	// classes with Options.OnDSQ (SK_SMT_MAX_CLASSES - 1).
 	MaxIsolated = 31
+	// MaxDSQClasses bounds the dsq classes Options.Groups may name
+	// (SK_SMT_MAX_DSQ_CLASSES, dsq's MaxClasses).
+	MaxDSQClasses = 16
 )
 
 // The package's sentinel errors. Errors wrap them with what was wrong and
@@ -61,6 +68,21 @@ type Options struct {
 	// waits for it; a sibling then takes the core over and preempts. Zero
 	// means 40ms. Shorter means less waiting and more handovers.
 	Hold time.Duration
+	// OnDSQ makes smt a filter on the dsq component's queues instead of
+	// the owner of ops.enqueue and ops.dispatch: tasks wait in dsq's
+	// (domain, class) queues, in the class the scheduler or an orderer
+	// (preempt with its OnDSQ) gives them, and in ops.dispatch smt tells
+	// the orderer which dsq classes the CPU may run now. The classes are
+	// then Groups of dsq classes, not cgroups: Isolate must be empty.
+	// The scheduler's object includes scxkit/smt.bpf.h after
+	// scxkit/dsq.bpf.h and calls the _on hooks.
+	OnDSQ bool
+	// Groups, with OnDSQ, lists the isolated classes as sets of dsq class
+	// numbers: the tasks of the dsq classes of one group may share a
+	// core, and no two groups ever do. dsq classes in no group form the
+	// system class. A class number appears at most once, below
+	// MaxDSQClasses (and below dsq.Options.Classes, which Bind checks).
+	Groups [][]int
 }
 
 // Validate checks o without looking at the machine: Hold, the number of
@@ -76,6 +98,29 @@ func (o Options) Validate() error {
 		return fmt.Errorf("smt: Hold %v is negative: %w: use zero for the default", o.Hold, ErrInvalid)
 	case len(o.Isolate) > MaxIsolated:
 		return fmt.Errorf("smt: %d isolated cgroups: %w: at most %d fit the BPF layout; isolate fewer, or raise SK_SMT_MAX_CLASSES in scxkit/smt.h and rebuild", len(o.Isolate), ErrTooBig, MaxIsolated)
+	}
+	switch {
+	case len(o.Groups) > 0 && !o.OnDSQ:
+		return fmt.Errorf("smt: %d Groups without OnDSQ: %w: groups of dsq classes need OnDSQ; isolate cgroups with Isolate", len(o.Groups), ErrInvalid)
+	case o.OnDSQ && len(o.Isolate) > 0:
+		return fmt.Errorf("smt: Isolate %q with OnDSQ: %w: on dsq's queues the classes are Groups of dsq classes; give the cgroups their own dsq class (e.g. a preempt class with Cgroups) and list it in Groups", o.Isolate, ErrInvalid)
+	case len(o.Groups) > MaxIsolated:
+		return fmt.Errorf("smt: %d groups: %w: at most %d fit the BPF layout", len(o.Groups), ErrTooBig, MaxIsolated)
+	}
+	seen := map[int]int{}
+	for i, g := range o.Groups {
+		if len(g) == 0 {
+			return fmt.Errorf("smt: group %d is empty: %w: list at least one dsq class, or drop it", i+1, ErrInvalid)
+		}
+		for _, c := range g {
+			if c < 0 || c >= MaxDSQClasses {
+				return fmt.Errorf("smt: group %d: dsq class %d: %w: dsq classes are numbered 0 to %d", i+1, c, ErrInvalid, MaxDSQClasses-1)
+			}
+			if j, ok := seen[c]; ok {
+				return fmt.Errorf("smt: dsq class %d is in group %d and group %d: %w: a class belongs to one group", c, j+1, i+1, ErrInvalid)
+			}
+			seen[c] = i
+		}
 	}
 	for _, p := range o.Isolate {
 		if err := checkCgroupPath(root, p); err != nil {
@@ -99,25 +144,51 @@ func (o Options) root() string {
 // Class is a set of tasks that may share a core.
 type Class struct {
 	// Index is the class number in BPF: 0 for the system class, then the
-	// isolated cgroups in Options.Isolate order.
+	// isolated cgroups in Options.Isolate order, or the Options.Groups
+	// in order.
 	Index int
 	// Path is the cgroup path as given in Options.Isolate, "" for the
-	// system class.
+	// system class and for groups.
 	Path string
-	// Dir is the cgroup's directory, "" for the system class.
+	// Dir is the cgroup's directory, "" for the system class and for
+	// groups.
 	Dir string
 	// CgroupID is the cgroup's id (the directory's inode number), 0 for
-	// the system class.
+	// the system class and for groups.
 	CgroupID uint64
+	// DSQClasses are the dsq classes of a group (Options.Groups), in
+	// ascending order; nil for cgroups and for the system class.
+	DSQClasses []int
 }
 
-// Name returns the cgroup path, or "system" for the system class. It is
+// Name returns the cgroup path, "system" for the system class, or for a
+// group "dsq" and its dsq classes joined by "+" ("dsq2", "dsq1+3"). It is
 // the value of the "class" label of the component's stats.
 func (c Class) Name() string {
-	if c.Path == "" {
-		return "system"
+	switch {
+	case c.Path != "":
+		return c.Path
+	case len(c.DSQClasses) > 0:
+		var b strings.Builder
+		b.WriteString("dsq")
+		for i, d := range c.DSQClasses {
+			if i > 0 {
+				b.WriteByte('+')
+			}
+			b.WriteString(strconv.Itoa(d))
+		}
+		return b.String()
 	}
-	return c.Path
+	return "system"
+}
+
+// key is the class's key in sk_smt_stats: the cgroup id, or for a group
+// its index (there are no cgroups to clash with then).
+func (c Class) key() uint64 {
+	if len(c.DSQClasses) > 0 {
+		return uint64(c.Index)
+	}
+	return c.CgroupID
 }
 
 // Layout is the smt component: the Options resolved against the machine
@@ -134,10 +205,12 @@ type Layout struct {
 	// core.
 	Siblings map[int][]int
 
-	topo *topology.Topology
+	topo  *topology.Topology
+	onDSQ bool
 
 	mu    sync.Mutex // guards what follows: Bind, Read and ReadStats
 	objs  objects
+	dobjs dsqObjects // with OnDSQ: objs and the groups
 	bound bool
 	stats *percpu.Reader[uint64, smttypesSkSmtCounters] // reads sk_smt_stats
 	viol  uint64                                        // reads sk_smt_violations
@@ -151,6 +224,14 @@ type objects struct {
 	Cgroups    *ebpf.Map      `ebpf:"sk_smt_cgroups"`
 	Stats      *ebpf.Map      `ebpf:"sk_smt_stats"`
 	DSQBase    *ebpf.Variable `ebpf:"sk_smt_dsq_base"`
+}
+
+// dsqObjects are what the filter on dsq's queues uses besides: the dsq
+// class groups, which smt.bpf.h defines only when it is included after
+// dsq.bpf.h.
+type dsqObjects struct {
+	objects
+	Groups *ebpf.Variable `ebpf:"sk_smt_groups"`
 }
 
 // New resolves opts against the topology topo: it finds the cgroups' ids
@@ -178,7 +259,7 @@ func New(topo *topology.Topology, opts *Options) (*Layout, error) {
 	case topo.Online.Max() >= MaxCPUs:
 		return nil, fmt.Errorf("smt: CPU %d: %w: the BPF layout holds kernel ids below %d; raise SK_SMT_MAX_CPUS in scxkit/smt.h and rebuild", topo.Online.Max(), ErrTooBig, MaxCPUs)
 	}
-	l := &Layout{Hold: o.Hold, Siblings: map[int][]int{}, topo: topo}
+	l := &Layout{Hold: o.Hold, Siblings: map[int][]int{}, topo: topo, onDSQ: o.OnDSQ}
 	if l.Hold == 0 {
 		l.Hold = 40 * time.Millisecond
 	}
@@ -199,6 +280,9 @@ func New(topo *topology.Topology, opts *Options) (*Layout, error) {
 			return nil, fmt.Errorf("smt: isolate %q: %w: the same cgroup as %q; list it once", p, ErrInvalid, l.Classes[i].Path)
 		}
 		l.Classes = append(l.Classes, Class{Index: len(l.Classes), Path: p, Dir: dir, CgroupID: id})
+	}
+	for _, g := range o.Groups {
+		l.Classes = append(l.Classes, Class{Index: len(l.Classes), DSQClasses: slices.Sorted(slices.Values(g))})
 	}
 	for _, core := range topo.Cores {
 		cpus := core.CPUs.Slice()
@@ -227,7 +311,10 @@ func (l *Layout) Name() string { return "smt" }
 // Needs implements scx.Component. The scheduler's object includes
 // scxkit/smt.bpf.h and calls its hooks from the callbacks below (see the
 // header's comment); smt decides alone where ops.enqueue queues a task and
-// what ops.dispatch runs, and needs one DSQ per class.
+// what ops.dispatch runs, and needs one DSQ per class. With
+// Options.OnDSQ it owns nothing and needs no DSQ ids: it Requires "dsq",
+// whose queues it filters, and the object's sk_smt_groups (defined when
+// smt.bpf.h is included after dsq.bpf.h).
 //
 // The flags: SCX_OPS_ENQ_LAST, so that a CPU whose class lost the core
 // does not keep running its last task; SCX_OPS_KEEP_BUILTIN_IDLE, as
@@ -235,8 +322,18 @@ func (l *Layout) Name() string { return "smt" }
 // used; SCX_OPS_ENQ_EXITING and SCX_OPS_ENQ_MIGRATION_DISABLED, so that
 // every task goes through ops.enqueue rather than straight to a local DSQ.
 func (l *Layout) Needs() scx.Needs {
+	flags := []scx.OpsFlag{scx.EnqLast, scx.KeepBuiltinIdle, scx.EnqExiting, scx.EnqMigrationDisabled}
+	if l.onDSQ {
+		return scx.Needs{
+			Flags:     flags,
+			Callbacks: []string{"select_cpu", "enqueue", "dispatch", "running", "stopping", "update_idle", "disable"},
+			Requires:  []string{"dsq"},
+			Objects:   &l.dobjs,
+			Header:    "scxkit/smt.bpf.h",
+		}
+	}
 	return scx.Needs{
-		Flags:     []scx.OpsFlag{scx.EnqLast, scx.KeepBuiltinIdle, scx.EnqExiting, scx.EnqMigrationDisabled},
+		Flags:     flags,
 		Callbacks: []string{"init", "select_cpu", "running", "stopping", "update_idle", "disable"},
 		Owns:      []string{"enqueue", "dispatch"},
 		DSQs:      len(l.Classes),
@@ -253,6 +350,7 @@ const (
 	bpfCgroups    = "sk_smt_cgroups"
 	bpfStats      = "sk_smt_stats"
 	bpfDSQBase    = "sk_smt_dsq_base"
+	bpfGroups     = "sk_smt_groups"
 )
 
 // Bind implements scx.Component: it writes the layout (sk_smt_layout),
@@ -267,21 +365,12 @@ func (l *Layout) Bind(b *scx.Binding) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.bound = false
-	if err := b.Assign(&l.objs); err != nil {
-		return err // "bind smt: ...", listing every missing object
-	}
-	r := b.DSQs()
-	if r.Count < len(l.Classes) {
-		return fmt.Errorf("smt: bind: %d DSQ ids for %d classes: %w: bind with the range scx.Open allocated (Spec.DSQs(%q))", r.Count, len(l.Classes), ErrInvalid, l.Name())
-	}
-	// The loader wrote the range's first id into the object before load;
-	// a Binding made by hand must say the same.
-	var base uint64
-	if err := l.objs.DSQBase.Get(&base); err != nil {
-		return fmt.Errorf("smt: bind: %s: %w", bpfDSQBase, err)
-	}
-	if base != r.First {
-		return fmt.Errorf("smt: bind: %s is %#x, but the binding's DSQ range starts at %#x: %w: set the constant to the range's first id before load", bpfDSQBase, base, r.First, ErrInvalid)
+	if l.onDSQ {
+		if err := l.bindGroups(b); err != nil {
+			return err
+		}
+	} else if err := l.bindOwnQueues(b); err != nil {
+		return err
 	}
 	var st smttypesSkSmtLayout
 	if size := uint32(unsafe.Sizeof(st)); l.objs.Layout.Size() != size {
@@ -302,7 +391,7 @@ func (l *Layout) Bind(b *scx.Binding) error {
 				return fmt.Errorf("smt: bind: %s: cgroup %s: %w", bpfCgroups, c.Name(), err)
 			}
 		}
-		if err := l.objs.Stats.Put(c.CgroupID, zero); err != nil {
+		if err := l.objs.Stats.Put(c.key(), zero); err != nil {
 			return fmt.Errorf("smt: bind: %s: cgroup %s: %w", bpfStats, c.Name(), err)
 		}
 	}
@@ -310,6 +399,60 @@ func (l *Layout) Bind(b *scx.Binding) error {
 		return fmt.Errorf("smt: bind: %w", err)
 	}
 	l.bound = true
+	return nil
+}
+
+// bindOwnQueues finds the objects of smt's own queues and checks their
+// DSQ range.
+func (l *Layout) bindOwnQueues(b *scx.Binding) error {
+	if err := b.Assign(&l.objs); err != nil {
+		return err // "bind smt: ...", listing every missing object
+	}
+	r := b.DSQs()
+	if r.Count < len(l.Classes) {
+		return fmt.Errorf("smt: bind: %d DSQ ids for %d classes: %w: bind with the range scx.Open allocated (Spec.DSQs(%q))", r.Count, len(l.Classes), ErrInvalid, l.Name())
+	}
+	// The loader wrote the range's first id into the object before load;
+	// a Binding made by hand must say the same.
+	var base uint64
+	if err := l.objs.DSQBase.Get(&base); err != nil {
+		return fmt.Errorf("smt: bind: %s: %w", bpfDSQBase, err)
+	}
+	if base != r.First {
+		return fmt.Errorf("smt: bind: %s is %#x, but the binding's DSQ range starts at %#x: %w: set the constant to the range's first id before load", bpfDSQBase, base, r.First, ErrInvalid)
+	}
+	return nil
+}
+
+// bindGroups finds the objects of the filter on dsq's queues, checks the
+// groups against the dsq layout's classes, and writes sk_smt_groups.
+func (l *Layout) bindGroups(b *scx.Binding) error {
+	if err := b.Assign(&l.dobjs); err != nil {
+		return err // names sk_smt_groups if smt.bpf.h came before dsq.bpf.h
+	}
+	l.objs = l.dobjs.objects
+	classes := MaxDSQClasses
+	if c, ok := b.Required("dsq"); ok {
+		if d, ok := c.(*dsq.Layout); ok {
+			classes = d.Classes
+		}
+	}
+	var g smttypesSkSmtGroups
+	if size := uint32(unsafe.Sizeof(g)); l.dobjs.Groups.Size() != size {
+		return fmt.Errorf("smt: bind: %s is %d bytes, this package expects %d: rebuild the object against this version of scxkit/smt.h", bpfGroups, l.dobjs.Groups.Size(), size)
+	}
+	g.Nr = uint32(classes)
+	for _, c := range l.Classes {
+		for _, d := range c.DSQClasses {
+			if d >= classes {
+				return fmt.Errorf("smt: bind: group %s names dsq class %d, but dsq has %d classes per domain: %w: raise dsq.Options.Classes or fix Options.Groups", c.Name(), d, classes, ErrInvalid)
+			}
+			g.OfClass[d] = uint32(c.Index)
+		}
+	}
+	if err := l.dobjs.Groups.Set(&g); err != nil {
+		return fmt.Errorf("smt: bind: %s: %w", bpfGroups, err)
+	}
 	return nil
 }
 
@@ -336,6 +479,6 @@ func (l *Layout) encodeBPF(st *smttypesSkSmtLayout) {
 		}
 	}
 	for _, c := range l.Classes {
-		st.ClassCgroup[c.Index] = c.CgroupID
+		st.ClassCgroup[c.Index] = c.key()
 	}
 }

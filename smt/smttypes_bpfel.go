@@ -16,11 +16,12 @@ import (
 type smttypesSkSmtConsts int32
 
 const (
-	smttypesSkSmtConstsSK_MAX_CPUS     smttypesSkSmtConsts = 512
-	smttypesSkSmtConstsSK_MAX_SIBLINGS smttypesSkSmtConsts = 3
-	smttypesSkSmtConstsSK_MAX_CLASSES  smttypesSkSmtConsts = 32
-	smttypesSkSmtConstsSK_SYSTEM       smttypesSkSmtConsts = 0
-	smttypesSkSmtConstsSK_NO_CPU       smttypesSkSmtConsts = -1
+	smttypesSkSmtConstsSK_MAX_CPUS        smttypesSkSmtConsts = 512
+	smttypesSkSmtConstsSK_MAX_SIBLINGS    smttypesSkSmtConsts = 3
+	smttypesSkSmtConstsSK_MAX_CLASSES     smttypesSkSmtConsts = 32
+	smttypesSkSmtConstsSK_SYSTEM          smttypesSkSmtConsts = 0
+	smttypesSkSmtConstsSK_NO_CPU          smttypesSkSmtConsts = -1
+	smttypesSkSmtConstsSK_MAX_DSQ_CLASSES smttypesSkSmtConsts = 16
 )
 
 type smttypesSkSmtCounters struct {
@@ -31,6 +32,12 @@ type smttypesSkSmtCounters struct {
 	Handovers        uint64
 	Preempted        uint64
 	Violations       uint64
+}
+
+type smttypesSkSmtGroups struct {
+	_       structs.HostLayout
+	Nr      uint32
+	OfClass [16]uint32
 }
 
 type smttypesSkSmtLayout struct {
@@ -52,6 +59,7 @@ type smttypesSkSmtLayout struct {
 const (
 	smttypesVarConstsType   = "consts_type"
 	smttypesVarCountersType = "counters_type"
+	smttypesVarGroupsType   = "groups_type"
 	smttypesVarLayoutType   = "layout_type"
 )
 
@@ -111,6 +119,7 @@ type smttypesMapSpecs struct {
 type smttypesVariableSpecs struct {
 	ConstsType   *ebpf.VariableSpec `ebpf:"consts_type"`
 	CountersType *ebpf.VariableSpec `ebpf:"counters_type"`
+	GroupsType   *ebpf.VariableSpec `ebpf:"groups_type"`
 	LayoutType   *ebpf.VariableSpec `ebpf:"layout_type"`
 }
 
@@ -146,6 +155,7 @@ func (m *smttypesMaps) Close() error {
 type smttypesVariables struct {
 	ConstsType   *ebpf.Variable `ebpf:"consts_type"`
 	CountersType *ebpf.Variable `ebpf:"counters_type"`
+	GroupsType   *ebpf.Variable `ebpf:"groups_type"`
 	LayoutType   *ebpf.Variable `ebpf:"layout_type"`
 }
 

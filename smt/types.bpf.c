@@ -12,6 +12,7 @@
 
 struct sk_smt_layout layout_type;
 struct sk_smt_counters counters_type;
+struct sk_smt_groups groups_type;
 
 enum sk_smt_consts {
 	SK_MAX_CPUS = SK_SMT_MAX_CPUS,
@@ -19,5 +20,6 @@ enum sk_smt_consts {
 	SK_MAX_CLASSES = SK_SMT_MAX_CLASSES,
 	SK_SYSTEM = SK_SMT_SYSTEM,
 	SK_NO_CPU = SK_SMT_NO_CPU,
+	SK_MAX_DSQ_CLASSES = SK_SMT_MAX_DSQ_CLASSES,
 };
 enum sk_smt_consts consts_type;

@@ -62,32 +62,55 @@
  * lower ones waiting, for at most run_on_ns past its first slice (so that
  * a CPU-bound task cannot starve its class into the watchdog).
  *
- * Counters (per class, SK_PREEMPT_MAX_IDS slots kept across
- * configurations): kicks sent for its wakeups; its tasks stopped while
- * runnable before their slice ran out and not by their own sched_yield
- * (whoever cut them short; stops by higher scheduling classes, RT or
- * deadline, leave the slice and are not counted); kicks absorbed by
- * no-preempt; run-on extensions; run time; and wakeup-to-run waits (from
- * ops.runnable of a wakeup to ops.running) with a log2 histogram.
+ * Counters (per class): preempt_stats.bpf.h says what each counts.
  *
- * The scheduler must not set SCX_OPS_ENQ_LAST: a task alone on its CPU
- * runs on through ops.dispatch, which refills its slice. (preempt's
- * Needs.Forbids says so: scx.Open refuses the flag. Its Needs.Callbacks
- * are the ten above, and it owns ops.enqueue and ops.dispatch.)
+ * Over preempt's own DSQs, the scheduler must not set SCX_OPS_ENQ_LAST:
+ * a task alone on its CPU runs on through ops.dispatch, which refills its
+ * slice. (preempt's Needs.Forbids says so: scx.Open refuses the flag. Its
+ * Needs.Callbacks are the ten above, and it owns ops.enqueue and
+ * ops.dispatch.)
  *
  * On dsq's queues (preempt.Options.OnDSQ). Included after dsq.bpf.h,
  * this header also provides an orderer over dsq's (domain, class) DSQs
  * that owns nothing: a class's queue is dsq's class of the task's domain
  * (dsq.Options.Classes must cover the Config's classes, which package
- * preempt checks; should a higher class turn up, it shares dsq's last), starvation state is kept per (domain, class),
- * and wakeup idle kicks and victims are CPUs of the task's domain:
+ * preempt checks; should a higher class turn up, it shares dsq's last),
+ * starvation state is kept per (domain, class), and wakeup idle kicks and
+ * victims are CPUs of the task's domain:
  *
  *        ops.select_cpu -> return sk_preempt_select_cpu_on(p, prev_cpu, wake_flags, dom);
  *        ops.enqueue    -> sk_preempt_enqueue_on(p, enq_flags, vtime, dom)
  *        ops.dispatch   -> sk_preempt_dispatch_on(cpu, prev)
+ *                          or, with a filter such as smt.bpf.h's sk_smt_dispatch_on,
+ *                          which returns the mask of the dsq classes @cpu may run now:
+ *                          sk_preempt_dispatch_on_mask(cpu, prev, allowed)
  *        ops.init       -> sk_dsq_create_all()    (no sk_preempt_init)
  *
- * and the other seven hooks as above. No SCX_OPS_ENQ_LAST either.
+ * and the other seven hooks as above. sk_preempt_dispatch_on_mask takes
+ * only from the dsq classes whose bit is set in its mask (bit c = dsq
+ * class c), boosts only those when they starve, and keeps @prev on only
+ * when its class's bit is set; sk_preempt_dispatch_on is it with every
+ * bit set.
+ *
+ * Here the scheduler may set SCX_OPS_ENQ_LAST (preempt's Needs forbids no
+ * flag with OnDSQ), as a filter such as smt.bpf.h requires: the kernel
+ * keeps a runnable @prev whenever ops.dispatch left it a slice, whatever
+ * the flag says, and sk_preempt_dispatch_on(_mask) grants @prev a slice
+ * whenever it takes no other task. The flag thus takes effect only when
+ * the mask denies @prev's class (or its task storage is missing): then
+ * ops.enqueue, sk_preempt_enqueue_on, gets @prev with SCX_ENQ_LAST, not as
+ * a wakeup, and queues it in its domain's queue of its class.
+ *
+ * Included after smt.bpf.h (itself after dsq.bpf.h), the victim of a
+ * wakeup is preferably a CPU whose core smt lets run the waker's class
+ * now (sk_smt_allows_on): a CPU whose core another group holds would go
+ * on with that group's work until its tenure ran out.
+ *
+ * The parts, each of which compiles alone: preempt_class.bpf.h (the
+ * configuration and the class of each task), preempt_stats.bpf.h (the
+ * counters), preempt_policy.bpf.h (per-CPU state, starvation, victims,
+ * slices, and the hooks both front ends share). This header holds the two
+ * front ends, over preempt's own DSQs and over dsq's queues.
  *
  * Prerequisites: vmlinux.h, <scxkit/scx.bpf.h>
  */
@@ -95,11 +118,9 @@
 #define __SCXKIT_PREEMPT_BPF_H
 
 #include "preempt.h"
-#include "class.bpf.h"
-#include "histogram.bpf.h"
-
-_Static_assert(SK_PREEMPT_COMM_LEN == SK_CLASS_COMM_LEN, "task names as class.bpf.h reads them");
-_Static_assert(SK_PREEMPT_NR_BOUNDS <= SK_HIST_MAX_BOUNDS, "wait histogram bounds");
+#include "preempt_class.bpf.h"
+#include "preempt_stats.bpf.h"
+#include "preempt_policy.bpf.h"
 
 /*
  * First DSQ id of the classes' queues, written by the loader before load
@@ -108,345 +129,10 @@ _Static_assert(SK_PREEMPT_NR_BOUNDS <= SK_HIST_MAX_BOUNDS, "wait histogram bound
  */
 const volatile u64 sk_preempt_dsq_base;
 
-/* The configuration slot in force, 0 or 1; written by package preempt. */
-u32 sk_preempt_active SEC(".bss");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2);
-	__type(key, u32);
-	__type(value, struct sk_preempt_config);
-} sk_preempt_configs SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 2 * SK_PREEMPT_MAX_MEMBERS);
-	__type(key, struct sk_preempt_cgroup_key);
-	__type(value, u32);
-} sk_preempt_cgroups SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 2 * SK_PREEMPT_MAX_MEMBERS);
-	__type(key, struct sk_preempt_comm_key);
-	__type(value, u32);
-} sk_preempt_comms SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, SK_PREEMPT_MAX_IDS);
-	__type(key, u32);
-	__type(value, struct sk_preempt_counters);
-} sk_preempt_stats SEC(".maps");
-
-/* Per task. Run times are p->se.sum_exec_runtime readings. */
-struct sk_preempt_task {
-	u64 gen;       /* configuration cls was found for */
-	u64 cgid;      /* cgroup cls was found for */
-	u64 woke_at;   /* when it woke (scx_bpf_now), 0 when not waiting after a wakeup */
-	u64 stint_at;  /* run time at ops.running */
-	u64 slice_at;  /* run time when its current slice was granted */
-	u64 granted;   /* that slice, ns */
-	u64 grant_gen; /* configuration its slice was granted or queued under */
-	u64 comm[SK_PREEMPT_COMM_LEN / 8]; /* task name cls was found for */
-	u32 cls;
-	u32 yielded; /* it called sched_yield since ops.running */
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct sk_preempt_task);
-} sk_preempt_tasks SEC(".maps");
-
-/*
- * Per CPU: the class of the running task and since when; written by the
- * CPU itself, read racily by wakers on other CPUs. One cache line each.
- */
-struct sk_preempt_cpu {
-	u64 running; /* class + 1 of the task between ops.running and ops.stopping, 0 for none */
-	u64 since;   /* scx_bpf_now at its ops.running */
-	u64 _pad[6];
-};
-
-static struct sk_preempt_cpu sk_preempt_cpus[SK_PREEMPT_MAX_CPUS];
-
-/*
- * Starvation bound: a class whose queue made no progress (no task taken
- * from it since it became non-empty or since the last one was taken) for
- * SK_PREEMPT_STARVE_NS is boosted for SK_PREEMPT_BOOST_NS: every CPU's
- * dispatch serves it first. Strict priority must not starve a class into
- * the kernel's watchdog, and serving one task per period would not do:
- * the head of a vtime queue may be a fresh wakeup every time. Progress is
- * measured on the queue, not by when a task of the class last started
- * running: a task that runs on without a break (its slice refilled) would
- * make a class look starved the moment another of its tasks is queued.
- */
-#define SK_PREEMPT_STARVE_NS (500ULL * 1000 * 1000)
-#define SK_PREEMPT_BOOST_NS (100ULL * 1000 * 1000)
-
-/* When each class's queue last made progress (scx_bpf_now). */
-static u64 sk_preempt_progress[SK_PREEMPT_MAX_CLASSES];
-/* Until when each class is boosted. */
-static u64 sk_preempt_boost_until[SK_PREEMPT_MAX_CLASSES];
-
-/* sk_preempt_config - the configuration in force, NULL before Go wrote one. */
-static __always_inline struct sk_preempt_config *sk_preempt_config(void)
-{
-	u32 slot = SK_READ_ONCE(sk_preempt_active) & 1;
-	struct sk_preempt_config *cfg = bpf_map_lookup_elem(&sk_preempt_configs, &slot);
-
-	return cfg && cfg->nr_classes ? cfg : NULL;
-}
-
-static __always_inline u32 sk_preempt_nr_classes(const struct sk_preempt_config *cfg)
-{
-	if (!cfg)
-		return 1;
-	return cfg->nr_classes < SK_PREEMPT_MAX_CLASSES ? cfg->nr_classes : SK_PREEMPT_MAX_CLASSES;
-}
-
-/*
- * sk_preempt_policy_of - copy class @cls's policy to @out. Without a
- * configuration every task is in class 0 with the loader's slice, yields
- * at its end and preempts nothing.
- */
-static __always_inline void sk_preempt_policy_of(const struct sk_preempt_config *cfg, u32 cls,
-						 struct sk_preempt_policy *out)
-{
-	barrier_var(cls);
-	if (cfg && cls < SK_PREEMPT_MAX_CLASSES && cls < cfg->nr_classes) {
-		*out = cfg->classes[cls];
-		if (out->slice_ns)
-			return;
-	}
-	__builtin_memset(out, 0, sizeof(*out));
-	out->slice_ns = sk_slice();
-}
-
-/* sk_preempt_id - the counter slot of class @cls. */
-static __always_inline u32 sk_preempt_id(const struct sk_preempt_config *cfg, u32 cls)
-{
-	struct sk_preempt_policy pol;
-
-	sk_preempt_policy_of(cfg, cls, &pol);
-	return pol.id;
-}
-
 /* sk_preempt_dsq - the DSQ of class @cls. */
 static __always_inline u64 sk_preempt_dsq(u32 cls)
 {
 	return sk_preempt_dsq_base + cls;
-}
-
-static __always_inline struct sk_preempt_counters *sk_preempt_counters_of(u32 id)
-{
-	return bpf_map_lookup_elem(&sk_preempt_stats, &id);
-}
-
-#define sk_preempt_count(id, field, n)						\
-	do {									\
-		struct sk_preempt_counters *___c = sk_preempt_counters_of(id);	\
-		if (___c)							\
-			___c->field += (n);					\
-	} while (0)
-
-/*
- * sk_preempt_bucket - the wait histogram bucket of @ns: the first i with
- * ns <= 1µs << i, or SK_PREEMPT_NR_BOUNDS for longer waits
- * (histogram.bpf.h; the bounds are latency.Log2Bounds in Go).
- */
-static __always_inline u32 sk_preempt_bucket(u64 ns)
-{
-	return sk_hist_bucket_log2(ns, 1000, SK_PREEMPT_NR_BOUNDS);
-}
-
-/*
- * sk_preempt_classify - the class of a task named @ck->comm in cgroup
- * @cgrp under @cfg (slot @slot): its name's class, else the class of the
- * nearest cgroup among @cgrp and its ancestors, else the default class
- * (class.bpf.h).
- */
-static __always_inline u32 sk_preempt_classify(struct sk_preempt_comm_key *ck, const struct sk_preempt_config *cfg,
-					       u32 slot, struct cgroup *cgrp)
-{
-	struct sk_preempt_cgroup_key gk = {};
-	u32 nr = sk_preempt_nr_classes(cfg), def, cls;
-
-	if (!cfg)
-		return 0;
-	ck->slot = slot;
-	cls = sk_class_of_comm(&sk_preempt_comms, ck, nr, nr);
-	if (cls < nr)
-		return cls;
-	gk.slot = slot;
-	def = cfg->default_class < nr ? cfg->default_class : 0;
-	return sk_class_of_cgroup(&sk_preempt_cgroups, &gk, &gk.cgid, cgrp, SK_PREEMPT_MAX_DEPTH, nr, def);
-}
-
-/*
- * sk_preempt_task_of - @p's state with its class for @cfg. The class is
- * found again when the configuration or the task's cgroup changed, and,
- * when @check_name (a wakeup or a new task), when its name changed since
- * (exec, prctl(PR_SET_NAME)); otherwise it costs a task-storage lookup
- * and two loads. NULL if the task storage could not be allocated.
- */
-static __always_inline struct sk_preempt_task *sk_preempt_task_of(struct task_struct *p,
-								  const struct sk_preempt_config *cfg,
-								  bool check_name)
-{
-	u64 cgid;
-	struct cgroup *cgrp = sk_class_task_cgroup(p, &cgid);
-	u64 gen = cfg ? cfg->gen : 0;
-	/* 8-aligned: the name is compared as two u64 stack loads. */
-	struct sk_preempt_comm_key ck __attribute__((aligned(8))) = {};
-	struct sk_preempt_task *t;
-	u64 *name = (u64 *)ck.comm;
-	bool renamed = false;
-
-	t = bpf_task_storage_get(&sk_preempt_tasks, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!t)
-		return NULL;
-	if (check_name) {
-		sk_class_read_comm(p, ck.comm);
-		renamed = !sk_class_comm_equal(name, t->comm);
-	}
-	if (renamed || t->gen != gen || t->cgid != cgid) {
-		if (!check_name)
-			sk_class_read_comm(p, ck.comm);
-		t->cls = sk_preempt_classify(&ck, cfg, SK_READ_ONCE(sk_preempt_active) & 1, cgrp);
-		t->gen = gen;
-		t->cgid = cgid;
-		t->comm[0] = name[0];
-		t->comm[1] = name[1];
-	}
-	return t;
-}
-
-/**
- * sk_preempt_class_of - the class of @p now (0 without a configuration);
- * for the scheduler's own per-class state, such as vtime clocks.
- */
-static __always_inline u32 sk_preempt_class_of(struct task_struct *p)
-{
-	struct sk_preempt_task *t = sk_preempt_task_of(p, sk_preempt_config(), false);
-
-	return t ? t->cls : 0;
-}
-
-/* sk_preempt_may_preempt - whether a wakeup of class @w may preempt @cpu's task. */
-static __always_inline bool sk_preempt_may_preempt(const struct sk_preempt_config *cfg, u32 w,
-						   const struct sk_preempt_policy *wp, u32 r, u64 ran)
-{
-	struct sk_preempt_policy rp;
-
-	sk_preempt_policy_of(cfg, r, &rp);
-	if (rp.flags & SK_PREEMPT_F_NO_PREEMPT)
-		return false;
-	if (wp->flags & SK_PREEMPT_F_BACKGROUND)
-		return false;
-	if (rp.flags & SK_PREEMPT_F_BACKGROUND)
-		return true;
-	switch (wp->wakeup) {
-	case SK_PREEMPT_WAKEUP_LOWER:
-		return w < r;
-	case SK_PREEMPT_WAKEUP_AFTER:
-		return ran >= wp->after_ns;
-	}
-	return false;
-}
-
-/* sk_preempt_victim's @dom: any CPU the task may use. */
-#define SK_PREEMPT_ANY_DOM 0xffffffff
-
-/*
- * sk_preempt_cpu_in - whether @cpu is in dsq domain @dom (always, for
- * SK_PREEMPT_ANY_DOM, or without dsq.bpf.h).
- */
-static __always_inline bool sk_preempt_cpu_in(s32 cpu, u32 dom)
-{
-#ifdef __SCXKIT_DSQ_BPF_H
-	return dom == SK_PREEMPT_ANY_DOM || sk_dsq_of_cpu(cpu) == dom;
-#else
-	return true;
-#endif
-}
-
-/*
- * The best victim found so far, in a per-CPU map value rather than in
- * registers: the verifier does not track values in memory, so each pass of
- * the search loop looks the same to it and the loop verifies in a few
- * states instead of one per combination of running classes.
- */
-struct sk_preempt_search {
-	s64 best;     /* CPU, -1 for none */
-	u64 best_cls; /* class of its task */
-	u64 best_ran; /* how long its task has run */
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, u32);
-	__type(value, struct sk_preempt_search);
-} sk_preempt_search SEC(".maps");
-
-/*
- * sk_preempt_victim - the CPU to preempt for @p (class @w, policy @wp):
- * the one running the lowest-priority task @p may preempt, the longest
- * running among equals; @p's previous CPU if it qualifies and runs the
- * lowest class. -1 for none. O(CPUs) per call: it runs only for wakeups
- * that found no idle CPU.
- */
-static __always_inline s32 sk_preempt_victim(struct task_struct *p, const struct sk_preempt_config *cfg,
-					     u32 w, const struct sk_preempt_policy *wp, u32 dom)
-{
-	u32 nr = scx_bpf_nr_cpu_ids(), lowest = sk_preempt_nr_classes(cfg) - 1, zero = 0;
-	s32 prev = scx_bpf_task_cpu(p);
-	u64 now = scx_bpf_now();
-	struct sk_preempt_search *s;
-	int i;
-
-	s = bpf_map_lookup_elem(&sk_preempt_search, &zero);
-	if (!cfg || !s)
-		return -1;
-	s->best = -1;
-	s->best_cls = 0;
-	s->best_ran = 0;
-	if (nr > SK_PREEMPT_MAX_CPUS)
-		nr = SK_PREEMPT_MAX_CPUS;
-	if (prev < 0 || prev >= nr)
-		prev = 0;
-	bpf_for(i, 0, nr) {
-		s32 cpu = prev + i;
-		struct sk_preempt_cpu *c;
-		u64 run, ran;
-		u32 r;
-
-		if (cpu >= nr)
-			cpu -= nr;
-		if (cpu < 0 || cpu >= SK_PREEMPT_MAX_CPUS)
-			break;
-		c = &sk_preempt_cpus[cpu];
-		run = SK_READ_ONCE(c->running);
-		if (!run || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr) || !sk_preempt_cpu_in(cpu, dom))
-			continue;
-		r = run - 1;
-		ran = now - SK_READ_ONCE(c->since);
-		if ((s64)ran < 0)
-			ran = 0;
-		if (!sk_preempt_may_preempt(cfg, w, wp, r, ran))
-			continue;
-		if (s->best < 0 || r > s->best_cls || (r == s->best_cls && ran > s->best_ran)) {
-			s->best = cpu;
-			s->best_cls = r;
-			s->best_ran = ran;
-			if (i == 0 && r >= lowest)
-				break;
-		}
-	}
-	return s->best;
 }
 
 /**
@@ -469,18 +155,6 @@ static __always_inline s32 sk_preempt_select_cpu(struct task_struct *p, s32 prev
 			t->grant_gen = cfg ? cfg->gen : 0;
 	}
 	return cpu;
-}
-
-/* sk_preempt_runnable - @p became runnable; a wakeup starts its wait. */
-static __always_inline void sk_preempt_runnable(struct task_struct *p, u64 enq_flags)
-{
-	struct sk_preempt_task *t;
-
-	if (!(enq_flags & SK_ENQ_WAKEUP))
-		return;
-	t = sk_preempt_task_of(p, sk_preempt_config(), true);
-	if (t)
-		t->woke_at = scx_bpf_now();
 }
 
 /**
@@ -525,16 +199,6 @@ static __always_inline bool sk_preempt_take(u32 cls, u64 now)
 	if (cls < SK_PREEMPT_MAX_CLASSES)
 		SK_WRITE_ONCE(sk_preempt_progress[cls], now);
 	return true;
-}
-
-/* sk_preempt_grant - give running @p a slice of @ns now. */
-static __always_inline void sk_preempt_grant(struct task_struct *p, struct sk_preempt_task *t,
-					     const struct sk_preempt_config *cfg, u64 ns)
-{
-	p->scx.slice = ns;
-	t->slice_at = p->se.sum_exec_runtime;
-	t->granted = ns;
-	t->grant_gen = cfg ? cfg->gen : 0;
 }
 
 /**
@@ -616,122 +280,6 @@ static __always_inline bool sk_preempt_dispatch(s32 cpu, struct task_struct *pre
 		return true;
 	}
 	return false;
-}
-
-/*
- * sk_preempt_regrant - running @p's slice was granted (or queued) under an
- * older configuration than @cfg: its class and a shorter slice of the
- * new policy apply now. A longer one applies from its next slice.
- */
-static __always_inline void sk_preempt_regrant(struct task_struct *p, struct sk_preempt_task *t,
-					       const struct sk_preempt_config *cfg)
-{
-	u32 cpu = bpf_get_smp_processor_id();
-	struct sk_preempt_policy pol;
-	u64 used;
-
-	if (!cfg || t->grant_gen == cfg->gen)
-		return;
-	sk_preempt_policy_of(cfg, t->cls, &pol);
-	used = p->se.sum_exec_runtime - t->slice_at;
-	if (used >= pol.slice_ns)
-		p->scx.slice = 0;
-	else if (p->scx.slice > pol.slice_ns - used)
-		p->scx.slice = pol.slice_ns - used;
-	t->granted = used + p->scx.slice;
-	t->grant_gen = cfg->gen;
-	if (cpu < SK_PREEMPT_MAX_CPUS)
-		SK_WRITE_ONCE(sk_preempt_cpus[cpu].running, (u64)t->cls + 1);
-}
-
-/* sk_preempt_running - @p starts running on this CPU. */
-static __always_inline void sk_preempt_running(struct task_struct *p)
-{
-	const struct sk_preempt_config *cfg = sk_preempt_config();
-	struct sk_preempt_task *t = sk_preempt_task_of(p, cfg, false);
-	u32 cpu = bpf_get_smp_processor_id();
-	u64 now = scx_bpf_now();
-	struct sk_preempt_policy pol;
-
-	if (!t)
-		return;
-	if (cpu < SK_PREEMPT_MAX_CPUS) {
-		SK_WRITE_ONCE(sk_preempt_cpus[cpu].since, now);
-		SK_WRITE_ONCE(sk_preempt_cpus[cpu].running, (u64)t->cls + 1);
-	}
-	t->stint_at = p->se.sum_exec_runtime;
-	t->slice_at = t->stint_at;
-	t->granted = p->scx.slice;
-	t->yielded = 0;
-	/* Queued before a change: the slice it was queued with may be too long. */
-	sk_preempt_regrant(p, t, cfg);
-	if (t->woke_at) {
-		u64 wait = now > t->woke_at ? now - t->woke_at : 0;
-		struct sk_preempt_counters *c;
-		u32 b = sk_preempt_bucket(wait);
-
-		t->woke_at = 0;
-		sk_preempt_policy_of(cfg, t->cls, &pol);
-		c = sk_preempt_counters_of(pol.id);
-		if (c) {
-			c->wakeups++;
-			c->wait_ns += wait;
-			if (b < SK_PREEMPT_NR_BUCKETS)
-				c->wait_buckets[b]++;
-		}
-	}
-}
-
-/* sk_preempt_stopping - @p stops running; count it if it was cut short. */
-static __always_inline void sk_preempt_stopping(struct task_struct *p, bool runnable)
-{
-	const struct sk_preempt_config *cfg = sk_preempt_config();
-	struct sk_preempt_task *t = sk_preempt_task_of(p, cfg, false);
-	u32 cpu = bpf_get_smp_processor_id();
-	struct sk_preempt_policy pol;
-	u64 now_rt = p->se.sum_exec_runtime;
-
-	if (cpu < SK_PREEMPT_MAX_CPUS)
-		SK_WRITE_ONCE(sk_preempt_cpus[cpu].running, 0);
-	if (!t)
-		return;
-	sk_preempt_policy_of(cfg, t->cls, &pol);
-	sk_preempt_count(pol.id, runtime_ns, now_rt - t->stint_at);
-	if (runnable && !t->yielded && p->scx.slice == 0 && now_rt - t->slice_at < t->granted)
-		sk_preempt_count(pol.id, preempted, 1);
-}
-
-/*
- * sk_preempt_tick - a tick of running @p: a configuration change since its
- * slice was granted applies now (its class and its slice's length).
- */
-static __always_inline void sk_preempt_tick(struct task_struct *p)
-{
-	const struct sk_preempt_config *cfg = sk_preempt_config();
-	struct sk_preempt_task *t;
-
-	if (!cfg)
-		return;
-	t = sk_preempt_task_of(p, cfg, false);
-	if (t)
-		sk_preempt_regrant(p, t, cfg);
-}
-
-/* sk_preempt_yield - @from calls sched_yield: end its slice, uncounted. */
-static __always_inline bool sk_preempt_yield(struct task_struct *from, struct task_struct *to)
-{
-	struct sk_preempt_task *t = bpf_task_storage_get(&sk_preempt_tasks, from, 0, 0);
-
-	if (t)
-		t->yielded = 1;
-	from->scx.slice = 0;
-	return false;
-}
-
-/* sk_preempt_enable - @p joins the scheduler: find its class. */
-static __always_inline void sk_preempt_enable(struct task_struct *p)
-{
-	sk_preempt_task_of(p, sk_preempt_config(), true);
 }
 
 /* sk_preempt_init - create the classes' DSQs; call from ops.init. */
@@ -818,15 +366,20 @@ static __always_inline s32 sk_preempt_select_cpu_on(struct task_struct *p, s32 p
 	return cpu;
 }
 
-/* sk_preempt_kick_idle_on - wake an idle CPU of @dom that @p may use; whether one was. */
-static __always_inline bool sk_preempt_kick_idle_on(struct task_struct *p, u32 dom)
+/*
+ * sk_preempt_kick_idle_on - wake an idle CPU of @dom that @p, of class
+ * @cls, may use and that fits @cls (sk_preempt_cpu_fits: a CPU forced
+ * idle by smt for another group would not run it); whether one was.
+ */
+static __always_inline bool sk_preempt_kick_idle_on(struct task_struct *p, u32 dom, u32 cls)
 {
 	u32 nr = scx_bpf_nr_cpu_ids(), cpu;
 
 	if (nr > SK_DSQ_MAX_CPUS)
 		nr = SK_DSQ_MAX_CPUS;
 	bpf_for(cpu, 0, nr) {
-		if (sk_dsq_of_cpu(cpu) != dom || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
+		if (sk_dsq_of_cpu(cpu) != dom || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr) ||
+		    !sk_preempt_cpu_fits(cpu, cls))
 			continue;
 		if (scx_bpf_test_and_clear_cpu_idle(cpu)) {
 			scx_bpf_kick_cpu(cpu, SK_KICK_IDLE);
@@ -862,9 +415,14 @@ static __always_inline bool sk_preempt_enqueue_on(struct task_struct *p, u64 enq
 	}
 	if (t)
 		t->grant_gen = cfg ? cfg->gen : 0;
-	if (!(enq_flags & SK_ENQ_WAKEUP))
+	/*
+	 * A wakeup needs a CPU, and so does a CPU's last task that a filter
+	 * sent away (SCX_ENQ_LAST: that CPU goes idle): an idle CPU of @dom;
+	 * only a wakeup preempts one.
+	 */
+	if (!(enq_flags & (SK_ENQ_WAKEUP | SK_ENQ_LAST)))
 		return true;
-	if (sk_preempt_kick_idle_on(p, dom))
+	if (sk_preempt_kick_idle_on(p, dom, cls) || !(enq_flags & SK_ENQ_WAKEUP))
 		return true;
 	cpu = sk_preempt_victim(p, cfg, cls, &pol, dom);
 	if (cpu >= 0) {
@@ -889,27 +447,34 @@ static __always_inline bool sk_preempt_take_on(s32 cpu, u32 cls, u64 now)
 }
 
 /**
- * sk_preempt_dispatch_on - sk_preempt_dispatch over dsq's queues: @prev
- * on if it is no-preempt and was cut short; else a starved class of this
- * CPU's domain; else the classes in priority order, each from this
+ * sk_preempt_dispatch_on_mask - sk_preempt_dispatch over dsq's queues, of
+ * the dsq classes whose bit is set in @allowed (bit c = dsq class c) only:
+ * @prev on if it is no-preempt and was cut short; else a starved class of
+ * this CPU's domain; else the classes in priority order, each from this
  * domain first and then by dsq's steal order (sk_dsq_take), @prev
- * counting as work of its class; else @prev on. Returns false when the
- * CPU has nothing to run.
+ * counting as work of its class; else @prev on. @prev is kept, granted a
+ * slice or counted as work only when the bit of its dsq class is set; a
+ * class whose bit is clear is neither taken from nor boosted. A filter
+ * such as smt.bpf.h's sk_smt_dispatch_on gives @allowed. Returns false
+ * when the CPU has nothing to run.
  */
-static __always_inline bool sk_preempt_dispatch_on(s32 cpu, struct task_struct *prev)
+static __always_inline bool sk_preempt_dispatch_on_mask(s32 cpu, struct task_struct *prev, u64 allowed)
 {
 	const struct sk_preempt_config *cfg = sk_preempt_config();
 	u32 nr = sk_preempt_nr_classes(cfg), nc = sk_dsq_nr_classes(), pcls = SK_PREEMPT_MAX_CLASSES;
 	u32 dom = sk_dsq_of_cpu(cpu);
 	struct sk_preempt_task *pt = NULL;
 	struct sk_preempt_policy pp = {};
-	u64 ran = 0, now;
+	u64 ran = 0, now, mask = allowed;
 	u32 i;
 
 	if (nr > nc)
 		nr = nc;
 	if (prev && (prev->scx.flags & SK_TASK_QUEUED))
 		pt = sk_preempt_task_of(prev, cfg, false);
+	/* @prev's class may not run here now: it is not kept, nor counted as work. */
+	if (pt && !((mask >> sk_preempt_dsq_class(pt->cls)) & 1))
+		pt = NULL;
 	if (pt) {
 		u64 used = prev->se.sum_exec_runtime - pt->slice_at;
 
@@ -930,6 +495,8 @@ static __always_inline bool sk_preempt_dispatch_on(s32 cpu, struct task_struct *
 
 		if (!progress || !until)
 			break;
+		if (!((mask >> i) & 1))
+			continue;
 		if (now >= SK_READ_ONCE(*until)) {
 			/* Signed: scx_bpf_now() is per-CPU (see sk_preempt_dispatch). */
 			if ((s64)(now - SK_READ_ONCE(*progress)) <= (s64)SK_PREEMPT_STARVE_NS || !sk_dsq_queued(dom, i))
@@ -947,7 +514,7 @@ static __always_inline bool sk_preempt_dispatch_on(s32 cpu, struct task_struct *
 			sk_preempt_count(pp.id, run_ons, 1);
 			return true;
 		}
-		if (sk_preempt_take_on(cpu, i, now))
+		if (((mask >> i) & 1) && sk_preempt_take_on(cpu, i, now))
 			return true;
 		if (pt && i == pcls && !pt->yielded) {
 			sk_preempt_grant(prev, pt, cfg, pp.slice_ns);
@@ -956,7 +523,7 @@ static __always_inline bool sk_preempt_dispatch_on(s32 cpu, struct task_struct *
 	}
 	/* dsq classes beyond the configuration's drain last. */
 	bpf_for(i, nr, nc) {
-		if (sk_dsq_take(cpu, i))
+		if (((mask >> i) & 1) && sk_dsq_take(cpu, i))
 			return true;
 	}
 	if (pt) {
@@ -964,6 +531,16 @@ static __always_inline bool sk_preempt_dispatch_on(s32 cpu, struct task_struct *
 		return true;
 	}
 	return false;
+}
+
+/**
+ * sk_preempt_dispatch_on - sk_preempt_dispatch over dsq's queues:
+ * sk_preempt_dispatch_on_mask with every dsq class allowed. Returns false
+ * when the CPU has nothing to run.
+ */
+static __always_inline bool sk_preempt_dispatch_on(s32 cpu, struct task_struct *prev)
+{
+	return sk_preempt_dispatch_on_mask(cpu, prev, ~0ULL);
 }
 #endif /* __SCXKIT_DSQ_BPF_H */
 

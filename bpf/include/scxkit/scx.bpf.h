@@ -83,6 +83,7 @@ char _license[] SEC("license") = "GPL";
 #define SK_ENQ_WAKEUP	bpf_core_enum_value(enum scx_enq_flags, SCX_ENQ_WAKEUP)
 #define SK_ENQ_HEAD	bpf_core_enum_value(enum scx_enq_flags, SCX_ENQ_HEAD)
 #define SK_ENQ_PREEMPT	bpf_core_enum_value(enum scx_enq_flags, SCX_ENQ_PREEMPT)
+#define SK_ENQ_LAST	bpf_core_enum_value(enum scx_enq_flags, SCX_ENQ_LAST)
 #define SK_KICK_IDLE	bpf_core_enum_value(enum scx_kick_flags, SCX_KICK_IDLE)
 #define SK_KICK_PREEMPT	bpf_core_enum_value(enum scx_kick_flags, SCX_KICK_PREEMPT)
 

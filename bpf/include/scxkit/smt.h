@@ -22,6 +22,8 @@
 #define SK_SMT_SYSTEM 0
 /* sk_smt_cpu_layout.core and .siblings: no core, no sibling. */
 #define SK_SMT_NO_CPU (-1)
+/* Classes of a dsq layout an smt filter maps (dsq.h's SK_DSQ_MAX_CLASSES). */
+#define SK_SMT_MAX_DSQ_CLASSES 16
 
 struct sk_smt_cpu_layout {
 	s32 core;                          /* dense core id, -1 when the CPU is not described */
@@ -37,13 +39,26 @@ struct sk_smt_layout {
 	 * takes the core over and preempts.
 	 */
 	u64 hold_ns;
-	u64 class_cgroup[SK_SMT_MAX_CLASSES]; /* cgroup id of each class, 0 for the system class */
+	u64 class_cgroup[SK_SMT_MAX_CLASSES]; /* counter key of each class: cgroup id, 0 for the system class */
 	struct sk_smt_cpu_layout cpus[SK_SMT_MAX_CPUS];
 };
 
 /*
- * Per-cgroup counters (per-CPU hash sk_smt_stats, key = cgroup id of the
- * class, 0 for the system class).
+ * smt as a filter on dsq's queues (smt.Options.OnDSQ): the smt class of
+ * each dsq class. The classes are then groups of dsq classes, not
+ * cgroups: class 0 holds the dsq classes of no group, class i > 0 those of
+ * smt.Options.Groups[i-1]. Written by package smt into sk_smt_groups,
+ * which only a scheduler that includes smt.bpf.h after dsq.bpf.h has.
+ */
+struct sk_smt_groups {
+	u32 nr;                                 /* dsq classes mapped, 0 until Go wrote them */
+	u32 of_class[SK_SMT_MAX_DSQ_CLASSES];   /* smt class of dsq class c */
+};
+
+/*
+ * Per-class counters (per-CPU hash sk_smt_stats, key = class_cgroup[class]:
+ * the cgroup id of the class, 0 for the system class; on dsq's queues the
+ * class number).
  */
 struct sk_smt_counters {
 	u64 runtime_ns;         /* time the class's tasks ran */
