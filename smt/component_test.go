@@ -51,7 +51,7 @@ func TestNeeds(t *testing.T) {
 }
 
 // noEnqLast stands in for a component that cannot work with
-// SCX_OPS_ENQ_LAST, as preemption by class cannot.
+// SCX_OPS_ENQ_LAST, as preempt owning its own queues cannot.
 type noEnqLast struct{}
 
 func (noEnqLast) Name() string { return "noenqlast" }
@@ -91,10 +91,12 @@ func TestConflictEnqLast(t *testing.T) {
 	}
 }
 
-// TestRealConflicts opens a scheduler with smt and each real component it
-// cannot be combined with today: preempt forbids the SCX_OPS_ENQ_LAST smt
-// requires, and dsq, like smt, decides ops.enqueue and ops.dispatch
-// alone. Open refuses before it reads any object, naming both.
+// TestRealConflicts opens a scheduler with smt owning its queues and each
+// real component it cannot be combined with: preempt owning its queues
+// forbids the SCX_OPS_ENQ_LAST smt requires, and dsq, like smt, decides
+// ops.enqueue and ops.dispatch alone. Open refuses before it reads any
+// object, naming both. (On dsq's queues, with Options.OnDSQ, the three
+// compose: internal/combined.)
 func TestRealConflicts(t *testing.T) {
 	iso, err := smt.New(smt.TwoCores(), nil)
 	if err != nil {

@@ -317,11 +317,17 @@ func aptSHA256(ctx context.Context, pkg string) (string, bool) {
 // lockFile takes an exclusive lock on name, creating it if need be. It
 // never follows a symbolic link planted in its place.
 func lockFile(name string) (unlock func(), err error) {
+	return flockFile(name, syscall.LOCK_EX)
+}
+
+// flockFile takes a flock(2) lock of kind how (LOCK_EX or LOCK_SH) on
+// name, as lockFile does.
+func flockFile(name string, how int) (unlock func(), err error) {
 	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+	if err := syscall.Flock(int(f.Fd()), how); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("lock %s: %w", name, err)
 	}

@@ -84,7 +84,7 @@ SK_OPS(void, sched_enqueue, struct task_struct *p, u64 enq_flags)
 	u32 cls = task_class(p);
 	u64 vtime;
 
-	if (sk_smt_enqueue_on(p, enq_flags, cls, sk_slice()))
+	if (sk_smt_enqueue_on(p, enq_flags, cls, sk_preempt_queue_slice(p, false)))
 		return;
 	vtime = sk_vtime_queue(p, sk_dsq_class_clock(dom, cls), sk_slice());
 	sk_preempt_enqueue_on(p, enq_flags, vtime, dom);

@@ -37,8 +37,9 @@
  *   W.wakeup LOWER                                     -> if w < r
  *   W.wakeup AFTER                                     -> if R ran >= W.after_ns
  *
- * and kicks the CPU of the lowest-priority victim (the longest running
- * among equals) with SCX_KICK_PREEMPT. The victim's CPU then dispatches
+ * and kicks the CPU of the lowest-priority victim (among equals the
+ * waking task's previous CPU, where the wakeup usually runs, so that no
+ * IPI is needed; else the longest running) with SCX_KICK_PREEMPT. The victim's CPU then dispatches
  * the highest class with work, which holds the waking task unless another
  * CPU took it first.
  *
@@ -144,16 +145,8 @@ static __always_inline s32 sk_preempt_select_cpu(struct task_struct *p, s32 prev
 	bool idle = false;
 	s32 cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &idle);
 
-	if (idle) {
-		const struct sk_preempt_config *cfg = sk_preempt_config();
-		struct sk_preempt_task *t = sk_preempt_task_of(p, cfg, true);
-		struct sk_preempt_policy pol;
-
-		sk_preempt_policy_of(cfg, t ? t->cls : 0, &pol);
-		sk_dsq_insert(p, SK_DSQ_LOCAL, pol.slice_ns, 0);
-		if (t)
-			t->grant_gen = cfg ? cfg->gen : 0;
-	}
+	if (idle)
+		sk_dsq_insert(p, SK_DSQ_LOCAL, sk_preempt_queue_slice(p, true), 0);
 	return cpu;
 }
 
@@ -184,11 +177,7 @@ static __always_inline void sk_preempt_enqueue(struct task_struct *p, u64 enq_fl
 		scx_bpf_kick_cpu(cpu, SK_KICK_IDLE);
 		return;
 	}
-	cpu = sk_preempt_victim(p, cfg, cls, &pol, SK_PREEMPT_ANY_DOM);
-	if (cpu >= 0) {
-		scx_bpf_kick_cpu(cpu, SK_KICK_PREEMPT);
-		sk_preempt_count(pol.id, preempts, 1);
-	}
+	sk_preempt_kick_victim(p, cfg, cls, &pol, SK_PREEMPT_ANY_DOM);
 }
 
 /* sk_preempt_take - move the first task of class @cls's queue here. */
@@ -347,9 +336,6 @@ static __always_inline s32 sk_preempt_select_cpu_on(struct task_struct *p, s32 p
 {
 	bool idle = false;
 	s32 cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &idle);
-	const struct sk_preempt_config *cfg;
-	struct sk_preempt_task *t;
-	struct sk_preempt_policy pol;
 
 	if (!idle)
 		return prev_cpu;
@@ -357,12 +343,7 @@ static __always_inline s32 sk_preempt_select_cpu_on(struct task_struct *p, s32 p
 		scx_bpf_kick_cpu(cpu, SK_KICK_IDLE);
 		return prev_cpu;
 	}
-	cfg = sk_preempt_config();
-	t = sk_preempt_task_of(p, cfg, true);
-	sk_preempt_policy_of(cfg, t ? t->cls : 0, &pol);
-	sk_dsq_insert(p, SK_DSQ_LOCAL, pol.slice_ns, 0);
-	if (t)
-		t->grant_gen = cfg ? cfg->gen : 0;
+	sk_dsq_insert(p, SK_DSQ_LOCAL, sk_preempt_queue_slice(p, true), 0);
 	return cpu;
 }
 
@@ -402,7 +383,6 @@ static __always_inline bool sk_preempt_enqueue_on(struct task_struct *p, u64 enq
 	u32 cls = t ? t->cls : 0, q = sk_preempt_dsq_class(cls);
 	struct sk_preempt_policy pol;
 	u64 *progress;
-	s32 cpu;
 
 	sk_preempt_policy_of(cfg, cls, &pol);
 	/* An empty queue starts its starvation clock now. */
@@ -424,11 +404,7 @@ static __always_inline bool sk_preempt_enqueue_on(struct task_struct *p, u64 enq
 		return true;
 	if (sk_preempt_kick_idle_on(p, dom, cls) || !(enq_flags & SK_ENQ_WAKEUP))
 		return true;
-	cpu = sk_preempt_victim(p, cfg, cls, &pol, dom);
-	if (cpu >= 0) {
-		scx_bpf_kick_cpu(cpu, SK_KICK_PREEMPT);
-		sk_preempt_count(pol.id, preempts, 1);
-	}
+	sk_preempt_kick_victim(p, cfg, cls, &pol, dom);
 	return true;
 }
 

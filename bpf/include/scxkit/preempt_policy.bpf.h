@@ -191,6 +191,18 @@ static __always_inline s32 sk_preempt_victim(struct task_struct *p, const struct
 	return s->best;
 }
 
+/* sk_preempt_kick_victim - preempt sk_preempt_victim's CPU for @p, if any, counting it. */
+static __always_inline void sk_preempt_kick_victim(struct task_struct *p, const struct sk_preempt_config *cfg,
+						   u32 w, const struct sk_preempt_policy *wp, u32 dom)
+{
+	s32 cpu = sk_preempt_victim(p, cfg, w, wp, dom);
+
+	if (cpu >= 0) {
+		scx_bpf_kick_cpu(cpu, SK_KICK_PREEMPT);
+		sk_preempt_count(wp->id, preempts, 1);
+	}
+}
+
 /* sk_preempt_runnable - @p became runnable; a wakeup starts its wait. */
 static __always_inline void sk_preempt_runnable(struct task_struct *p, u64 enq_flags)
 {
@@ -201,6 +213,24 @@ static __always_inline void sk_preempt_runnable(struct task_struct *p, u64 enq_f
 	t = sk_preempt_task_of(p, sk_preempt_config(), true);
 	if (t)
 		t->woke_at = scx_bpf_now();
+}
+
+/**
+ * sk_preempt_queue_slice - the slice of @p's class, for a scheduler that
+ * queues @p itself (on a local DSQ, say), noted as granted under the
+ * configuration in force. With @check_name (a wakeup), @p's class is
+ * found again if its name changed.
+ */
+static __always_inline u64 sk_preempt_queue_slice(struct task_struct *p, bool check_name)
+{
+	const struct sk_preempt_config *cfg = sk_preempt_config();
+	struct sk_preempt_task *t = sk_preempt_task_of(p, cfg, check_name);
+	struct sk_preempt_policy pol;
+
+	sk_preempt_policy_of(cfg, t ? t->cls : 0, &pol);
+	if (t)
+		t->grant_gen = cfg ? cfg->gen : 0;
+	return pol.slice_ns;
 }
 
 /* sk_preempt_grant - give running @p a slice of @ns now. */

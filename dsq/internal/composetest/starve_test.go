@@ -2,41 +2,16 @@ package composetest
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/scxkit/scxkit/internal/schedtest"
 	"github.com/scxkit/scxkit/preempt"
-	"github.com/scxkit/scxkit/topology"
 )
 
 // hiCgroup holds the high class's hogs in TestStarvationOnDSQ.
 const hiCgroup = "/skhi"
-
-// cgroupHog starts a shell busy loop in cgroup cg (CLONE_INTO_CGROUP, so
-// it is classified from its first enqueue) bound to the CPUs of mask: a
-// process, which the Go runtime does not park as it may a goroutine.
-func cgroupHog(t *testing.T, mask topology.Cpumask, cg string) {
-	t.Helper()
-	dir, err := os.Open(filepath.Join("/sys/fs/cgroup", cg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dir.Close()
-	cmd := exec.Command("/bin/sh", "-c", "while :; do :; done")
-	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(dir.Fd())}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	if err := unix.SchedSetaffinity(cmd.Process.Pid, cpuSet(mask)); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // TestStarvationOnDSQ: preempt's priorities are strict save for the
 // starvation bound, also when it orders dsq's queues. CPU-bound hogs
@@ -58,13 +33,11 @@ func TestStarvationOnDSQ(t *testing.T) {
 	layout, ctl := c.layout, c.ctl
 
 	dom := layout.DSQs[0].CPUs
-	for range 2 * dom.Weight() {
-		cgroupHog(t, dom, hiCgroup)
-	}
+	schedtest.Hogs(t, 2*dom.Weight(), schedtest.HogOptions{CPUs: dom, Cgroup: hiCgroup})
 	hog(t, dom) // the default class, in the same domain
 	// 8s: 16 starvation periods of 500ms, and longer than the watchdog's 5s.
 	select {
-	case err := <-c.done:
+	case err := <-c.Done():
 		t.Fatalf("Run ended while the high class filled the domain: %v", err)
 	case <-time.After(8 * time.Second):
 	}
@@ -72,7 +45,7 @@ func TestStarvationOnDSQ(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.finish(t)
+	c.Finish(t)
 	var hi, def *preempt.ClassStats
 	for i := range classes {
 		t.Logf("%s", &classes[i])

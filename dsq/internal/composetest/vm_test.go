@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os/exec"
 	"testing"
 	"time"
 	"unsafe"
@@ -12,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/scxkit/scxkit/dsq"
+	"github.com/scxkit/scxkit/internal/schedtest"
 	"github.com/scxkit/scxkit/internal/workload"
 	"github.com/scxkit/scxkit/preempt"
 	"github.com/scxkit/scxkit/scx"
@@ -32,38 +32,21 @@ const (
 	hogSlice = 20 * time.Millisecond
 )
 
-// cpuSet is the affinity mask of the CPUs in m.
-func cpuSet(m topology.Cpumask) *unix.CPUSet {
-	var s unix.CPUSet
-	for cpu := range m.All() {
-		s.Set(cpu)
-	}
-	return &s
-}
-
 // hog starts an endless shell busy loop bound to the CPUs of mask, killed
 // at the end of the test.
 func hog(t *testing.T, mask topology.Cpumask) {
 	t.Helper()
-	cmd := exec.Command("/bin/sh", "-c", "while :; do :; done")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	if err := unix.SchedSetaffinity(cmd.Process.Pid, cpuSet(mask)); err != nil {
-		t.Fatal(err)
-	}
+	schedtest.Hogs(t, 1, schedtest.HogOptions{CPUs: mask})
 }
 
 // composed is the scheduler of a test: topology, dsq per LLC with two
 // classes and stealing off, and preempt ordering dsq's queues, attached
 // and running.
 type composed struct {
+	*schedtest.Running
 	spec   *scx.Spec
 	layout *dsq.Layout
 	ctl    *preempt.Controller
-	done   chan error // Run's result
-	stop   context.CancelFunc
 }
 
 // compose builds, attaches and runs the scheduler named name with the
@@ -76,7 +59,7 @@ func compose(t *testing.T, name string, timeout time.Duration, classes []preempt
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &composed{done: make(chan error, 1)}
+	c := &composed{}
 	if c.layout, err = dsq.New(topo, &dsq.Options{Kind: dsq.PerLLC, Classes: 2, StealMinQueued: 1 << 20}); err != nil {
 		t.Fatal(err)
 	}
@@ -89,31 +72,8 @@ func compose(t *testing.T, name string, timeout time.Duration, classes []preempt
 	if c.spec, err = scx.Open(Sched, scx.Config{Name: name, Timeout: timeout, Components: []scx.Component{topo, c.layout, c.ctl}}); err != nil {
 		t.Fatal(err)
 	}
-	sched, err := c.spec.Load(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sched.Close() })
-	if err := sched.Attach(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	c.stop = stop
-	t.Cleanup(stop)
-	go func() {
-		_, err := sched.Run(ctx, nil)
-		c.done <- err
-	}()
+	c.Running = schedtest.Start(t, c.spec)
 	return c
-}
-
-// finish stops the run and fails the test unless it ended cleanly.
-func (c *composed) finish(t *testing.T) {
-	t.Helper()
-	c.stop()
-	if err := <-c.done; err != nil {
-		t.Fatalf("Run: %v (the watchdog ejected the scheduler?)", err)
-	}
 }
 
 // TestDSQWithPreempt composes topology, dsq (per-LLC domains, two
@@ -144,7 +104,7 @@ func TestDSQWithPreempt(t *testing.T) {
 		Work:     200 * time.Microsecond,
 		Duration: 3 * time.Second,
 		ThreadSetup: func(i int) error {
-			if err := unix.SchedSetaffinity(0, cpuSet(layout.DSQs[i%2].CPUs)); err != nil {
+			if err := unix.SchedSetaffinity(0, schedtest.CPUSet(layout.DSQs[i%2].CPUs)); err != nil {
 				return fmt.Errorf("affinity: %w", err)
 			}
 			name, err := unix.BytePtrFromString(latComm)
@@ -165,7 +125,7 @@ func TestDSQWithPreempt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.finish(t)
+	c.Finish(t)
 	t.Logf("requests: %d, p50 %v p99 %v (the requester's own measure)", rep.Requests, rep.Percentile(50), rep.Percentile(99))
 	for _, c := range classes {
 		t.Logf("%s", &c)
