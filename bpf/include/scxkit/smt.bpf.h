@@ -4,12 +4,13 @@
  * of the same class at the same time. A thread with nothing compatible to
  * run idles: "forced idle", charged to the class that holds the core.
  *
- * It comes in three parts, which this header includes: classification
+ * It comes in parts, which this header includes: classification
  * (smt_class.bpf.h: a class is an isolated cgroup with its descendants,
  * or the system class of every other task), policy (smt_policy.bpf.h:
  * who owns each core, when it changes hands, and the claims that keep two
- * classes off one core), accounting (smt_stats.bpf.h: run time, forced
- * idle, handovers, preemptions, violations per class). This header adds
+ * classes off one core; smt_work.bpf.h: where it finds each class's
+ * queued work), accounting (smt_stats.bpf.h: run time, forced idle,
+ * handovers, preemptions, violations per class). This header adds
  * two front ends, which differ in where the tasks wait.
  *
  * 1. smt owns enqueue and dispatch. Each class has its own DSQ
@@ -71,6 +72,7 @@
 
 #include "smt_class.bpf.h"
 #include "smt_stats.bpf.h"
+#include "smt_work.bpf.h"
 #include "smt_policy.bpf.h"
 
 #define SK_PICK_IDLE_CORE bpf_core_enum_value(enum scx_pick_idle_cpu_flags, SCX_PICK_IDLE_CORE)
