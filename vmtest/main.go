@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -42,12 +41,12 @@ type Config struct {
 	// without one.
 	Timeout time.Duration
 	// Exclusive runs each of the package's guests alone among this
-	// user's vmtest guests: it waits for the guests of other packages
-	// (go test runs packages in parallel) to end, and they wait for it.
-	// For tests that compare timings within a run on many vCPUs, which a
-	// second guest competing for the host's cores would blur. It cannot
-	// keep other load off the host: such tests still compare within the
-	// run. The wait does not count against Timeout.
+	// user's vmtest guests (VM.Exclusive): it waits for the guests of
+	// other packages (go test runs packages in parallel) to end, and they
+	// wait for it. For tests that compare timings within a run on many
+	// vCPUs, which a second guest competing for the host's cores would
+	// blur. It cannot keep other load off the host: such tests still
+	// compare within the run.
 	Exclusive bool
 }
 
@@ -141,19 +140,20 @@ func runHost(cfg *Config, stdout, stderr io.Writer) (int, error) {
 		vm := &VM{
 			Kernel: k, Topology: cfg.Topology, MemoryMiB: cfg.MemoryMiB,
 			Cmdline: cfg.Cmdline, Timeout: timeout, Log: stdout,
+			Exclusive: cfg.Exclusive,
 		}
 		if testing.Verbose() || os.Getenv(EnvConsole) == "all" {
 			vm.Console = &consoleStream{w: stderr, prefix: "console[" + k.Name + "]: ", all: os.Getenv(EnvConsole) == "all"}
 		}
 		fmt.Fprintf(stdout, "vmtest: kernel %s, %s: booting\n", k, cfg.Topology)
-		res, err := runGuest(vm, cmd, cfg.Exclusive, stdout)
+		res, err := vm.Run(context.Background(), cmd)
 		var re *RunError
 		if errors.As(err, &re) && re.TCGPokeRace() {
 			// An emulator fault, not the kernel's or the test's: say so,
 			// show it, and run once more. A second one fails.
 			fmt.Fprintf(stdout, "vmtest: kernel %s: the guest hit qemu TCG's race with live code patching (%s); running it again\n%s",
 				k.Name, re.Line, re.ConsoleTail())
-			res, err = runGuest(vm, cmd, cfg.Exclusive, stdout)
+			res, err = vm.Run(context.Background(), cmd)
 		}
 		switch {
 		case errors.As(err, &re):
@@ -251,28 +251,4 @@ func (c *consoleStream) Write(p []byte) (int, error) {
 	}
 	_, err := io.WriteString(c.w, c.prefix+line)
 	return len(p), err
-}
-
-// runGuest runs cmd in vm holding the guests' lock: shared, or exclusive
-// for a Config.Exclusive package (see there). The lock is a file in the
-// cache directory, so it spans every process of this user.
-func runGuest(vm *VM, cmd *Command, exclusive bool, log io.Writer) (*Result, error) {
-	dir, err := CacheDir()
-	if err != nil {
-		return nil, err
-	}
-	if err := privateDir(dir); err != nil {
-		return nil, err
-	}
-	how := syscall.LOCK_SH
-	if exclusive {
-		how = syscall.LOCK_EX
-		fmt.Fprintf(log, "vmtest: kernel %s: waiting to run alone (Config.Exclusive)\n", vm.Kernel.Name)
-	}
-	unlock, err := flockFile(filepath.Join(dir, "guests.lock"), how)
-	if err != nil {
-		return nil, fmt.Errorf("vmtest: guests' lock: %w", err)
-	}
-	defer unlock()
-	return vm.Run(context.Background(), cmd)
 }

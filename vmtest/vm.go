@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -120,6 +121,36 @@ type VM struct {
 	// line as it arrives. Nil discards it; the last lines are kept for
 	// failure reports either way.
 	Console io.Writer
+	// Exclusive runs the guest alone among this user's vmtest guests:
+	// Run waits for the others to end, and they wait for it (every guest
+	// holds the guests' lock in the cache directory, shared or, for this
+	// one, exclusive). For tests that compare timings within a run on
+	// many vCPUs, which a second guest competing for the host's cores
+	// would blur. Other load on the host is not kept off. The wait does
+	// not count against Timeout.
+	Exclusive bool
+}
+
+// lockGuests takes the guests' lock (see Exclusive) and returns its
+// release.
+func (vm *VM) lockGuests() (unlock func(), err error) {
+	dir, err := CacheDir()
+	if err != nil {
+		return nil, err
+	}
+	if err := privateDir(dir); err != nil {
+		return nil, err
+	}
+	how := syscall.LOCK_SH
+	if vm.Exclusive {
+		how = syscall.LOCK_EX
+		vm.logf("vmtest: kernel %s: waiting to run alone (Exclusive)\n", vm.Kernel.Name)
+	}
+	unlock, err = flockFile(filepath.Join(dir, "guests.lock"), how)
+	if err != nil {
+		return nil, fmt.Errorf("vmtest: guests' lock: %w", err)
+	}
+	return unlock, nil
 }
 
 // Command is the program a VM runs as its payload.
@@ -243,6 +274,11 @@ func (vm *VM) Run(ctx context.Context, cmd *Command) (*Result, error) {
 		qemu: qemu, image: image, initrd: initrd.Name(), accel: accel,
 		nonce: ic.nonce, timeout: timeout, stdout: cmd.Stdout,
 	}
+	unlock, err := vm.lockGuests()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	res, err := vm.bootWatched(ctx, spec)
 	if errors.Is(err, errKVMFailed) && vm.Accel == AccelAuto && os.Getenv(EnvAccel) == "" {
 		// KVM opened and passed the probe but cannot run this kernel

@@ -249,19 +249,21 @@ func TestAllComponents(t *testing.T) {
 		}
 	}
 
-	// (b) preempt: latency wakeups preempt hogs and wait far less than
-	// the default class's wakeups, compared within this run: a host
-	// stall stretches both. Under TCG with 8 vCPUs on a 2-core host the
-	// tail is the host's scheduling of vCPU threads (the kernel's own
+	// (b) preempt: latency wakeups preempt hogs and wait less than the
+	// default class's wakeups, compared within this run: a host stall
+	// stretches both. Under TCG with 8 vCPUs on a 2-core host the tail
+	// is the host's scheduling of vCPU threads (the kernel's own
 	// scheduler, in the same VM under the same hogs, measured a
-	// requester p99 of 26ms), so p99 only has to be lower (measured 0.37
-	// of the default's). p90 and the mean measured 0.08 to 0.18 of the
-	// default's on 7.3 (p90 1.0-1.7 vs 12-13ms, mean 0.8-0.9 vs 4.8ms),
-	// also with two busy loops on the 2-core host: half leaves a
-	// threefold margin. (With smt's Hold at 10ms instead of its default
-	// 40ms, cores changed hands four times as often, the kicks of
-	// latency wakeups often handed a core to the tenant instead, and the
-	// ratios rose to 0.57 under load.)
+	// requester p99 of 26ms), and the more the host is loaded the more
+	// of every wait it is, for both classes alike: p90 and the mean
+	// measured 0.08 to 0.18 of the default's with this guest alone on
+	// the host (also with two busy loops there), 0.41 to 0.53 in a full
+	// CI run (go test's other packages building and testing beside it).
+	// Hence 0.75 for them, and p99 only lower (measured 0.35 to 0.42).
+	// (With smt's Hold at 10ms instead of its default 40ms, cores changed
+	// hands four times as often, the kicks of latency wakeups often
+	// handed a core to the tenant instead, and the ratios reached 0.57
+	// beside a second guest.)
 	byName := map[string]*preempt.ClassStats{}
 	for i := range pre {
 		byName[pre[i].Class] = &pre[i]
@@ -280,12 +282,12 @@ func TestAllComponents(t *testing.T) {
 		lat, def time.Duration
 		factor   float64
 	}{
-		{"p90", lat.Wait.Percentile(90), def.Wait.Percentile(90), 0.5},
-		{"mean", latMean, defMean, 0.5},
+		{"p90", lat.Wait.Percentile(90), def.Wait.Percentile(90), 0.75},
+		{"mean", latMean, defMean, 0.75},
 		{"p99", lat.Wait.Percentile(99), def.Wait.Percentile(99), 1},
 	} {
 		if float64(q.lat) >= q.factor*float64(q.def) {
-			t.Errorf("lat: %s wakeup wait %v, want under %.1f x the default class's %v in the same run", q.what, q.lat, q.factor, q.def)
+			t.Errorf("lat: %s wakeup wait %v, want under %.2f x the default class's %v in the same run", q.what, q.lat, q.factor, q.def)
 		}
 	}
 	if lat.Kicks == 0 || def.Preempted == 0 {
