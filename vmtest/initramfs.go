@@ -80,6 +80,10 @@ func (ir *initramfs) write(w io.Writer) error {
 			return err
 		}
 	}
+	// A path goes into the archive once: the payload's libraries and
+	// those of extra programs (HostProgram) overlap. A path given twice
+	// with different contents is an error.
+	added := map[string]File{}
 	for _, lib := range ir.libs {
 		if err := mkdirs(path.Dir(lib)); err != nil {
 			return err
@@ -87,11 +91,19 @@ func (ir *initramfs) write(w io.Writer) error {
 		if err := addHostFile(cw, lib, lib, 0o755); err != nil {
 			return err
 		}
+		added[lib] = File{Guest: lib, Host: lib, Mode: 0o755}
 	}
 	for _, f := range ir.files {
 		if !path.IsAbs(f.Guest) {
 			return fmt.Errorf("vmtest: extra file %q: guest path must be absolute", f.Guest)
 		}
+		if prev, ok := added[path.Clean(f.Guest)]; ok {
+			if prev.Data == nil && f.Data == nil && prev.Host == f.Host {
+				continue
+			}
+			return fmt.Errorf("vmtest: extra file %q is given twice, with different contents (%q and %q)", f.Guest, prev.Host, f.Host)
+		}
+		added[path.Clean(f.Guest)] = f
 		if err := mkdirs(path.Dir(f.Guest)); err != nil {
 			return err
 		}
@@ -170,24 +182,47 @@ func elfInterpreter(name string) (string, error) {
 	return "", nil
 }
 
+// HostProgram returns the files that run the host executable exe in the
+// guest at guest (an absolute path): the executable itself and, for a
+// dynamically linked one, the shared libraries and interpreter it needs,
+// each at its host path, where the guest's dynamic loader looks by
+// default. Put them in Command.Files or Config.Files; libraries shared
+// between programs and the payload go into the guest once. For Debian's
+// tools (stress-ng, cyclictest, ...) that need no files besides their
+// libraries.
+func HostProgram(exe, guest string) ([]File, error) {
+	if !path.IsAbs(guest) {
+		return nil, fmt.Errorf("vmtest: program %s: guest path %q must be absolute", exe, guest)
+	}
+	libs, err := sharedLibraries(exe)
+	if err != nil {
+		return nil, err
+	}
+	files := []File{{Guest: guest, Host: exe, Mode: 0o755}}
+	for _, lib := range libs {
+		files = append(files, File{Guest: lib, Host: lib, Mode: 0o755})
+	}
+	return files, nil
+}
+
 // sharedLibraries lists what a dynamically linked executable needs at run
 // time, interpreter included, so the guest can run it. It returns nil for a
 // static executable.
 func sharedLibraries(exe string) ([]string, error) {
 	interp, err := elfInterpreter(exe)
 	if err != nil {
-		return nil, fmt.Errorf("vmtest: payload %s: %w", exe, err)
+		return nil, fmt.Errorf("vmtest: program %s: %w", exe, err)
 	}
 	if interp == "" {
 		return nil, nil
 	}
 	out, err := exec.Command("ldd", exe).Output()
 	if err != nil {
-		return nil, fmt.Errorf("vmtest: payload %s is dynamically linked and ldd failed (build it with CGO_ENABLED=0): %w", exe, err)
+		return nil, fmt.Errorf("vmtest: program %s is dynamically linked and ldd failed (build a Go payload with CGO_ENABLED=0): %w", exe, err)
 	}
 	libs, err := parseLdd(out)
 	if err != nil {
-		return nil, fmt.Errorf("vmtest: payload %s: %w", exe, err)
+		return nil, fmt.Errorf("vmtest: program %s: %w", exe, err)
 	}
 	if !slices.Contains(libs, interp) {
 		libs = append(libs, interp)

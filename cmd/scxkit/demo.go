@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/scxkit/scxkit/internal/schedproc"
 	"github.com/scxkit/scxkit/scx"
 	"github.com/scxkit/scxkit/vmtest"
 )
@@ -138,7 +139,7 @@ func demo(ctx context.Context, o *demoOptions, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	out := &syncWriter{w: stdout}
+	out := &schedproc.SyncWriter{W: stdout}
 	root, err := moduleRoot(ctx)
 	if err != nil {
 		return err

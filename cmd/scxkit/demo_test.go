@@ -240,25 +240,3 @@ func TestResize(t *testing.T) {
 		t.Errorf("scaleWork(100, 250ms, 3s) = %d, want 1200", got)
 	}
 }
-
-func TestPrefixWriter(t *testing.T) {
-	var buf bytes.Buffer
-	w := &prefixWriter{w: &syncWriter{w: &buf}, prefix: "simple: "}
-	for _, s := range []string{"one\ntw", "o\r\n", "", "three\nfour\nfi", "ve"} {
-		if n, err := w.Write([]byte(s)); n != len(s) || err != nil {
-			t.Fatalf("Write(%q) = %d, %v", s, n, err)
-		}
-	}
-	w.flush()
-	w.flush()
-	want := "simple: one\nsimple: two\nsimple: three\nsimple: four\nsimple: five\n"
-	if buf.String() != want {
-		t.Errorf("output %q, want %q", buf.String(), want)
-	}
-
-	buf.Reset()
-	w.Write(bytes.Repeat([]byte("x"), maxLine+1))
-	if got := buf.Len(); got != len("simple: ")+maxLine+1+1 {
-		t.Errorf("an overlong partial line wrote %d bytes, want it written out whole", got)
-	}
-}

@@ -1,22 +1,19 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"math"
-	"os/exec"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
+	"github.com/scxkit/scxkit/internal/schedproc"
 	"github.com/scxkit/scxkit/internal/workload"
 	"github.com/scxkit/scxkit/scx"
 )
@@ -85,7 +82,7 @@ func guestCommandFlags() (*flag.FlagSet, func(context.Context, io.Writer, io.Wri
 		if !slices.Contains(examples, o.example) {
 			return usagef("--example %q: unknown example (known: %s)", o.example, strings.Join(examples, ", "))
 		}
-		return runGuest(ctx, o, &syncWriter{w: stdout})
+		return runGuest(ctx, o, &schedproc.SyncWriter{W: stdout})
 	}
 }
 
@@ -132,13 +129,13 @@ func runGuest(ctx context.Context, o *guestOptions, out io.Writer) error {
 		args = append(args, "-fifo")
 	}
 	fmt.Fprintf(out, "demo: [2/2] starting %s %s\n", o.simple, strings.Join(args, " "))
-	p, err := startSimple(o.example, o.simple, args, out)
+	p, err := schedproc.Start(o.example, o.simple, args, out)
 	if err != nil {
 		return err
 	}
-	defer p.stop(detachTimeout)
+	defer p.Stop(detachTimeout)
 
-	if err := waitAttached(ctx, p, ops); err != nil {
+	if err := p.WaitAttached(ctx, ops, attachTimeout); err != nil {
 		return err
 	}
 	attached := time.Now()
@@ -161,10 +158,10 @@ func runGuest(ctx context.Context, o *guestOptions, out io.Writer) error {
 	}
 
 	fmt.Fprintf(out, "demo: stopping %s (SIGINT)\n", ops)
-	if err := p.stop(detachTimeout); err != nil {
+	if err := p.Stop(detachTimeout); err != nil {
 		return err
 	}
-	if err := waitDisabled(ctx); err != nil {
+	if err := schedproc.WaitDisabled(ctx, 10*time.Second); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "demo: sched_ext disabled: every task is back on the kernel's default scheduler\n")
@@ -185,19 +182,19 @@ var errSimpleExited = errors.New("simple exited")
 
 // workloadUnder runs the workload while simple runs, stopping it early if
 // simple exits.
-func workloadUnder(ctx context.Context, p *simpleProc, cfg workload.Config) (*workload.Report, error) {
+func workloadUnder(ctx context.Context, p *schedproc.Proc, cfg workload.Config) (*workload.Report, error) {
 	wctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	go func() {
 		select {
-		case <-p.done:
+		case <-p.Done():
 			cancel(errSimpleExited)
 		case <-wctx.Done():
 		}
 	}()
 	rep, err := workload.Run(wctx, cfg)
 	if errors.Is(err, errSimpleExited) {
-		return nil, fmt.Errorf("simple exited during the workload (%s): %w", exitText(p.err), err)
+		return nil, fmt.Errorf("simple exited during the workload (%s): %w", p.Err(), err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("workload under simple: %w", err)
@@ -267,54 +264,6 @@ func slowest(rep *workload.Report, kind string) time.Duration {
 	return d
 }
 
-// waitAttached waits until sched_ext is enabled with ops, failing if simple
-// exits first or attachTimeout passes.
-func waitAttached(ctx context.Context, p *simpleProc, ops string) error {
-	deadline := time.Now().Add(attachTimeout)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		st, err := scx.ReadStatus(nil)
-		if err != nil {
-			return fmt.Errorf("read sched_ext status: %w", err)
-		}
-		if st.State == scx.StateEnabled && st.Ops == ops {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("sched_ext did not become enabled with %s within %v: it is %s (ops %q)", ops, attachTimeout, st.State, st.Ops)
-		}
-		select {
-		case <-p.done:
-			return fmt.Errorf("simple exited before attaching (%s)", exitText(p.err))
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		case <-tick.C:
-		}
-	}
-}
-
-// waitDisabled waits briefly for sched_ext to be disabled after simple has
-// exited: the kernel finishes disabling asynchronously.
-func waitDisabled(ctx context.Context) error {
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		st, err := scx.ReadStatus(nil)
-		if err != nil {
-			return fmt.Errorf("read sched_ext status: %w", err)
-		}
-		if st.State == scx.StateDisabled {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("sched_ext is still %s (ops %q) 10s after simple exited, want disabled", st.State, st.Ops)
-		}
-		if err := sleep(ctx, 50*time.Millisecond); err != nil {
-			return err
-		}
-	}
-}
-
 // sleep waits for d or until ctx is done.
 func sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
@@ -328,155 +277,4 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return context.Cause(ctx)
 	}
-}
-
-// simpleProc is a running examples/simple.
-type simpleProc struct {
-	cmd  *exec.Cmd
-	out  *prefixWriter
-	done chan struct{} // closed once the process has been waited for
-	err  error         // the result of Wait, valid once done is closed
-
-	stopOnce sync.Once
-	stopErr  error
-}
-
-// startSimple starts the example scheduler at path with args, its output
-// going to out line by line, each line prefixed with name and ": ".
-func startSimple(name, path string, args []string, out io.Writer) (*simpleProc, error) {
-	pw := &prefixWriter{w: out, prefix: name + ": "}
-	cmd := exec.Command(path, args...)
-	cmd.Stdout, cmd.Stderr = pw, pw
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		// Signals from the terminal reach us, and we stop simple.
-		Setpgid: true,
-		// Should we die without stopping simple, it detaches.
-		Pdeathsig: syscall.SIGTERM,
-	}
-	cmd.WaitDelay = 5 * time.Second
-	p := &simpleProc{cmd: cmd, out: pw, done: make(chan struct{})}
-	started := make(chan error, 1)
-	go func() {
-		// The kernel sends Pdeathsig when the thread that forked the child
-		// exits, not the process. Keep this goroutine on its thread until
-		// the child is reaped; the thread exits with it (no unlock).
-		runtime.LockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		p.err = cmd.Wait()
-		pw.flush()
-		close(p.done)
-	}()
-	if err := <-started; err != nil {
-		return nil, fmt.Errorf("start %s: %w", path, err)
-	}
-	return p, nil
-}
-
-// stop sends simple SIGINT, waits up to grace for it to exit and kills it
-// after that. It returns an error if simple failed or had to be killed, or
-// had exited with an error before; later calls return the first result.
-func (p *simpleProc) stop(grace time.Duration) error {
-	p.stopOnce.Do(func() { p.stopErr = p.doStop(grace) })
-	return p.stopErr
-}
-
-func (p *simpleProc) doStop(grace time.Duration) error {
-	select {
-	case <-p.done:
-		if p.err != nil {
-			return fmt.Errorf("simple exited early (%s)", exitText(p.err))
-		}
-		return nil
-	default:
-	}
-	p.cmd.Process.Signal(syscall.SIGINT)
-	t := time.NewTimer(grace)
-	defer t.Stop()
-	select {
-	case <-p.done:
-		if p.err != nil {
-			return fmt.Errorf("simple failed (%s)", exitText(p.err))
-		}
-		return nil
-	case <-t.C:
-	}
-	p.cmd.Process.Kill()
-	<-p.done
-	return fmt.Errorf("simple did not exit within %v of SIGINT: killed it", grace)
-}
-
-// exitText describes the result of cmd.Wait.
-func exitText(err error) string {
-	if err == nil {
-		return "exit status 0"
-	}
-	return err.Error()
-}
-
-// syncWriter serializes writes to w, so that lines from several goroutines
-// do not interleave.
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
-}
-
-// prefixWriter writes each complete line it is given to w with a prefix, in
-// one Write per line.
-type prefixWriter struct {
-	mu     sync.Mutex
-	w      io.Writer
-	prefix string
-	buf    []byte
-}
-
-// maxLine bounds the partial line kept; a longer line is written in pieces.
-const maxLine = 64 << 10
-
-func (p *prefixWriter) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.buf = append(p.buf, b...)
-	start := 0
-	for {
-		i := bytes.IndexByte(p.buf[start:], '\n')
-		if i < 0 {
-			break
-		}
-		p.line(p.buf[start : start+i])
-		start += i + 1
-	}
-	p.buf = append(p.buf[:0], p.buf[start:]...)
-	if len(p.buf) > maxLine {
-		p.line(p.buf)
-		p.buf = p.buf[:0]
-	}
-	return len(b), nil
-}
-
-// flush writes a last line that has no newline.
-func (p *prefixWriter) flush() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.buf) > 0 {
-		p.line(p.buf)
-		p.buf = p.buf[:0]
-	}
-}
-
-func (p *prefixWriter) line(l []byte) {
-	out := make([]byte, 0, len(p.prefix)+len(l)+1)
-	out = append(out, p.prefix...)
-	out = append(out, bytes.TrimRight(l, "\r")...)
-	out = append(out, '\n')
-	p.w.Write(out)
 }
