@@ -15,7 +15,7 @@ import (
 // With SCXKIT_TEST_MAIN=1 in its environment the test binary is scxkit
 // itself, for tests that run it in another process (as another user).
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == guestCommand || os.Getenv(mainEnv) == "1" {
+	if len(os.Args) > 1 && (os.Args[1] == guestCommand || os.Args[1] == benchGuestCommand) || os.Getenv(mainEnv) == "1" {
 		main()
 	}
 	os.Exit(m.Run())
