@@ -9,6 +9,7 @@
 //	scxkit topology [--sysfs DIR] [--json] [--llc-cores N]
 //	scxkit latency [--cgroup PATH]... [--interval D] [--duration D] [--json] [--listen ADDR]
 //	scxkit stats [--socket PATH] [--json] [--meta] NAME
+//	scxkit bench [--kernel NAME] [--cpus N] [--reps N] [--duration D] [--benchmarks LIST] [--json FILE] [--chart FILE] SCHEDULER...
 //	scxkit help [command]
 //
 // status prints what scx.Probe and scx.ReadStatus see: the kernel release,
@@ -29,6 +30,14 @@
 //
 //	go run ./cmd/scxkit demo
 //	scripts/demo            # installs qemu and friends first (scripts/setup)
+//
+// bench runs hackbench, cyclictest under CPU hogs and stress-ng's
+// context-switch test under the kernel's default scheduler and under each
+// SCHEDULER (an example's name, built from the checkout, or a scheduler
+// program), in one VM unless this host has sched_ext, alternating their
+// order over the repetitions; it prints medians with confidence intervals
+// and ratios against the default scheduler, and writes a JSON file and a
+// chart (package bench).
 //
 // topology prints the CPU topology that package topology discovers, from
 // this machine or from an unpacked sysfs snapshot (--sysfs), as a tree or
