@@ -57,6 +57,8 @@ type Plan struct {
 	// 60s: loading BPF under TCG takes seconds); DetachTimeout how long
 	// it has to exit after SIGINT before it is killed (default 30s).
 	AttachTimeout, DetachTimeout time.Duration
+
+	paths map[string]string // tool name -> path, found by Run
 }
 
 // Run measures plan on this machine, which must run a kernel with
@@ -77,6 +79,9 @@ type Plan struct {
 func Run(ctx context.Context, plan *Plan) (*Report, error) {
 	p, err := plan.withDefaults()
 	if err != nil {
+		return nil, err
+	}
+	if err := p.findTools(); err != nil {
 		return nil, err
 	}
 	st, err := scx.ReadStatus(nil)
@@ -167,8 +172,35 @@ func (plan *Plan) withDefaults() (*Plan, error) {
 
 func (p *Plan) logf(format string, args ...any) { fmt.Fprintf(p.Log, format, args...) }
 
-// tool returns the path of tool.
+// findTools finds every tool the benchmarks and their hogs run, once,
+// so that a missing one fails the run before any scheduler starts.
+func (p *Plan) findTools() error {
+	p.paths = map[string]string{}
+	for _, b := range p.Benchmarks {
+		for _, args := range [][]string{b.Args(&p.Options), b.HogArgs(&p.Options)} {
+			if len(args) == 0 {
+				continue
+			}
+			path, err := p.lookTool(args[0])
+			if err != nil {
+				return err
+			}
+			p.paths[args[0]] = path
+		}
+	}
+	return nil
+}
+
+// tool returns the path findTools found for name.
 func (p *Plan) tool(name string) (string, error) {
+	if path, ok := p.paths[name]; ok {
+		return path, nil
+	}
+	return "", fmt.Errorf("bench: %s: %w: not a tool of the plan's benchmarks", name, ErrInvalid)
+}
+
+// lookTool returns the path of tool.
+func (p *Plan) lookTool(name string) (string, error) {
 	if p.ToolDir != "" {
 		path := filepath.Join(p.ToolDir, name)
 		if _, err := os.Stat(path); err != nil {
@@ -183,15 +215,13 @@ func (p *Plan) tool(name string) (string, error) {
 	return path, nil
 }
 
-// packageOf is the Debian package of a standard tool.
+// packageOf is the Debian package of a standard tool (the hogs' stress-ng
+// is Switch's).
 func packageOf(tool string) string {
 	for _, b := range Standard() {
 		if b.Tool == tool {
 			return b.Package
 		}
-	}
-	if tool == "stress-ng" {
-		return "stress-ng"
 	}
 	return tool
 }

@@ -26,6 +26,11 @@ func TestPlanChecks(t *testing.T) {
 			t.Errorf("Run(%+v): %v, want ErrInvalid naming %q", tt.plan, err, tt.want)
 		}
 	}
+	// A missing tool fails the run before any scheduler starts.
+	_, err := Run(context.Background(), &Plan{ToolDir: t.TempDir(), Benchmarks: []Benchmark{Cyclictest}})
+	if err == nil || !strings.Contains(err.Error(), "cyclictest") {
+		t.Errorf("Run without the tools: %v, want an error naming cyclictest", err)
+	}
 	p, err := (&Plan{}).withDefaults()
 	if err != nil {
 		t.Fatal(err)

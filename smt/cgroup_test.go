@@ -1,6 +1,7 @@
 package smt
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -47,6 +48,18 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if got := strings.Join(names, " "); got != "system dsq1+3 dsq2" {
 		t.Errorf("classes %q, want system dsq1+3 dsq2", got)
+	}
+	var g smttypesSkSmtGroups
+	if err := l.encodeGroups(&g, 4); err != nil {
+		t.Fatal(err)
+	}
+	// Groups {3, 1} and {2}: dsq class 0 is left to the system class.
+	if g.Nr != 4 || g.OfClass[1] != 1 || g.OfClass[3] != 1 || g.OfClass[2] != 2 || g.OfClass[0] != 0 ||
+		g.Mask[0] != 0b0001 || g.Mask[1] != 0b1010 || g.Mask[2] != 0b0100 {
+		t.Errorf("groups encoded as nr %d, of_class %v, masks %b %b %b", g.Nr, g.OfClass[:4], g.Mask[0], g.Mask[1], g.Mask[2])
+	}
+	if err := l.encodeGroups(&g, 3); !errors.Is(err, ErrInvalid) {
+		t.Errorf("group naming dsq class 3 of 3: %v, want ErrInvalid", err)
 	}
 	if n := l.Needs(); len(n.Owns) != 0 || n.DSQs != 0 || len(n.Requires) != 1 || n.Requires[0] != "dsq" {
 		t.Errorf("OnDSQ needs: owns %v, %d DSQs, requires %v; want nothing owned, no DSQ, requires dsq", n.Owns, n.DSQs, n.Requires)

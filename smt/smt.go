@@ -441,7 +441,21 @@ func (l *Layout) bindGroups(b *scx.Binding) error {
 	if size := uint32(unsafe.Sizeof(g)); l.dobjs.Groups.Size() != size {
 		return fmt.Errorf("smt: bind: %s is %d bytes, this package expects %d: rebuild the object against this version of scxkit/smt.h", bpfGroups, l.dobjs.Groups.Size(), size)
 	}
-	g.Nr = uint32(classes)
+	if err := l.encodeGroups(&g, classes); err != nil {
+		return err
+	}
+	if err := l.dobjs.Groups.Set(&g); err != nil {
+		return fmt.Errorf("smt: bind: %s: %w", bpfGroups, err)
+	}
+	return nil
+}
+
+// encodeGroups converts the groups into the BPF layout for a dsq layout
+// of classes classes per domain: each dsq class's smt class, and each smt
+// class's dsq classes as a mask (the system class holds those of no
+// group), which ops.dispatch reads each time.
+func (l *Layout) encodeGroups(g *smttypesSkSmtGroups, classes int) error {
+	*g = smttypesSkSmtGroups{Nr: uint32(classes)}
 	for _, c := range l.Classes {
 		for _, d := range c.DSQClasses {
 			if d >= classes {
@@ -450,8 +464,8 @@ func (l *Layout) bindGroups(b *scx.Binding) error {
 			g.OfClass[d] = uint32(c.Index)
 		}
 	}
-	if err := l.dobjs.Groups.Set(&g); err != nil {
-		return fmt.Errorf("smt: bind: %s: %w", bpfGroups, err)
+	for d := range classes {
+		g.Mask[g.OfClass[d]] |= 1 << d
 	}
 	return nil
 }

@@ -38,6 +38,8 @@ type smttypesSkSmtGroups struct {
 	_       structs.HostLayout
 	Nr      uint32
 	OfClass [16]uint32
+	Pad     uint32
+	Mask    [32]uint64
 }
 
 type smttypesSkSmtLayout struct {

@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/scxkit/scxkit/bench"
@@ -297,9 +296,9 @@ func benchInVM(ctx context.Context, o *benchOptions, bs []bench.Benchmark, sched
 	fmt.Fprintf(out, "bench: %s\n", why)
 	fmt.Fprintf(out, "bench: booting kernel %s in qemu with %d vCPUs and 2 GiB; without KVM (TCG emulation) the boot takes about 10 s\n",
 		kernel, topo.CPUs())
-	capture := &reportCapture{out: out}
+	capture := newReportCapture(out)
 	res, err := vm.Run(ctx, &vmtest.Command{Path: self, Args: g.args(), Files: files, Stdout: capture})
-	capture.flush()
+	capture.Flush()
 	if err != nil {
 		return nil, vmError(ctx, kernel, err)
 	}
@@ -318,32 +317,22 @@ func benchInVM(ctx context.Context, o *benchOptions, bs []bench.Benchmark, sched
 // reportCapture passes the guest's output through to out, line by line,
 // except the report between reportBegin and reportEnd, which it keeps.
 type reportCapture struct {
-	mu       sync.Mutex
+	schedproc.LineWriter
 	out      io.Writer
-	buf      []byte
 	in       bool
 	complete bool
 	report   bytes.Buffer
 }
 
-func (c *reportCapture) Write(b []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.buf = append(c.buf, b...)
-	for {
-		i := bytes.IndexByte(c.buf, '\n')
-		if i < 0 {
-			break
-		}
-		c.line(c.buf[:i+1])
-		c.buf = c.buf[i+1:]
-	}
-	return len(b), nil
+func newReportCapture(out io.Writer) *reportCapture {
+	c := &reportCapture{out: out}
+	c.Line = c.line
+	return c
 }
 
-// line handles one line, its newline included.
+// line handles one line (called with the LineWriter's lock held).
 func (c *reportCapture) line(l []byte) {
-	switch s := strings.TrimRight(string(l), "\r\n"); {
+	switch s := strings.TrimRight(string(l), "\r"); {
 	case s == reportBegin:
 		c.in, c.complete = true, false
 		c.report.Reset()
@@ -351,18 +340,10 @@ func (c *reportCapture) line(l []byte) {
 		c.in, c.complete = false, true
 	case c.in:
 		c.report.Write(l)
+		c.report.WriteByte('\n')
 	default:
-		c.out.Write(l)
-	}
-}
-
-// flush passes on a last line without a newline.
-func (c *reportCapture) flush() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.buf) > 0 {
-		c.line(append(c.buf, '\n'))
-		c.buf = nil
+		// A copy: l is the LineWriter's buffer, which goes on after it.
+		c.out.Write(append(append(make([]byte, 0, len(l)+1), l...), '\n'))
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -105,5 +106,30 @@ func TestBenchFlags(t *testing.T) {
 		if code != exitUsage || !strings.Contains(stderr, tt.want) {
 			t.Errorf("%v: exit %d, stderr %q; want %d and %q", tt.args, code, stderr, exitUsage, tt.want)
 		}
+	}
+}
+
+// TestReportCapture: the guest's progress lines pass through whole and in
+// order, split however the writes come; the report between the markers
+// is kept, not passed on, and counts only once its end marker came.
+func TestReportCapture(t *testing.T) {
+	var out bytes.Buffer
+	c := newReportCapture(&out)
+	in := "bench: one\n" + reportBegin + "\n{\"a\": 1,\n \"b\": 2}\n" + reportEnd + "\nlast"
+	for i := 0; i < len(in); i += 3 {
+		c.Write([]byte(in[i:min(i+3, len(in))]))
+	}
+	c.Flush()
+	if got, want := out.String(), "bench: one\nlast\n"; got != want {
+		t.Errorf("passed on %q, want %q", got, want)
+	}
+	if !c.complete || c.report.String() != "{\"a\": 1,\n \"b\": 2}\n" {
+		t.Errorf("report %q (complete %v)", c.report.String(), c.complete)
+	}
+	cut := newReportCapture(io.Discard)
+	cut.Write([]byte(reportBegin + "\n{\n"))
+	cut.Flush()
+	if cut.complete {
+		t.Error("a report without its end marker counted as complete")
 	}
 }

@@ -22,7 +22,7 @@ import (
 type Proc struct {
 	name string
 	cmd  *exec.Cmd
-	out  *PrefixWriter
+	out  *LineWriter
 	done chan struct{} // closed once the process has been waited for
 	err  error         // the result of Wait, valid once done is closed
 
@@ -35,7 +35,7 @@ type Proc struct {
 // process die without stopping it, the scheduler gets SIGTERM and
 // detaches.
 func Start(name, path string, args []string, out io.Writer) (*Proc, error) {
-	pw := &PrefixWriter{W: out, Prefix: name + ": "}
+	pw := NewPrefixWriter(out, name+": ")
 	cmd := exec.Command(path, args...)
 	cmd.Stdout, cmd.Stderr = pw, pw
 	cmd.SysProcAttr = &syscall.SysProcAttr{
@@ -189,54 +189,57 @@ func (s *SyncWriter) Write(p []byte) (int, error) {
 	return s.W.Write(p)
 }
 
-// PrefixWriter writes each complete line it is given to W with Prefix, in
-// one Write per line.
-type PrefixWriter struct {
-	mu     sync.Mutex
-	W      io.Writer
-	Prefix string
-	buf    []byte
+// LineWriter calls Line with each complete line written to it, without
+// its newline, one call at a time; Flush passes on a last line that has
+// none. A line longer than MaxLine is passed on in pieces.
+type LineWriter struct {
+	mu   sync.Mutex
+	Line func(line []byte)
+	buf  []byte
 }
 
-// MaxLine bounds the partial line kept; a longer line is written in
-// pieces.
+// MaxLine bounds the partial line kept.
 const MaxLine = 64 << 10
 
-func (p *PrefixWriter) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.buf = append(p.buf, b...)
+func (w *LineWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, b...)
 	start := 0
 	for {
-		i := bytes.IndexByte(p.buf[start:], '\n')
+		i := bytes.IndexByte(w.buf[start:], '\n')
 		if i < 0 {
 			break
 		}
-		p.line(p.buf[start : start+i])
+		w.Line(w.buf[start : start+i])
 		start += i + 1
 	}
-	p.buf = append(p.buf[:0], p.buf[start:]...)
-	if len(p.buf) > MaxLine {
-		p.line(p.buf)
-		p.buf = p.buf[:0]
+	w.buf = append(w.buf[:0], w.buf[start:]...)
+	if len(w.buf) > MaxLine {
+		w.Line(w.buf)
+		w.buf = w.buf[:0]
 	}
 	return len(b), nil
 }
 
-// Flush writes a last line that has no newline.
-func (p *PrefixWriter) Flush() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.buf) > 0 {
-		p.line(p.buf)
-		p.buf = p.buf[:0]
+// Flush passes on a last line that has no newline.
+func (w *LineWriter) Flush() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.buf) > 0 {
+		w.Line(w.buf)
+		w.buf = w.buf[:0]
 	}
 }
 
-func (p *PrefixWriter) line(l []byte) {
-	out := make([]byte, 0, len(p.Prefix)+len(l)+1)
-	out = append(out, p.Prefix...)
-	out = append(out, bytes.TrimRight(l, "\r")...)
-	out = append(out, '\n')
-	p.W.Write(out)
+// NewPrefixWriter returns a LineWriter that writes each line to w with
+// prefix, in one Write per line, "\r" before the newline dropped.
+func NewPrefixWriter(w io.Writer, prefix string) *LineWriter {
+	return &LineWriter{Line: func(l []byte) {
+		out := make([]byte, 0, len(prefix)+len(l)+1)
+		out = append(out, prefix...)
+		out = append(out, bytes.TrimRight(l, "\r")...)
+		out = append(out, '\n')
+		w.Write(out)
+	}}
 }

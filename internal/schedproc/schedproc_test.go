@@ -7,7 +7,7 @@ import (
 
 func TestPrefixWriter(t *testing.T) {
 	var buf bytes.Buffer
-	w := &PrefixWriter{W: &SyncWriter{W: &buf}, Prefix: "simple: "}
+	w := NewPrefixWriter(&SyncWriter{W: &buf}, "simple: ")
 	for _, s := range []string{"one\ntw", "o\r\n", "", "three\nfour\nfi", "ve"} {
 		if n, err := w.Write([]byte(s)); n != len(s) || err != nil {
 			t.Fatalf("Write(%q) = %d, %v", s, n, err)

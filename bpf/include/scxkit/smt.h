@@ -53,6 +53,8 @@ struct sk_smt_layout {
 struct sk_smt_groups {
 	u32 nr;                                 /* dsq classes mapped, 0 until Go wrote them */
 	u32 of_class[SK_SMT_MAX_DSQ_CLASSES];   /* smt class of dsq class c */
+	u32 _pad;
+	u64 mask[SK_SMT_MAX_CLASSES];           /* dsq classes of smt class i, bit c for class c */
 };
 
 /*

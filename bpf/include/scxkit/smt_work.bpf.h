@@ -98,19 +98,16 @@ static __always_inline u32 sk_smt_group_of(u32 dsq_cls)
 	return sk_smt_groups.of_class[dsq_cls];
 }
 
-/* sk_smt_group_mask - the dsq classes of smt class @cls, bit c for dsq class c. */
+/*
+ * sk_smt_group_mask - the dsq classes of smt class @cls, bit c for dsq
+ * class c: computed by package smt, as ops.dispatch asks for it each time.
+ */
 static __always_inline u64 sk_smt_group_mask(u32 cls)
 {
-	u32 nr = sk_smt_groups.nr, c;
-	u64 mask = 0;
-
-	if (nr > SK_SMT_MAX_DSQ_CLASSES)
-		nr = SK_SMT_MAX_DSQ_CLASSES;
-	bpf_for(c, 0, nr) {
-		if (sk_smt_group_of(c) == cls)
-			mask |= 1ULL << c;
-	}
-	return mask;
+	barrier_var(cls);
+	if (cls >= SK_SMT_MAX_CLASSES)
+		return 0;
+	return sk_smt_groups.mask[cls];
 }
 
 /*
