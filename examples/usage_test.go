@@ -20,7 +20,7 @@ import (
 )
 
 // examples are the example schedulers, built once by buildExamples.
-var examples = []string{"simple", "domains", "energy", "pair", "interactive"}
+var examples = []string{"simple", "domains", "energy", "pair", "interactive", "responsive"}
 
 // build is the result of building the examples, once for all tests.
 var build struct {
@@ -197,6 +197,12 @@ func TestUsageErrors(t *testing.T) {
 		{"interactive", []string{"-class", "web cgroup=/web slice=9999999h"}, "slice=9999999h: too large"},
 		{"interactive", []string{"-class", "web cgroup=/scxkit-no-such-cgroup"}, "-class: " + `preempt config: class "web": cgroup /scxkit-no-such-cgroup does not exist`},
 		{"interactive", []string{"-config", "/c", "-class", "a cgroup=/a"}, "-config and -class"},
+
+		{"responsive", []string{"-short-burst", "0"}, "-short-burst 0s: give a duration above 0 and at most 1s, e.g. -short-burst 500us"},
+		{"responsive", []string{"-victim-min-run", "2s"}, "-victim-min-run 2s: give a duration above 0 and at most 1s"},
+		{"responsive", []string{"-steal", "4294967296"}, "-steal 4294967296: must be at most 4294967295"},
+		{"responsive", []string{"-pull", "1"}, "-pull 1: must be a number in (0, 1)"},
+		{"responsive", []string{"-interval", "0"}, "-interval 0s: must be positive"},
 	} {
 		r := runExample(t, dir, c.name, c.args...)
 		if r.code != 2 || !strings.Contains(r.stderr, c.want) {

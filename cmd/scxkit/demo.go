@@ -26,7 +26,7 @@ const modulePath = "github.com/scxkit/scxkit"
 
 // examples are the example schedulers demo can run (--example), each
 // examples/<name> in the module; the first is the default.
-var examples = []string{"simple", "domains", "energy", "interactive"}
+var examples = []string{"simple", "domains", "energy", "interactive", "responsive"}
 
 // benchExample is the example whose demo is its benchmark program
 // (examples/<name>/internal/bench) rather than the generic workload: it

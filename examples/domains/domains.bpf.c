@@ -44,32 +44,13 @@ SK_OPS(s32, domains_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_fl
 	}
 	/*
 	 * scx_bpf_select_cpu_dfl claimed @cpu: it cleared its idle bit, so
-	 * kick_idle_in would never find it again while it sleeps, with tasks
+	 * sk_dsq_kick_idle would never find it again while it sleeps, with tasks
 	 * of its own domain left waiting in its DSQ (stealing may be off).
 	 * Kick it: it serves its DSQ and, finding it empty, goes idle again,
 	 * visible as idle.
 	 */
 	scx_bpf_kick_cpu(cpu, SK_KICK_IDLE);
 	return prev_cpu;
-}
-
-/* kick_idle_in - wake an idle CPU of domain @dom that @p may run on, so
- * that @p, queued there, does not wait for a busy CPU. */
-static __always_inline void kick_idle_in(struct task_struct *p, u32 dom)
-{
-	u32 nr = scx_bpf_nr_cpu_ids(), cpu;
-
-	if (nr > SK_DSQ_MAX_CPUS)
-		nr = SK_DSQ_MAX_CPUS;
-	bpf_for(cpu, 0, nr) {
-		if (sk_dsq_of_cpu(cpu) != dom || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
-			continue;
-		if (scx_bpf_test_and_clear_cpu_idle(cpu)) {
-			scx_bpf_kick_cpu(cpu, SK_KICK_IDLE);
-			sk_stat_inc(kicked);
-			return;
-		}
-	}
 }
 
 SK_OPS(void, domains_enqueue, struct task_struct *p, u64 enq_flags)
@@ -81,7 +62,8 @@ SK_OPS(void, domains_enqueue, struct task_struct *p, u64 enq_flags)
 		sk_dsq_insert(p, SK_DSQ_GLOBAL, sk_slice(), enq_flags);
 		return;
 	}
-	kick_idle_in(p, dom);
+	if (sk_dsq_kick_idle(p, dom))
+		sk_stat_inc(kicked);
 }
 
 SK_OPS(void, domains_dispatch, s32 cpu, struct task_struct *prev)

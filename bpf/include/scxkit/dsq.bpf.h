@@ -353,4 +353,28 @@ int sk_dsq_depths(void *ctx)
 	return 0;
 }
 
+/**
+ * sk_dsq_kick_idle - wake an idle CPU of domain @idx that @p may run on,
+ * so that @p, just queued on the domain's DSQ, does not wait for a busy
+ * CPU of the domain to finish its slice. Claims the CPU (clears its idle
+ * bit) so that two wakers do not kick the same one. Returns whether it
+ * kicked one.
+ */
+static __always_inline bool sk_dsq_kick_idle(struct task_struct *p, u32 idx)
+{
+	u32 nr = scx_bpf_nr_cpu_ids(), cpu;
+
+	if (nr > SK_DSQ_MAX_CPUS)
+		nr = SK_DSQ_MAX_CPUS;
+	bpf_for(cpu, 0, nr) {
+		if (sk_dsq_of_cpu(cpu) != idx || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
+			continue;
+		if (scx_bpf_test_and_clear_cpu_idle(cpu)) {
+			scx_bpf_kick_cpu(cpu, SK_KICK_IDLE);
+			return true;
+		}
+	}
+	return false;
+}
+
 #endif /* __SCXKIT_DSQ_BPF_H */

@@ -1,0 +1,108 @@
+// Command responsive is a general-purpose sched_ext scheduler that needs
+// no configuration, composed from scxkit's components:
+//
+//   - behavior finds latency-sensitive tasks by their short run bursts and
+//     lets their wakeups preempt tasks that have been running; wakeups from
+//     a waker about to sleep (pipes, sockets) never preempt, and may wait
+//     on the waker's CPU for it to sleep;
+//   - topology places a wakeup on an idle CPU near its previous one, a
+//     whole idle core first;
+//   - dsq queues everything else on one DSQ per LLC, ordered by weighted
+//     virtual time;
+//   - lb balances load between the LLCs from the tasks' duty cycles, on a
+//     machine with more than one.
+//
+// Package runner gives it its command line and stats (`go doc ./runner`).
+// `scxkit bench responsive` compares it with the kernel's default
+// scheduler on standard benchmarks.
+//
+//	go run ./examples/responsive -stats 1s
+package main
+
+import (
+	"context"
+	"flag"
+	"math"
+	"time"
+
+	"github.com/scxkit/scxkit/behavior"
+	"github.com/scxkit/scxkit/dsq"
+	"github.com/scxkit/scxkit/lb"
+	"github.com/scxkit/scxkit/runner"
+	"github.com/scxkit/scxkit/scx"
+	"github.com/scxkit/scxkit/topology"
+)
+
+func main() { runner.Main(command()) }
+
+// command is responsive's command: the runner's standard flags, the
+// balancer's and the behavior component's.
+func command() runner.Command {
+	var (
+		interval           time.Duration
+		steal              uint64
+		shortBurst, minRun time.Duration
+		noPreempt, noAff   bool
+		push, pull         float64
+	)
+	return runner.Command{
+		Name:    "responsive",
+		Objects: scx.Objects{Base: loadResponsive, V2: loadResponsiveV2},
+		Flags: func(fs *flag.FlagSet) {
+			fs.DurationVar(&interval, "interval", time.Second, "load balancing interval between LLCs")
+			fs.Float64Var(&push, "push", 0.10, "an LLC pushes load when above the average by this fraction")
+			fs.Float64Var(&pull, "pull", 0.10, "an LLC pulls load when below the average by this fraction")
+			fs.Uint64Var(&steal, "steal", 2, "an idle CPU steals from another LLC's DSQ only when it holds more tasks than this")
+			fs.DurationVar(&shortBurst, "short-burst", behavior.DefaultShortBurst, "tasks whose run bursts average less than this are latency-sensitive")
+			fs.DurationVar(&minRun, "victim-min-run", behavior.DefaultVictimMinRun, "a task may be preempted by a latency-sensitive wakeup once it ran this long since it woke")
+			fs.BoolVar(&noPreempt, "no-preempt", false, "never preempt for latency-sensitive wakeups (for comparison)")
+			fs.BoolVar(&noAff, "no-affine", false, "never place a sync wakeup on the waker's CPU (for comparison)")
+		},
+		Check: func() error {
+			return runner.FirstError(
+				runner.CheckInterval("interval", interval, false, "1s"),
+				runner.CheckFloat("push", push, 0, math.Inf(1), true, true, "0.1"),
+				runner.CheckFloat("pull", pull, 0, 1, true, true, "0.1"),
+				runner.CheckUint32("steal", steal, "2"),
+				checkDuration("short-burst", shortBurst, "500us"),
+				checkDuration("victim-min-run", minRun, "1ms"),
+			)
+		},
+		// Runs again before a restart (after CPU hotplug): the LLCs are
+		// found afresh.
+		Setup: func(context.Context, *runner.Env) (scx.Config, error) {
+			topo, err := topology.Discover(nil)
+			if err != nil {
+				return scx.Config{}, err
+			}
+			layout, err := dsq.New(topo, &dsq.Options{Kind: dsq.PerLLC, StealMinQueued: uint32(steal)})
+			if err != nil {
+				return scx.Config{}, err
+			}
+			tracker, err := behavior.New(&behavior.Options{ShortBurst: shortBurst, VictimMinRun: minRun, NoPreempt: noPreempt, NoAffine: noAff})
+			if err != nil {
+				return scx.Config{}, err
+			}
+			cfg := scx.Config{Components: []scx.Component{topo, layout, tracker}}
+			// One LLC: nothing to balance; the BPF side skips lb's
+			// hooks (the constant balance).
+			if len(layout.DSQs) > 1 {
+				bal, err := lb.New(lb.DomainsOf(layout), &lb.Options{Interval: interval, PushThreshold: push, PullThreshold: pull})
+				if err != nil {
+					return scx.Config{}, err
+				}
+				cfg.Components = append(cfg.Components, bal)
+				cfg.Constants = map[string]any{"balance": true}
+			}
+			return cfg, nil
+		},
+	}
+}
+
+// checkDuration refuses a duration flag outside (0, 1s].
+func checkDuration(name string, d time.Duration, example string) error {
+	if d <= 0 || d > time.Second {
+		return runner.Usagef("-%s %v: give a duration above 0 and at most 1s, e.g. -%s %s", name, d, name, example)
+	}
+	return nil
+}

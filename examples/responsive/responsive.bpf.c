@@ -1,0 +1,157 @@
+//go:build ignore
+
+/* SPDX-License-Identifier: MIT OR GPL-2.0-only */
+/*
+ * responsive - a general-purpose scheduler that needs no configuration:
+ * it finds latency-sensitive tasks by how they run and lets their wakeups
+ * preempt CPU-bound work (behavior.bpf.h), places wakeups on idle CPUs
+ * nearest their previous one, whole idle cores first (topology.bpf.h),
+ * queues the rest on one DSQ per LLC ordered by weighted virtual time
+ * (dsq.bpf.h), and balances load between the LLCs from the tasks' duty
+ * cycles (lb.bpf.h) when there is more than one.
+ */
+#include <scxkit/scx.bpf.h>
+#include <scxkit/runtime.bpf.h>
+#include <scxkit/topology.bpf.h>
+#include <scxkit/dsq.bpf.h>
+#include <scxkit/lb.bpf.h>
+#include <scxkit/behavior.bpf.h>
+
+struct responsive_stats {
+	u64 idle SK_STAT_HELP("Wakeups placed on an idle CPU.");
+	u64 enqueued SK_STAT_HELP("Tasks queued on their domain's DSQ.");
+	u64 kicked SK_STAT_HELP("Idle CPUs woken for a task queued in their domain.");
+};
+SK_STATS_DEFINE(struct responsive_stats);
+
+/*
+ * balance - whether the lb component runs: set before load when the
+ * machine has more than one LLC. With one there is nothing to balance, and
+ * skipping lb's hooks saves their bookkeeping at every wakeup and switch.
+ */
+const volatile bool balance;
+
+static __always_inline u32 task_domain(struct task_struct *p)
+{
+	struct sk_lb_task *t = balance ? sk_lb_task_of(p) : NULL;
+
+	return t ? t->domain : sk_dsq_of_cpu(scx_bpf_task_cpu(p));
+}
+
+SK_OPS(s32, responsive_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_flags)
+{
+	u32 level;
+	s32 cpu;
+
+	sk_behavior_select(p, wake_flags);
+	cpu = sk_topo_pick_idle_cpu(p, prev_cpu, &level);
+	if (cpu >= 0) {
+		sk_stat_inc(idle);
+		sk_dsq_insert(p, SK_DSQ_LOCAL, sk_slice(), 0);
+		return cpu;
+	}
+	cpu = sk_behavior_affine_cpu(p, wake_flags);
+	if (cpu >= 0) {
+		sk_dsq_insert(p, SK_DSQ_LOCAL, sk_slice(), 0);
+		return cpu;
+	}
+	return prev_cpu;
+}
+
+SK_OPS(void, responsive_enqueue, struct task_struct *p, u64 enq_flags)
+{
+	u32 dom;
+
+	if (sk_behavior_preempt_wakeup(p, enq_flags, sk_slice()))
+		return;
+	dom = sk_dsq_of_cpu(scx_bpf_task_cpu(p));
+	if (balance)
+		dom = sk_lb_domain(p, dom);
+	sk_stat_inc(enqueued);
+	if (!sk_dsq_enqueue_vtime(p, dom, sk_slice(), enq_flags)) {
+		sk_dsq_insert(p, SK_DSQ_GLOBAL, sk_slice(), enq_flags);
+		return;
+	}
+	if (sk_dsq_kick_idle(p, dom))
+		sk_stat_inc(kicked);
+}
+
+SK_OPS(void, responsive_dispatch, s32 cpu, struct task_struct *prev)
+{
+	sk_dsq_dispatch(cpu);
+}
+
+SK_OPS(void, responsive_runnable, struct task_struct *p, u64 enq_flags)
+{
+	sk_behavior_runnable(p, enq_flags);
+	if (balance)
+		sk_lb_runnable(p);
+}
+
+SK_OPS(void, responsive_quiescent, struct task_struct *p, u64 deq_flags)
+{
+	if (balance)
+		sk_lb_quiescent(p);
+}
+
+SK_OPS(void, responsive_running, struct task_struct *p)
+{
+	sk_runtime_start(p);
+	sk_behavior_running(p);
+	sk_dsq_started(p, task_domain(p));
+}
+
+SK_OPS(void, responsive_stopping, struct task_struct *p, bool runnable)
+{
+	u64 used = sk_runtime_used(p);
+
+	sk_behavior_stopping(p, runnable);
+	sk_dsq_charge(p, used);
+	if (balance)
+		sk_lb_charge(p, used);
+}
+
+SK_OPS(void, responsive_enable, struct task_struct *p)
+{
+	u32 dom = sk_dsq_of_cpu(scx_bpf_task_cpu(p));
+
+	p->scx.dsq_vtime = 0;
+	if (balance && dom != SK_DSQ_NONE)
+		sk_lb_task_enable(p, dom);
+}
+
+SK_OPS(void, responsive_set_cpumask, struct task_struct *p, const struct cpumask *cpumask)
+{
+	if (balance)
+		sk_lb_set_cpumask(p, cpumask);
+}
+
+SK_OPS(void, responsive_disable, struct task_struct *p)
+{
+	if (balance)
+		sk_lb_task_disable(p);
+}
+
+SK_OPS_SLEEPABLE(s32, responsive_init)
+{
+	return sk_dsq_create_all();
+}
+
+SK_OPS(void, responsive_exit, struct scx_exit_info *ei)
+{
+	sk_exit_record(ei);
+}
+
+SK_SCHEDULER(responsive_ops,
+	.select_cpu  = (void *)responsive_select_cpu,
+	.enqueue     = (void *)responsive_enqueue,
+	.dispatch    = (void *)responsive_dispatch,
+	.runnable    = (void *)responsive_runnable,
+	.quiescent   = (void *)responsive_quiescent,
+	.running     = (void *)responsive_running,
+	.stopping    = (void *)responsive_stopping,
+	.set_cpumask = (void *)responsive_set_cpumask,
+	.enable      = (void *)responsive_enable,
+	.disable     = (void *)responsive_disable,
+	.init        = (void *)responsive_init,
+	.exit        = (void *)responsive_exit);

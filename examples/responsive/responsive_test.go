@@ -1,0 +1,384 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/scxkit/scxkit/internal/schedtest"
+	"github.com/scxkit/scxkit/internal/testout"
+	"github.com/scxkit/scxkit/internal/workload"
+	"github.com/scxkit/scxkit/runner"
+	"github.com/scxkit/scxkit/scx"
+	"github.com/scxkit/scxkit/vmtest"
+)
+
+// Environment variables that make the test binary, run again, play a
+// part: the scheduler itself (for the SIGKILL test), or a sleeper that
+// measures its own wakeup latency.
+const (
+	envRunMain    = "SCXKIT_RESPONSIVE_MAIN"
+	envRunSleeper = "SCXKIT_RESPONSIVE_SLEEPER"
+)
+
+// Two sockets of two cores: two LLCs, so two DSQs that lb balances.
+func TestMain(m *testing.M) {
+	switch {
+	case os.Getenv(envRunMain) == "1":
+		main()
+		return
+	case os.Getenv(envRunSleeper) != "":
+		os.Exit(sleeper(os.Getenv(envRunSleeper)))
+	}
+	vmtest.Main(m, &vmtest.Config{Topology: vmtest.Topology{Sockets: 2, Cores: 2, Threads: 1}})
+}
+
+// sleeper is the periodic task of the behavior test: it sleeps 2ms at a
+// time on a clock (a timer wakeup, never a sync one) and runs a few
+// microseconds, n times, then prints how late each wakeup was, in µs,
+// one line of space-separated figures.
+func sleeper(arg string) int {
+	n, err := strconv.Atoi(arg)
+	if err != nil || n <= 0 {
+		fmt.Fprintf(os.Stderr, "sleeper: %s=%q: want a count above 0\n", envRunSleeper, arg)
+		return 2
+	}
+	runtime.LockOSThread()
+	late := make([]int64, 0, n)
+	const period = 2 * time.Millisecond
+	for range n {
+		var before, after unix.Timespec
+		unix.ClockGettime(unix.CLOCK_MONOTONIC, &before)
+		req := unix.NsecToTimespec(int64(period))
+		for {
+			err := unix.ClockNanosleep(unix.CLOCK_MONOTONIC, 0, &req, &req)
+			if err != unix.EINTR {
+				break
+			}
+		}
+		unix.ClockGettime(unix.CLOCK_MONOTONIC, &after)
+		late = append(late, (after.Nano()-before.Nano()-int64(period))/1000)
+	}
+	var b strings.Builder
+	for i, l := range late {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(strconv.FormatInt(l, 10))
+	}
+	fmt.Println(b.String())
+	return 0
+}
+
+// runSleeper runs the sleeper for n periods and returns its lateness per
+// wakeup, in µs, sorted.
+func runSleeper(t *testing.T, n int) []int64 {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(self)
+	cmd.Env = append(os.Environ(), envRunSleeper+"="+strconv.Itoa(n))
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("sleeper: %v", err)
+	}
+	var late []int64
+	for _, f := range strings.Fields(string(out)) {
+		v, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			t.Fatalf("sleeper printed %q: %v", f, err)
+		}
+		late = append(late, v)
+	}
+	if len(late) != n {
+		t.Fatalf("sleeper printed %d figures, want %d", len(late), n)
+	}
+	slices.Sort(late)
+	return late
+}
+
+// started is a responsive scheduler run in the background by start.
+type started struct {
+	cancel context.CancelFunc
+	done   chan error
+	stdout testout.Buffer
+	stderr testout.Buffer
+}
+
+// start runs responsive with args until the test ends, and waits until
+// it is attached.
+func start(t *testing.T, args ...string) *started {
+	t.Helper()
+	k, err := scx.Probe(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &started{cancel: cancel, done: make(chan error, 1)}
+	go func() { s.done <- runner.Run(ctx, command(), args, &s.stdout, &s.stderr) }()
+	t.Cleanup(func() {
+		cancel()
+		<-s.done
+	})
+	waitState(t, k, scx.StateEnabled, "responsive", s.done, &s.stderr)
+	return s
+}
+
+// stop detaches the scheduler and checks that it returned cleanly and
+// that the kernel is back on the fair class.
+func (s *started) stop(t *testing.T) {
+	t.Helper()
+	s.cancel()
+	select {
+	case err := <-s.done:
+		s.done <- err // for the cleanup
+		if err != nil {
+			t.Fatalf("responsive: %v\n%s", err, s.stderr.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("responsive did not return within 60s of cancel\n%s", s.stderr.String())
+	}
+	k, err := scx.Probe(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := k.Status(); err != nil || st.State != scx.StateDisabled {
+		t.Fatalf("after detach: %+v, %v; want disabled", st, err)
+	}
+}
+
+// waitState waits until sched_ext is in state with ops attached, failing
+// if the scheduler returns first (done) or 60s pass.
+func waitState(t *testing.T, k *scx.Kernel, state scx.State, ops string, done <-chan error, stderr *testout.Buffer) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-done:
+			t.Fatalf("responsive returned before reaching %s: %v\nstderr:\n%s", state, err, stderr.String())
+		default:
+		}
+		st, err := k.Status()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.State == state && (ops == "" || st.Ops == ops) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("sched_ext did not reach %s (ops %q) within 60s\nstderr:\n%s", state, ops, stderr.String())
+}
+
+// counter reads one counter from the newest stats line in out, which
+// holds at least one line printed after the caller's work: waitStats
+// makes sure.
+func counter(t *testing.T, out string, name string) uint64 {
+	t.Helper()
+	re := regexp.MustCompile(`(?:^| )` + regexp.QuoteMeta(name) + `=(\d+)(?: |$)`)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if m := re.FindStringSubmatch(lines[i]); m != nil {
+			v, err := strconv.ParseUint(m[1], 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+	}
+	t.Fatalf("no %s in the stats lines:\n%s", name, out)
+	return 0
+}
+
+// waitStats waits for a stats line newer than the ones in out now, so that
+// it counts what happened before the call; a fixed sleep would race a
+// slow or loaded VM.
+func waitStats(t *testing.T, out *testout.Buffer) string {
+	t.Helper()
+	before := strings.Count(out.String(), "\n")
+	for deadline := time.Now().Add(60 * time.Second); strings.Count(out.String(), "\n") <= before+1; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no new stats line within 60s:\n%s", out.String())
+		}
+	}
+	return out.String()
+}
+
+// TestUnderLoad attaches responsive, runs a bounded workload of CPU-bound
+// threads (more than CPUs) and ping-pong pairs to completion, checks
+// that both LLCs' DSQs served tasks and the behavior component saw sync
+// wakeups, and detaches.
+func TestUnderLoad(t *testing.T) {
+	s := start(t, "-stats", "200ms")
+	rep, err := workload.Run(context.Background(), workload.Config{
+		Spinners:      6,
+		SpinWork:      40,
+		PingPongPairs: 2,
+		RoundTrips:    300,
+		Deadline:      120 * time.Second,
+	})
+	if err != nil {
+		t.Fatalf("workload: %v\n%s", err, rep)
+	}
+	out := waitStats(t, &s.stdout)
+	for _, name := range []string{"dsq.dispatched{dsq=0}", "dsq.dispatched{dsq=1}", "behavior.wakeups", "behavior.sync_wakeups"} {
+		if counter(t, out, name) == 0 {
+			t.Errorf("%s is 0 after the workload", name)
+		}
+	}
+	s.stop(t)
+	t.Logf("workload: %s\nlast stats: %s", rep, lastLine(out))
+}
+
+// lastLine returns the last line of s.
+func lastLine(s string) string {
+	s = strings.TrimRight(s, "\n")
+	return s[strings.LastIndexByte(s, '\n')+1:]
+}
+
+// TestWakeupPreemption is the behavior test: with every CPU held by a
+// CPU hog, a task that sleeps 2ms at a time and runs briefly must be
+// found latency-sensitive and preempt a hog at (nearly) every wakeup,
+// so that it waits far less than with preemption turned off, in the same
+// VM: then it waits for a hog's 20ms slice to end.
+//
+// Margins. Counts: the sleeper's wakeups are nearly all the non-sync
+// wakeups in the idle VM; at least half of them must preempt (a wakeup
+// that lands while its CPU briefly runs something else queues instead).
+// Latency: the medians are compared as a ratio within one VM, so a slow
+// host stretches both; queued behind 20ms slices, the sleeper's median
+// wait is several milliseconds, preempting it is a fraction of one, and
+// the test asks only for half.
+func TestWakeupPreemption(t *testing.T) {
+	const wakeups = 400
+	medians := map[string]int64{}
+	for _, mode := range []struct {
+		name string
+		args []string
+	}{
+		{"preempt", nil},
+		{"no-preempt", []string{"-no-preempt"}},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			s := start(t, append([]string{"-stats", "200ms"}, mode.args...)...)
+			schedtest.Hogs(t, runtime.NumCPU(), schedtest.HogOptions{})
+			before := waitStats(t, &s.stdout)
+			late := runSleeper(t, wakeups)
+			after := waitStats(t, &s.stdout)
+			sens := counter(t, after, "behavior.sensitive_wakeups") - counter(t, before, "behavior.sensitive_wakeups")
+			pre := counter(t, after, "behavior.preempted") - counter(t, before, "behavior.preempted")
+			med := late[len(late)/2]
+			medians[mode.name] = med
+			t.Logf("sleeper late median %dµs, p90 %dµs, max %dµs; sensitive wakeups %d, preempted %d",
+				med, late[len(late)*9/10], late[len(late)-1], sens, pre)
+			if sens < wakeups*9/10 {
+				t.Errorf("%d latency-sensitive wakeups counted for the sleeper's %d", sens, wakeups)
+			}
+			switch mode.name {
+			case "preempt":
+				if pre < wakeups/2 {
+					t.Errorf("only %d of the sleeper's %d wakeups preempted a hog", pre, wakeups)
+				}
+			case "no-preempt":
+				if pre != 0 {
+					t.Errorf("-no-preempt: %d preemptions, want 0", pre)
+				}
+			}
+			s.stop(t)
+		})
+	}
+	if len(medians) < 2 {
+		return
+	}
+	if 2*medians["preempt"] > medians["no-preempt"] {
+		t.Errorf("the sleeper's median lateness is %dµs with preemption and %dµs without: want at most half",
+			medians["preempt"], medians["no-preempt"])
+	}
+}
+
+// TestSyncWakeupsDoNotPreempt checks the other half of the rule: with
+// every CPU busy, ping-pong pairs wake each other through pipes (sync
+// wakeups) thousands of times. Their threads run in short bursts, so
+// were sync wakeups not set apart, nearly every one would preempt a hog.
+// Margin: the VM's own timer wakeups (the scheduler's stats, kernel
+// threads, the Go runtime) preempt hogs too, about 5% of the pairs'
+// wakeups in runs on 7.3; the test allows a quarter.
+func TestSyncWakeupsDoNotPreempt(t *testing.T) {
+	s := start(t, "-stats", "200ms")
+	schedtest.Hogs(t, runtime.NumCPU(), schedtest.HogOptions{})
+	before := waitStats(t, &s.stdout)
+	rep, err := workload.Run(context.Background(), workload.Config{
+		Spinners:      1,
+		SpinWork:      1,
+		PingPongPairs: 2,
+		RoundTrips:    1000,
+		Deadline:      120 * time.Second,
+	})
+	if err != nil {
+		t.Fatalf("workload: %v\n%s", err, rep)
+	}
+	after := waitStats(t, &s.stdout)
+	syncs := counter(t, after, "behavior.sync_wakeups") - counter(t, before, "behavior.sync_wakeups")
+	pre := counter(t, after, "behavior.preempted") - counter(t, before, "behavior.preempted")
+	t.Logf("sync wakeups %d, preemptions %d", syncs, pre)
+	// 2 pairs x 1000 round trips x 2 wakeups each.
+	if syncs < 4000*9/10 {
+		t.Errorf("%d sync wakeups counted for the pairs' 4000", syncs)
+	}
+	if pre > syncs/4 {
+		t.Errorf("%d preemptions during %d sync wakeups: sync wakeups must not preempt", pre, syncs)
+	}
+	s.stop(t)
+}
+
+// TestSIGKILLReverts runs responsive as a process of its own, kills it
+// with SIGKILL, which it cannot catch, and checks that the kernel
+// ejects it (the BPF link goes with the process) and a workload then
+// completes on the fair class.
+func TestSIGKILLReverts(t *testing.T) {
+	k, err := scx.Probe(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(self)
+	cmd.Env = append(os.Environ(), envRunMain+"=1")
+	var stderr testout.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	waitState(t, k, scx.StateEnabled, "responsive", done, &stderr)
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	err = <-done
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("responsive ended with %v, want killed by SIGKILL", err)
+	}
+	waitState(t, k, scx.StateDisabled, "", nil, &stderr)
+	rep, err := workload.Run(context.Background(), workload.Config{Spinners: 2, SpinWork: 20, RoundTrips: 200, Deadline: 60 * time.Second})
+	if err != nil {
+		t.Fatalf("workload after SIGKILL: %v\n%s", err, rep)
+	}
+}
