@@ -136,6 +136,9 @@ static __always_inline s32 sk_topo_claim_near(struct task_struct *p, bool in_nod
 	return -1;
 }
 
+/* A generic cpumask kfunc (6.3+), declared here as its only user. */
+bool bpf_cpumask_intersects(const struct cpumask *src1, const struct cpumask *src2) __ksym;
+
 /**
  * sk_topo_pick_idle_cpu - find and claim an idle CPU for @p near @prev_cpu
  * @level: set to the enum sk_topo_level of the pick
@@ -156,6 +159,16 @@ static __always_inline s32 sk_topo_pick_idle_cpu(struct task_struct *p, s32 prev
 	*level = SK_TOPO_PICK_NONE;
 	if (!prev)
 		return -1;
+	/*
+	 * A busy machine has no idle CPU at most wakeups: one look at the
+	 * idle mask spares the scans below, each over every CPU.
+	 */
+	idle_smt = scx_bpf_get_idle_cpumask();
+	cpu = bpf_cpumask_intersects(idle_smt, p->cpus_ptr) ? 0 : -1;
+	scx_bpf_put_idle_cpumask(idle_smt);
+	if (cpu < 0)
+		return -1;
+	cpu = -1;
 
 	idle_smt = scx_bpf_get_idle_smtmask();
 	if (bpf_cpumask_test_cpu(prev_cpu, idle_smt) && bpf_cpumask_test_cpu(prev_cpu, p->cpus_ptr) &&
