@@ -26,6 +26,8 @@
 //	energy     energy model, placement cost, frequency knobs
 //	smt        SMT isolation of cgroups with forced-idle accounting
 //	preempt    per-workload preemption policy, changed at run time
+//	behavior   latency-sensitive tasks found by their run bursts; wakeup preemption for them
+//	bench      standard benchmark tools under the default scheduler and yours, as ratios
 //	latency    per-cgroup scheduling latency distributions
 //	vmtest     run a scheduler's Go tests in qemu on real sched_ext kernels
 //

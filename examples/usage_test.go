@@ -203,6 +203,7 @@ func TestUsageErrors(t *testing.T) {
 		{"responsive", []string{"-steal", "4294967296"}, "-steal 4294967296: must be at most 4294967295"},
 		{"responsive", []string{"-pull", "1"}, "-pull 1: must be a number in (0, 1)"},
 		{"responsive", []string{"-interval", "0"}, "-interval 0s: must be positive"},
+		{"responsive", []string{"-min-slice", "-1ms"}, "-min-slice -1ms: give 0 (whole slices) or a duration up to 1s"},
 	} {
 		r := runExample(t, dir, c.name, c.args...)
 		if r.code != 2 || !strings.Contains(r.stderr, c.want) {

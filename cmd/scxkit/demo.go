@@ -247,7 +247,7 @@ func hostCanRun() (bool, string) {
 // moduleRoot returns the root directory of the scxkit module that the
 // current directory is in.
 func moduleRoot(ctx context.Context) (string, error) {
-	const hint = "demo builds the example schedulers of " + modulePath + " and must run from a scxkit checkout, e.g. `go run ./cmd/scxkit demo`"
+	const hint = "the example schedulers are built from the " + modulePath + " module: run from a scxkit checkout, e.g. `go run ./cmd/scxkit demo` or `go run ./cmd/scxkit bench responsive` there"
 	if _, err := exec.LookPath("go"); err != nil {
 		return "", fmt.Errorf("the go command is not on PATH: %s", hint)
 	}

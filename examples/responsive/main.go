@@ -8,7 +8,8 @@
 //   - topology places a wakeup on an idle CPU near its previous one, a
 //     whole idle core first;
 //   - dsq queues everything else on one DSQ per LLC, ordered by weighted
-//     virtual time;
+//     virtual time; while tasks wait there, slices end at the first tick
+//     after -min-slice, so that nothing waits a whole slice per task ahead;
 //   - lb balances load between the LLCs from the tasks' duty cycles, on a
 //     machine with more than one.
 //
@@ -42,6 +43,7 @@ func command() runner.Command {
 		interval           time.Duration
 		steal              uint64
 		shortBurst, minRun time.Duration
+		minSlice           time.Duration
 		noPreempt, noAff   bool
 		push, pull         float64
 	)
@@ -55,6 +57,7 @@ func command() runner.Command {
 			fs.Uint64Var(&steal, "steal", 2, "an idle CPU steals from another LLC's DSQ only when it holds more tasks than this")
 			fs.DurationVar(&shortBurst, "short-burst", behavior.DefaultShortBurst, "tasks whose run bursts average less than this are latency-sensitive")
 			fs.DurationVar(&minRun, "victim-min-run", behavior.DefaultVictimMinRun, "a task may be preempted by a latency-sensitive wakeup once it ran this long since it woke")
+			fs.DurationVar(&minSlice, "min-slice", 3*time.Millisecond, "while tasks wait, a task's slice ends at the first tick after it ran this long (0: whole slices)")
 			fs.BoolVar(&noPreempt, "no-preempt", false, "never preempt for latency-sensitive wakeups (for comparison)")
 			fs.BoolVar(&noAff, "no-affine", false, "never place a sync wakeup on the waker's CPU (for comparison)")
 		},
@@ -66,6 +69,7 @@ func command() runner.Command {
 				runner.CheckUint32("steal", steal, "2"),
 				checkDuration("short-burst", shortBurst, "500us"),
 				checkDuration("victim-min-run", minRun, "1ms"),
+				checkMinSlice(minSlice),
 			)
 		},
 		// Runs again before a restart (after CPU hotplug): the LLCs are
@@ -83,7 +87,10 @@ func command() runner.Command {
 			if err != nil {
 				return scx.Config{}, err
 			}
-			cfg := scx.Config{Components: []scx.Component{topo, layout, tracker}}
+			cfg := scx.Config{
+				Components: []scx.Component{topo, layout, tracker},
+				Constants:  map[string]any{"min_slice_ns": uint64(minSlice)},
+			}
 			// One LLC: nothing to balance; the BPF side skips lb's
 			// hooks (the constant balance).
 			if len(layout.DSQs) > 1 {
@@ -92,11 +99,19 @@ func command() runner.Command {
 					return scx.Config{}, err
 				}
 				cfg.Components = append(cfg.Components, bal)
-				cfg.Constants = map[string]any{"balance": true}
+				cfg.Constants["balance"] = true
 			}
 			return cfg, nil
 		},
 	}
+}
+
+// checkMinSlice refuses a -min-slice below 0 or above 1s.
+func checkMinSlice(d time.Duration) error {
+	if d < 0 || d > time.Second {
+		return runner.Usagef("-min-slice %v: give 0 (whole slices) or a duration up to 1s, e.g. -min-slice 3ms", d)
+	}
+	return nil
 }
 
 // checkDuration refuses a duration flag outside (0, 1s].

@@ -21,6 +21,7 @@ struct responsive_stats {
 	u64 idle SK_STAT_HELP("Wakeups placed on an idle CPU.");
 	u64 enqueued SK_STAT_HELP("Tasks queued on their domain's DSQ.");
 	u64 kicked SK_STAT_HELP("Idle CPUs woken for a task queued in their domain.");
+	u64 shortened SK_STAT_HELP("Slices ended early at a tick because tasks waited in the domain.");
 };
 SK_STATS_DEFINE(struct responsive_stats);
 
@@ -30,6 +31,12 @@ SK_STATS_DEFINE(struct responsive_stats);
  * skipping lb's hooks saves their bookkeeping at every wakeup and switch.
  */
 const volatile bool balance;
+
+/*
+ * min_slice_ns - under contention a task's slice ends at the first tick
+ * after it ran this long (sk_dsq_tick); 0 keeps whole slices.
+ */
+const volatile u64 min_slice_ns = 3000000;
 
 static __always_inline u32 task_domain(struct task_struct *p)
 {
@@ -79,6 +86,12 @@ SK_OPS(void, responsive_enqueue, struct task_struct *p, u64 enq_flags)
 SK_OPS(void, responsive_dispatch, s32 cpu, struct task_struct *prev)
 {
 	sk_dsq_dispatch(cpu);
+}
+
+SK_OPS(void, responsive_tick, struct task_struct *p)
+{
+	if (min_slice_ns && sk_dsq_tick(p, sk_dsq_of_cpu(scx_bpf_task_cpu(p)), sk_slice(), min_slice_ns))
+		sk_stat_inc(shortened);
 }
 
 SK_OPS(void, responsive_runnable, struct task_struct *p, u64 enq_flags)
@@ -146,6 +159,7 @@ SK_SCHEDULER(responsive_ops,
 	.select_cpu  = (void *)responsive_select_cpu,
 	.enqueue     = (void *)responsive_enqueue,
 	.dispatch    = (void *)responsive_dispatch,
+	.tick        = (void *)responsive_tick,
 	.runnable    = (void *)responsive_runnable,
 	.quiescent   = (void *)responsive_quiescent,
 	.running     = (void *)responsive_running,

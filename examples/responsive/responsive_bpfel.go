@@ -38,8 +38,10 @@ const (
 	responsiveProgResponsiveSelectCpu  = "responsive_select_cpu"
 	responsiveProgResponsiveSetCpumask = "responsive_set_cpumask"
 	responsiveProgResponsiveStopping   = "responsive_stopping"
+	responsiveProgResponsiveTick       = "responsive_tick"
 	responsiveProgSkDsqDepths          = "sk_dsq_depths"
 	responsiveVarBalance               = "balance"
+	responsiveVarMinSliceNs            = "min_slice_ns"
 	responsiveVarScxkitKfuncGen        = "scxkit_kfunc_gen"
 	responsiveVarSkBehaviorConf        = "sk_behavior_conf"
 	responsiveVarSkBehaviorCpus        = "sk_behavior_cpus"
@@ -105,6 +107,7 @@ type responsiveProgramSpecs struct {
 	ResponsiveSelectCpu  *ebpf.ProgramSpec `ebpf:"responsive_select_cpu"`
 	ResponsiveSetCpumask *ebpf.ProgramSpec `ebpf:"responsive_set_cpumask"`
 	ResponsiveStopping   *ebpf.ProgramSpec `ebpf:"responsive_stopping"`
+	ResponsiveTick       *ebpf.ProgramSpec `ebpf:"responsive_tick"`
 	SkDsqDepths          *ebpf.ProgramSpec `ebpf:"sk_dsq_depths"`
 }
 
@@ -129,6 +132,7 @@ type responsiveMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type responsiveVariableSpecs struct {
 	Balance        *ebpf.VariableSpec `ebpf:"balance"`
+	MinSliceNs     *ebpf.VariableSpec `ebpf:"min_slice_ns"`
 	ScxkitKfuncGen *ebpf.VariableSpec `ebpf:"scxkit_kfunc_gen"`
 	SkBehaviorConf *ebpf.VariableSpec `ebpf:"sk_behavior_conf"`
 	SkBehaviorCpus *ebpf.VariableSpec `ebpf:"sk_behavior_cpus"`
@@ -192,6 +196,7 @@ func (m *responsiveMaps) Close() error {
 // It can be passed to loadResponsiveObjects or ebpf.CollectionSpec.LoadAndAssign.
 type responsiveVariables struct {
 	Balance        *ebpf.Variable `ebpf:"balance"`
+	MinSliceNs     *ebpf.Variable `ebpf:"min_slice_ns"`
 	ScxkitKfuncGen *ebpf.Variable `ebpf:"scxkit_kfunc_gen"`
 	SkBehaviorConf *ebpf.Variable `ebpf:"sk_behavior_conf"`
 	SkBehaviorCpus *ebpf.Variable `ebpf:"sk_behavior_cpus"`
@@ -219,6 +224,7 @@ type responsivePrograms struct {
 	ResponsiveSelectCpu  *ebpf.Program `ebpf:"responsive_select_cpu"`
 	ResponsiveSetCpumask *ebpf.Program `ebpf:"responsive_set_cpumask"`
 	ResponsiveStopping   *ebpf.Program `ebpf:"responsive_stopping"`
+	ResponsiveTick       *ebpf.Program `ebpf:"responsive_tick"`
 	SkDsqDepths          *ebpf.Program `ebpf:"sk_dsq_depths"`
 }
 
@@ -236,6 +242,7 @@ func (p *responsivePrograms) Close() error {
 		p.ResponsiveSelectCpu,
 		p.ResponsiveSetCpumask,
 		p.ResponsiveStopping,
+		p.ResponsiveTick,
 		p.SkDsqDepths,
 	)
 }

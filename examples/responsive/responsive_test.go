@@ -270,8 +270,10 @@ func TestWakeupPreemption(t *testing.T) {
 		name string
 		args []string
 	}{
-		{"preempt", nil},
-		{"no-preempt", []string{"-no-preempt"}},
+		// Whole slices (-min-slice 0) in both, so that only
+		// preemption tells them apart.
+		{"preempt", []string{"-min-slice", "0"}},
+		{"no-preempt", []string{"-no-preempt", "-min-slice", "0"}},
 	} {
 		t.Run(mode.name, func(t *testing.T) {
 			s := start(t, append([]string{"-stats", "200ms"}, mode.args...)...)
@@ -307,6 +309,36 @@ func TestWakeupPreemption(t *testing.T) {
 	if 2*medians["preempt"] > medians["no-preempt"] {
 		t.Errorf("the sleeper's median lateness is %dµs with preemption and %dµs without: want at most half",
 			medians["preempt"], medians["no-preempt"])
+	}
+}
+
+// TestContentionSlices checks -min-slice: with twice as many CPU hogs as
+// CPUs, tasks always wait in the LLCs' DSQs, and a hog's slice ends at
+// the first tick after 3ms instead of running its 20ms; with -min-slice 0
+// no slice is cut short. Counts only: how many slices end early depends
+// on the VM's speed, but with hogs waiting every slice of a hog that runs
+// past 3ms is cut, hundreds a second.
+func TestContentionSlices(t *testing.T) {
+	for _, c := range []struct {
+		minSlice string
+		want     bool
+	}{{"3ms", true}, {"0", false}} {
+		t.Run("min-slice="+c.minSlice, func(t *testing.T) {
+			s := start(t, "-stats", "200ms", "-min-slice", c.minSlice)
+			schedtest.Hogs(t, 2*runtime.NumCPU(), schedtest.HogOptions{})
+			before := waitStats(t, &s.stdout)
+			waitStats(t, &s.stdout)
+			after := waitStats(t, &s.stdout)
+			n := counter(t, after, "shortened") - counter(t, before, "shortened")
+			t.Logf("slices ended early over two stats intervals: %d", n)
+			if c.want && n == 0 {
+				t.Errorf("-min-slice %s: no slice ended early with hogs waiting", c.minSlice)
+			}
+			if !c.want && n != 0 {
+				t.Errorf("-min-slice 0: %d slices ended early, want 0", n)
+			}
+			s.stop(t)
+		})
 	}
 }
 

@@ -38,8 +38,10 @@ const (
 	responsiveV2ProgResponsiveSelectCpu  = "responsive_select_cpu"
 	responsiveV2ProgResponsiveSetCpumask = "responsive_set_cpumask"
 	responsiveV2ProgResponsiveStopping   = "responsive_stopping"
+	responsiveV2ProgResponsiveTick       = "responsive_tick"
 	responsiveV2ProgSkDsqDepths          = "sk_dsq_depths"
 	responsiveV2VarBalance               = "balance"
+	responsiveV2VarMinSliceNs            = "min_slice_ns"
 	responsiveV2VarScxkitKfuncGen        = "scxkit_kfunc_gen"
 	responsiveV2VarSkBehaviorConf        = "sk_behavior_conf"
 	responsiveV2VarSkBehaviorCpus        = "sk_behavior_cpus"
@@ -105,6 +107,7 @@ type responsiveV2ProgramSpecs struct {
 	ResponsiveSelectCpu  *ebpf.ProgramSpec `ebpf:"responsive_select_cpu"`
 	ResponsiveSetCpumask *ebpf.ProgramSpec `ebpf:"responsive_set_cpumask"`
 	ResponsiveStopping   *ebpf.ProgramSpec `ebpf:"responsive_stopping"`
+	ResponsiveTick       *ebpf.ProgramSpec `ebpf:"responsive_tick"`
 	SkDsqDepths          *ebpf.ProgramSpec `ebpf:"sk_dsq_depths"`
 }
 
@@ -129,6 +132,7 @@ type responsiveV2MapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type responsiveV2VariableSpecs struct {
 	Balance        *ebpf.VariableSpec `ebpf:"balance"`
+	MinSliceNs     *ebpf.VariableSpec `ebpf:"min_slice_ns"`
 	ScxkitKfuncGen *ebpf.VariableSpec `ebpf:"scxkit_kfunc_gen"`
 	SkBehaviorConf *ebpf.VariableSpec `ebpf:"sk_behavior_conf"`
 	SkBehaviorCpus *ebpf.VariableSpec `ebpf:"sk_behavior_cpus"`
@@ -192,6 +196,7 @@ func (m *responsiveV2Maps) Close() error {
 // It can be passed to loadResponsiveV2Objects or ebpf.CollectionSpec.LoadAndAssign.
 type responsiveV2Variables struct {
 	Balance        *ebpf.Variable `ebpf:"balance"`
+	MinSliceNs     *ebpf.Variable `ebpf:"min_slice_ns"`
 	ScxkitKfuncGen *ebpf.Variable `ebpf:"scxkit_kfunc_gen"`
 	SkBehaviorConf *ebpf.Variable `ebpf:"sk_behavior_conf"`
 	SkBehaviorCpus *ebpf.Variable `ebpf:"sk_behavior_cpus"`
@@ -219,6 +224,7 @@ type responsiveV2Programs struct {
 	ResponsiveSelectCpu  *ebpf.Program `ebpf:"responsive_select_cpu"`
 	ResponsiveSetCpumask *ebpf.Program `ebpf:"responsive_set_cpumask"`
 	ResponsiveStopping   *ebpf.Program `ebpf:"responsive_stopping"`
+	ResponsiveTick       *ebpf.Program `ebpf:"responsive_tick"`
 	SkDsqDepths          *ebpf.Program `ebpf:"sk_dsq_depths"`
 }
 
@@ -236,6 +242,7 @@ func (p *responsiveV2Programs) Close() error {
 		p.ResponsiveSelectCpu,
 		p.ResponsiveSetCpumask,
 		p.ResponsiveStopping,
+		p.ResponsiveTick,
 		p.SkDsqDepths,
 	)
 }

@@ -377,4 +377,28 @@ static __always_inline bool sk_dsq_kick_idle(struct task_struct *p, u32 idx)
 	return false;
 }
 
+/**
+ * sk_dsq_tick - ops.tick helper: end @p's slice at this tick if it has
+ * used @min_ns of its @slice ns and tasks wait in its domain @idx (any
+ * class). Slices stay long while a CPU has its domain to itself and shrink
+ * to about @min_ns (rounded up to a tick) under contention, as the fair
+ * class's do: a task that no wakeup preempted waits that long, not a whole
+ * slice, behind each task ahead of it. Returns whether it ended the slice.
+ */
+static __always_inline bool sk_dsq_tick(struct task_struct *p, u32 idx, u64 slice, u64 min_ns)
+{
+	u64 left = p->scx.slice;
+	u32 c, nc = sk_dsq_nr_classes();
+
+	if (!left || left >= slice || slice - left < min_ns)
+		return false;
+	bpf_for(c, 0, nc) {
+		if (sk_dsq_queued(idx, c)) {
+			p->scx.slice = 0;
+			return true;
+		}
+	}
+	return false;
+}
+
 #endif /* __SCXKIT_DSQ_BPF_H */
