@@ -377,6 +377,59 @@ func TestSyncWakeupsDoNotPreempt(t *testing.T) {
 	s.stop(t)
 }
 
+// TestAffinityChurn changes the affinity of a latency-sensitive sleeper
+// between the two LLCs while it sleeps and wakes, with hogs on every CPU,
+// so that its wakeups preempt on CPUs its mask allowed a moment ago: a
+// task inserted into the local DSQ of a CPU it may not use ejects the
+// scheduler, so the test checks it is still attached and detaches
+// cleanly, and that the sleeper's wakeups kept preempting.
+func TestAffinityChurn(t *testing.T) {
+	s := start(t, "-stats", "200ms")
+	schedtest.Hogs(t, runtime.NumCPU(), schedtest.HogOptions{})
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(self)
+	cmd.Env = append(os.Environ(), envRunSleeper+"=500")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	var masks [2]unix.CPUSet
+	masks[0].Set(0)
+	masks[0].Set(1)
+	masks[1].Set(2)
+	masks[1].Set(3)
+	before := waitStats(t, &s.stdout)
+	flips := 0
+	for done := false; !done; flips++ {
+		select {
+		case err := <-waited:
+			if err != nil {
+				t.Fatalf("sleeper: %v", err)
+			}
+			done = true
+		case err := <-s.done:
+			t.Fatalf("responsive ended while the sleeper's affinity changed: %v\n%s", err, s.stderr.String())
+		case <-time.After(3 * time.Millisecond):
+			// The sleeper's threads: its main thread sleeps; setting
+			// the process's first thread is enough.
+			if err := unix.SchedSetaffinity(cmd.Process.Pid, &masks[flips%2]); err != nil {
+				t.Fatalf("sched_setaffinity: %v", err)
+			}
+		}
+	}
+	after := waitStats(t, &s.stdout)
+	pre := counter(t, after, "behavior.preempted") - counter(t, before, "behavior.preempted")
+	t.Logf("%d affinity changes; %d preemptions", flips, pre)
+	if pre == 0 {
+		t.Error("no preemption while the sleeper woke beside hogs")
+	}
+	s.stop(t)
+}
+
 // TestSIGKILLReverts runs responsive as a process of its own, kills it
 // with SIGKILL, which it cannot catch, and checks that the kernel
 // ejects it (the BPF link goes with the process) and a workload then

@@ -238,8 +238,14 @@ static __always_inline s32 sk_behavior_victim(struct task_struct *p)
 	u64 now = scx_bpf_now(), oldest = 0;
 	struct sk_behavior_cpu *c;
 
+	/*
+	 * Every CPU is checked against @p's mask, prev too: its affinity may
+	 * have changed while it slept, and inserting it into the local DSQ of
+	 * a CPU it may not use is an error that ejects the scheduler.
+	 */
 	c = sk_behavior_cpu_of(prev);
-	if (c && sk_behavior_may_preempt(SK_READ_ONCE(c->burst_since), SK_READ_ONCE(c->burst_avg), now))
+	if (c && bpf_cpumask_test_cpu(prev, p->cpus_ptr) &&
+	    sk_behavior_may_preempt(SK_READ_ONCE(c->burst_since), SK_READ_ONCE(c->burst_avg), now))
 		return prev;
 	if (p->migration_disabled || p->nr_cpus_allowed == 1)
 		return -1;
