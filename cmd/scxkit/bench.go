@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/scxkit/scxkit/bench"
+	"github.com/scxkit/scxkit/internal/peers"
 	"github.com/scxkit/scxkit/internal/schedproc"
 	"github.com/scxkit/scxkit/vmtest"
 )
@@ -49,6 +50,8 @@ type benchOptions struct {
 	jsonPath   string
 	chartPath  string
 	schedulers []string // operands: example names or programs
+	peers      []string // --peer: the kernel's tools/sched_ext schedulers
+	peerCache  string   // where peers are cached; "" for the default (tests set it)
 }
 
 func benchCommand() (*flag.FlagSet, func(context.Context, io.Writer, io.Writer) error) {
@@ -63,20 +66,41 @@ func benchCommand() (*flag.FlagSet, func(context.Context, io.Writer, io.Writer) 
 	fs.StringVar(&o.benchmarks, "benchmarks", benchmarkNames(), "comma-separated `LIST` of benchmarks")
 	fs.StringVar(&o.jsonPath, "json", "scxkit-bench.json", "write the results to `FILE` (JSON; empty: do not)")
 	fs.StringVar(&o.chartPath, "chart", "scxkit-bench.svg", "draw the results to `FILE` (.svg or .png; empty: do not)")
-	setUsage(fs, "scxkit bench [flags] SCHEDULER...", `Bench runs standard benchmark tools (hackbench, cyclictest under CPU
+	fs.Func("peer", "also run the kernel's own sched_ext scheduler `NAME` ("+strings.Join(peers.Names, ", ")+
+		"), built from linux-source-7.3; repeatable, or comma-separated", o.addPeers)
+	setUsage(fs, "scxkit bench [flags] [--peer NAME]... [SCHEDULER...]", `Bench runs standard benchmark tools (hackbench, cyclictest under CPU
 hogs, stress-ng's context-switch test) under the kernel's default
-scheduler and under each SCHEDULER, in one VM (or on this host when its
-kernel has sched_ext and you are root), alternating their order over the
-repetitions, and prints each metric's median with its confidence
-interval and the ratio to the default scheduler. A SCHEDULER is the name
-of an example of this module (`+strings.Join(examples, ", ")+`), built
-from the checkout, or the path of a scheduler program (one that attaches
-while it runs and detaches on SIGINT). The tools come from the host:
-scripts/setup installs them (rt-tests, stress-ng).`)
+scheduler and under each SCHEDULER and peer, in one VM (or on this host
+when its kernel has sched_ext and you are root), alternating their order
+over the repetitions, and prints each metric's median with its
+confidence interval and the ratio to the default scheduler. A SCHEDULER
+is the name of an example of this module (`+strings.Join(examples, ", ")+`),
+built from the checkout, or the path of a scheduler program (one that
+attaches while it runs and detaches on SIGINT). A peer (--peer
+scx_simple) is one of the kernel's own schedulers of tools/sched_ext,
+run with its default flags and reported under its name: bench builds
+them on first use from Debian's linux-source-7.3 (about a minute; then
+cached). The tools and the source come from the host: scripts/setup
+installs them (rt-tests, stress-ng, linux-source-7.3 and its toolchain).`)
 	return fs, func(ctx context.Context, stdout, _ io.Writer) error {
 		o.schedulers = fs.Args()
 		return runBench(ctx, o, stdout)
 	}
+}
+
+// addPeers adds the comma-separated peers of one --peer flag.
+func (o *benchOptions) addPeers(list string) error {
+	for _, name := range strings.Split(list, ",") {
+		name = strings.TrimSpace(name)
+		if err := peers.ValidateName(name); err != nil {
+			return err
+		}
+		if slices.Contains(o.peers, name) {
+			return fmt.Errorf("peer %s named twice", name)
+		}
+		o.peers = append(o.peers, name)
+	}
+	return nil
 }
 
 // benchmarkNames lists the standard benchmarks, comma-separated.
@@ -97,8 +121,8 @@ func (o *benchOptions) validate() ([]bench.Benchmark, error) {
 		return nil, usagef("--reps %d: want 1 to 1000", o.reps)
 	case o.duration < time.Second || o.duration > time.Hour:
 		return nil, usagef("--duration %v: want 1s to 1h", o.duration)
-	case len(o.schedulers) == 0:
-		return nil, usagef("name at least one SCHEDULER: an example (%s) or a scheduler program", strings.Join(examples, ", "))
+	case len(o.schedulers) == 0 && len(o.peers) == 0:
+		return nil, usagef("name at least one SCHEDULER (an example: %s; or a scheduler program) or --peer NAME", strings.Join(examples, ", "))
 	}
 	if ext := strings.ToLower(filepath.Ext(o.chartPath)); o.chartPath != "" && ext != ".svg" && ext != ".png" {
 		return nil, usagef("--chart %q: want a .svg or .png file", o.chartPath)
@@ -122,8 +146,30 @@ type schedulerOperand struct {
 }
 
 // resolveSchedulers builds the examples named and finds the programs
+// given, into dir, then adds o's peers, built or taken from the cache.
+func resolveSchedulers(ctx context.Context, o *benchOptions, dir string, out io.Writer) ([]schedulerOperand, error) {
+	res, err := resolveOperands(ctx, o.schedulers, dir, out)
+	if err != nil || len(o.peers) == 0 {
+		return res, err
+	}
+	for _, name := range o.peers {
+		if slices.ContainsFunc(res, func(s schedulerOperand) bool { return s.name == name }) {
+			return nil, usagef("--peer %s: a SCHEDULER has that name too", name)
+		}
+	}
+	built, err := peers.Build(ctx, o.peers, &peers.Options{CacheDir: o.peerCache, Log: out})
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range built {
+		res = append(res, schedulerOperand{name: p.Name, host: p.Path})
+	}
+	return res, nil
+}
+
+// resolveOperands builds the examples named and finds the programs
 // given, into dir.
-func resolveSchedulers(ctx context.Context, operands []string, dir string, out io.Writer) ([]schedulerOperand, error) {
+func resolveOperands(ctx context.Context, operands []string, dir string, out io.Writer) ([]schedulerOperand, error) {
 	var root string
 	var res []schedulerOperand
 	for _, op := range operands {
@@ -172,7 +218,7 @@ func runBench(ctx context.Context, o *benchOptions, stdout io.Writer) error {
 		return fmt.Errorf("create a scratch directory: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	scheds, err := resolveSchedulers(ctx, o.schedulers, dir, out)
+	scheds, err := resolveSchedulers(ctx, o, dir, out)
 	if err != nil {
 		return err
 	}
@@ -300,7 +346,7 @@ func benchInVM(ctx context.Context, o *benchOptions, bs []bench.Benchmark, sched
 	res, err := vm.Run(ctx, &vmtest.Command{Path: self, Args: g.args(), Files: files, Stdout: capture})
 	capture.Flush()
 	if err != nil {
-		return nil, vmError(ctx, kernel, err)
+		return nil, vmError(ctx, "bench", kernel, err)
 	}
 	fmt.Fprintf(out, "bench: VM done (kernel %s, %s, boot %.1fs, total %.1fs)\n",
 		kernel.Name, res.Accel, res.Boot.Seconds(), res.Duration.Seconds())

@@ -7,11 +7,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/scxkit/scxkit/bench"
+	"github.com/scxkit/scxkit/internal/peers"
 	"github.com/scxkit/scxkit/vmtest"
 )
 
@@ -21,48 +23,21 @@ import (
 // disabled: Run fails otherwise), and the host prints the table and
 // writes the JSON and the chart. A smoke test: no figure is judged.
 func TestBenchSmoke(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: bench boots a VM")
-	}
-	if vmtest.InGuest() {
-		t.Skip("bench boots its own VM from the host")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
-	defer cancel()
+	ctx := benchSmokeContext(t, 6*time.Minute)
 	dir := t.TempDir()
 	o := &benchOptions{
 		cpus: 2, reps: 1, duration: time.Second, benchmarks: benchmarkNames(),
 		jsonPath: filepath.Join(dir, "r.json"), chartPath: filepath.Join(dir, "r.svg"),
 		schedulers: []string{"simple"},
 	}
-	var out bytes.Buffer
-	err := runBench(ctx, o, &out)
-	if errors.Is(err, vmtest.ErrUnavailable) {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("bench cannot run with CI=true: %v", err)
-		}
-		t.Skipf("bench cannot run here: %v", err)
-	}
-	t.Logf("bench output:\n%s", out.String())
-	if err != nil {
-		t.Fatalf("bench: %v", err)
-	}
+	out, r := runBenchSmoke(ctx, t, o)
 	for _, want := range []string{"hackbench time (s)", "cyclictest avg_latency", "switch switch_ns", "default ", "simple "} {
-		if !strings.Contains(out.String(), want) {
+		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q", want)
 		}
 	}
-	if strings.Contains(out.String(), "simple: 0") {
+	if strings.Contains(out, "simple: 0") {
 		t.Errorf("simple printed stats lines, which -stats 0 should have turned off")
-	}
-	f, err := os.Open(o.jsonPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := bench.ReadJSON(f)
-	if err != nil {
-		t.Fatal(err)
 	}
 	if strings.Join(r.Schedulers, ",") != "default,simple" || r.VCPUs != 2 || r.Repetitions != 1 {
 		t.Errorf("report: schedulers %v, %d vCPUs, %d repetitions; want default,simple, 2, 1", r.Schedulers, r.VCPUs, r.Repetitions)
@@ -87,6 +62,51 @@ func TestBenchSmoke(t *testing.T) {
 	}
 }
 
+// benchSmokeContext skips a test that runs bench under -short and in a
+// guest (bench boots its own VM), and returns its context, cancelled
+// after timeout.
+func benchSmokeContext(t *testing.T, timeout time.Duration) context.Context {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: bench boots a VM")
+	}
+	if vmtest.InGuest() {
+		t.Skip("bench boots its own VM from the host")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// runBenchSmoke runs bench with o, which must write its JSON, and returns
+// its output and the report it wrote. It skips when the host cannot boot
+// a VM, except with CI=true, where that fails.
+func runBenchSmoke(ctx context.Context, t *testing.T, o *benchOptions) (string, *bench.Report) {
+	t.Helper()
+	var out bytes.Buffer
+	err := runBench(ctx, o, &out)
+	if errors.Is(err, vmtest.ErrUnavailable) {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("bench cannot run with CI=true: %v", err)
+		}
+		t.Skipf("bench cannot run here: %v", err)
+	}
+	t.Logf("bench output:\n%s", out.String())
+	if err != nil {
+		t.Fatalf("bench: %v", err)
+	}
+	f, err := os.Open(o.jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := bench.ReadJSON(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), r
+}
+
 // TestBenchFlags: bad flags and operands are usage errors that name the
 // fix, before anything is built or booted.
 func TestBenchFlags(t *testing.T) {
@@ -101,11 +121,107 @@ func TestBenchFlags(t *testing.T) {
 		{[]string{"bench", "--chart", "x.gif", "simple"}, "want a .svg or .png"},
 		{[]string{"bench", "--cpus", "0", "simple"}, "--cpus 0"},
 		{[]string{"bench", "/no/such/scheduler"}, "neither an example"},
+		{[]string{"bench", "--peer", "scx_nope"}, `unknown peer "scx_nope": want one of scx_cpu0, `},
+		{[]string{"bench", "--peer", "scx_simple,simple"}, `unknown peer "simple"`},
+		{[]string{"bench", "--peer", "scx_simple", "--peer", "scx_flatcg,scx_simple"}, "peer scx_simple named twice"},
+		{[]string{"bench", "--peer", "scx_simple", "--reps", "0"}, "--reps 0"},
+		{[]string{"bench", "--peer", "scx_simple", peerNamedProgram(t)}, "--peer scx_simple: a SCHEDULER has that name too"},
 	} {
 		code, _, stderr := runArgs(t, tt.args...)
 		if code != exitUsage || !strings.Contains(stderr, tt.want) {
 			t.Errorf("%v: exit %d, stderr %q; want %d and %q", tt.args, code, stderr, exitUsage, tt.want)
 		}
+	}
+}
+
+// peerNamedProgram returns an executable file named like a peer.
+func peerNamedProgram(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "scx_simple")
+	if err := os.WriteFile(path, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestBenchPeerFlags: --peer is repeatable and takes lists, keeps the
+// order given, is enough without a SCHEDULER, and the help tells of it.
+func TestBenchPeerFlags(t *testing.T) {
+	o := &benchOptions{cpus: 2, reps: 1, duration: time.Second, benchmarks: "hackbench"}
+	for _, v := range []string{"scx_flatcg, scx_simple", "scx_cpu0"} {
+		if err := o.addPeers(v); err != nil {
+			t.Fatalf("--peer %q: %v", v, err)
+		}
+	}
+	if got := strings.Join(o.peers, ","); got != "scx_flatcg,scx_simple,scx_cpu0" {
+		t.Errorf("peers %s, want scx_flatcg,scx_simple,scx_cpu0", got)
+	}
+	if _, err := o.validate(); err != nil {
+		t.Errorf("--peer without a SCHEDULER: %v", err)
+	}
+	code, stdout, _ := runArgs(t, "help", "bench")
+	for _, want := range []string{"[--peer NAME]...", "-peer NAME", "scx_simple", "linux-source-7.3"} {
+		if code != exitOK || !strings.Contains(stdout, want) {
+			t.Errorf("help bench (exit %d) lacks %q:\n%s", code, want, stdout)
+		}
+	}
+}
+
+// TestBenchPeerSmoke builds the kernel's scx_simple from
+// linux-source-7.3 into an empty cache (so the build itself is tested
+// each time, and its time logged), runs scxkit bench --peer scx_simple
+// once, briefly, with hackbench only, in a VM on 7.3, and checks that the
+// report has a scx_simple row with a value and a ratio; then asks for
+// the peer again and checks that it comes from the cache, at once and
+// silently. It skips when the source package is missing, except with
+// CI=true, where that fails.
+func TestBenchPeerSmoke(t *testing.T) {
+	ctx := benchSmokeContext(t, 10*time.Minute)
+	if _, err := peers.DefaultSource(ctx); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true: %v", err)
+		}
+		t.Skip(err)
+	}
+	dir, cache := t.TempDir(), t.TempDir()
+	o := &benchOptions{
+		cpus: 2, reps: 1, duration: time.Second, benchmarks: "hackbench",
+		jsonPath: filepath.Join(dir, "r.json"), peers: []string{"scx_simple"}, peerCache: cache,
+	}
+	out, r := runBenchSmoke(ctx, t, o)
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "peers: built") {
+			t.Logf("build from a clean cache: %s", line)
+		}
+	}
+	if !regexp.MustCompile(`(?m)^scx_simple +1 +[0-9.]+ +\[`).MatchString(out) {
+		t.Errorf("the table has no scx_simple row with a value")
+	}
+	if strings.Join(r.Schedulers, ",") != "default,scx_simple" {
+		t.Errorf("report schedulers %v, want default,scx_simple", r.Schedulers)
+	}
+	found := false
+	for _, res := range r.Results {
+		if res.Scheduler != "scx_simple" {
+			continue
+		}
+		found = true
+		if len(res.Values) != 1 || res.Values[0] <= 0 || res.Ratio == nil || !res.Ratio.Valid {
+			t.Errorf("scx_simple %s %s: values %v, ratio %+v; want one positive value and a ratio", res.Benchmark, res.Metric.Name, res.Values, res.Ratio)
+		}
+	}
+	if !found {
+		t.Errorf("the report has no scx_simple result")
+	}
+
+	var log bytes.Buffer
+	start := time.Now()
+	again, err := peers.Build(ctx, []string{"scx_simple"}, &peers.Options{CacheDir: cache, Log: &log})
+	if err != nil || len(again) != 1 || !strings.HasPrefix(again[0].Path, cache) {
+		t.Fatalf("peers.Build again: %+v, %v; want scx_simple from %s", again, err, cache)
+	}
+	if d := time.Since(start); d > 10*time.Second || log.Len() > 0 {
+		t.Errorf("cache hit took %v and logged %q: want quick and silent", d, log.String())
 	}
 }
 

@@ -191,15 +191,15 @@ func demo(ctx context.Context, o *demoOptions, stdout io.Writer) error {
 		Stdout: out,
 	})
 	if err != nil {
-		return vmError(ctx, kernel, err)
+		return vmError(ctx, "demo", kernel, err)
 	}
 	fmt.Fprintf(out, "demo: VM done (kernel %s, %s, boot %.1fs, total %.1fs)\n",
 		kernel.Name, res.Accel, res.Boot.Seconds(), res.Duration.Seconds())
 	return nil
 }
 
-// vmError explains a failed VM run.
-func vmError(ctx context.Context, kernel vmtest.Kernel, err error) error {
+// vmError explains a failed VM run of command what ("demo", "bench").
+func vmError(ctx context.Context, what string, kernel vmtest.Kernel, err error) error {
 	var runErr *vmtest.RunError
 	switch {
 	case errors.Is(err, vmtest.ErrUnavailable):
@@ -207,7 +207,7 @@ func vmError(ctx context.Context, kernel vmtest.Kernel, err error) error {
 	case ctx.Err() != nil:
 		return fmt.Errorf("interrupted: %w", err)
 	case errors.As(err, &runErr) && runErr.Kind == vmtest.FailExit:
-		return fmt.Errorf("the demo failed in the VM (kernel %s, exit status %d): see its output above", kernel.Name, runErr.ExitCode)
+		return fmt.Errorf("%s failed in the VM (kernel %s, exit status %d): see its output above", what, kernel.Name, runErr.ExitCode)
 	case errors.As(err, &runErr):
 		return fmt.Errorf("VM run failed: %w\n%s", err, runErr.ConsoleTail())
 	}
@@ -347,7 +347,7 @@ func demoBench(ctx context.Context, o *demoOptions, root, dir, sched string, loc
 		Stdout: out,
 	})
 	if err != nil {
-		return vmError(ctx, kernel, err)
+		return vmError(ctx, "demo", kernel, err)
 	}
 	fmt.Fprintf(out, "demo: VM done (kernel %s, %s, boot %.1fs, total %.1fs)\n",
 		kernel.Name, res.Accel, res.Boot.Seconds(), res.Duration.Seconds())

@@ -9,7 +9,7 @@
 //	scxkit topology [--sysfs DIR] [--json] [--llc-cores N]
 //	scxkit latency [--cgroup PATH]... [--interval D] [--duration D] [--json] [--listen ADDR]
 //	scxkit stats [--socket PATH] [--json] [--meta] NAME
-//	scxkit bench [--kernel NAME] [--cpus N] [--reps N] [--duration D] [--benchmarks LIST] [--json FILE] [--chart FILE] SCHEDULER...
+//	scxkit bench [--kernel NAME] [--cpus N] [--reps N] [--duration D] [--benchmarks LIST] [--json FILE] [--chart FILE] [--peer NAME]... [SCHEDULER...]
 //	scxkit help [command]
 //
 // status prints what scx.Probe and scx.ReadStatus see: the kernel release,
@@ -37,7 +37,9 @@
 // program), in one VM unless this host has sched_ext, alternating their
 // order over the repetitions; it prints medians with confidence intervals
 // and ratios against the default scheduler, and writes a JSON file and a
-// chart (package bench).
+// chart (package bench). With --peer NAME it also runs the kernel's own
+// tools/sched_ext schedulers (scx_simple, scx_flatcg, ...), built on first
+// use from Debian's linux-source-7.3 package and cached.
 //
 // topology prints the CPU topology that package topology discovers, from
 // this machine or from an unpacked sysfs snapshot (--sysfs), as a tree or
