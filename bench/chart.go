@@ -18,8 +18,12 @@ import (
 
 // Chart layout.
 const (
-	chartCols   = 2
-	panelWidth  = 11 * vg.Centimeter
+	chartCols  = 2
+	panelWidth = 11 * vg.Centimeter
+	// slotWidth is the least width of one scheduler's bar and label:
+	// with more schedulers than fit, the panels widen, so that names
+	// such as "interactive" and "scx_simple" do not run into each other.
+	slotWidth   = 2.2 * vg.Centimeter
 	panelHeight = 8 * vg.Centimeter
 	titleHeight = 1.8 * vg.Centimeter
 )
@@ -73,7 +77,7 @@ func (r *Report) WriteChart(w io.Writer, format string) error {
 
 	cols := min(chartCols, len(plots))
 	rows := (len(plots) + cols - 1) / cols
-	width := vg.Length(cols) * panelWidth
+	width := vg.Length(cols) * r.panelWidth()
 	height := vg.Length(rows)*panelHeight + titleHeight
 	var c vg.CanvasWriterTo
 	if format == "svg" {
@@ -108,6 +112,12 @@ func (r *Report) WriteChart(w io.Writer, format string) error {
 	return nil
 }
 
+// panelWidth is the width of one panel: panelWidth, or slotWidth per
+// scheduler when that is more.
+func (r *Report) panelWidth() vg.Length {
+	return max(panelWidth, vg.Length(len(r.Schedulers))*slotWidth)
+}
+
 // panel draws the results rs of one benchmark and metric.
 func (r *Report) panel(rs []Result) (*plot.Plot, error) {
 	m := rs[0].Metric
@@ -133,7 +143,7 @@ func (r *Report) panel(rs []Result) (*plot.Plot, error) {
 	}
 
 	n := len(rs)
-	barWidth := min(28*vg.Millimeter, panelWidth*0.6/vg.Length(n))
+	barWidth := min(28*vg.Millimeter, r.panelWidth()*0.6/vg.Length(n))
 	labels := make([]string, n)
 	var bars plotter.XYs
 	var errs plotter.YErrors
