@@ -22,6 +22,7 @@ import (
 	"github.com/scxkit/scxkit/internal/workload"
 	"github.com/scxkit/scxkit/runner"
 	"github.com/scxkit/scxkit/scx"
+	"github.com/scxkit/scxkit/topology"
 	"github.com/scxkit/scxkit/vmtest"
 )
 
@@ -31,6 +32,8 @@ import (
 const (
 	envRunMain    = "SCXKIT_RESPONSIVE_MAIN"
 	envRunSleeper = "SCXKIT_RESPONSIVE_SLEEPER"
+	// envSleeperCPU0 pins the sleeper to CPU 0.
+	envSleeperCPU0 = "SCXKIT_RESPONSIVE_SLEEPER_CPU0"
 )
 
 // Two sockets of two cores: two LLCs, so two DSQs that lb balances.
@@ -56,6 +59,14 @@ func sleeper(arg string) int {
 		return 2
 	}
 	runtime.LockOSThread()
+	if os.Getenv(envSleeperCPU0) == "1" {
+		var cpu0 unix.CPUSet
+		cpu0.Set(0)
+		if err := unix.SchedSetaffinity(0, &cpu0); err != nil {
+			fmt.Fprintf(os.Stderr, "sleeper: pin to CPU 0: %v\n", err)
+			return 1
+		}
+	}
 	late := make([]int64, 0, n)
 	const period = 2 * time.Millisecond
 	for range n {
@@ -82,8 +93,8 @@ func sleeper(arg string) int {
 	return 0
 }
 
-// runSleeper runs the sleeper for n periods and returns its lateness per
-// wakeup, in µs, sorted.
+// runSleeper runs the sleeper for n periods, pinned to CPU 0, and returns
+// its lateness per wakeup, in µs, sorted.
 func runSleeper(t *testing.T, n int) []int64 {
 	t.Helper()
 	self, err := os.Executable()
@@ -91,7 +102,7 @@ func runSleeper(t *testing.T, n int) []int64 {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(), envRunSleeper+"="+strconv.Itoa(n))
+	cmd.Env = append(os.Environ(), envRunSleeper+"="+strconv.Itoa(n), envSleeperCPU0+"=1")
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("sleeper: %v", err)
@@ -251,10 +262,13 @@ func lastLine(s string) string {
 }
 
 // TestWakeupPreemption is the behavior test: with every CPU held by a
-// CPU hog, a task that sleeps 2ms at a time and runs briefly must be
-// found latency-sensitive and preempt a hog at (nearly) every wakeup,
-// so that it waits far less than with preemption turned off, in the same
-// VM: then it waits for a hog's 20ms slice to end.
+// CPU hog pinned there, a task pinned to CPU 0 that sleeps 2ms at a time
+// and runs briefly must be found latency-sensitive and preempt CPU 0's hog
+// at (nearly) every wakeup, so that it waits far less than with
+// preemption turned off, in the same VM: then it waits for the hog's
+// 20ms slice to end. (Unpinned, hogs born in one LLC may leave the other
+// idle until lb moves them, and the sleeper's wait depends on where it
+// lands: a CI run measured a 310µs median without preemption.)
 //
 // Margins. Counts: the sleeper's wakeups are nearly all the non-sync
 // wakeups in the idle VM; at least half of them must preempt (a wakeup
@@ -277,7 +291,7 @@ func TestWakeupPreemption(t *testing.T) {
 	} {
 		t.Run(mode.name, func(t *testing.T) {
 			s := start(t, append([]string{"-stats", "200ms"}, mode.args...)...)
-			schedtest.Hogs(t, runtime.NumCPU(), schedtest.HogOptions{})
+			hogEveryCPU(t)
 			before := waitStats(t, &s.stdout)
 			late := runSleeper(t, wakeups)
 			after := waitStats(t, &s.stdout)
@@ -309,6 +323,15 @@ func TestWakeupPreemption(t *testing.T) {
 	if 2*medians["preempt"] > medians["no-preempt"] {
 		t.Errorf("the sleeper's median lateness is %dµs with preemption and %dµs without: want at most half",
 			medians["preempt"], medians["no-preempt"])
+	}
+}
+
+// hogEveryCPU starts one CPU hog pinned to each CPU, killed at the end of
+// the test, so that no CPU is idle.
+func hogEveryCPU(t *testing.T) {
+	t.Helper()
+	for cpu := range runtime.NumCPU() {
+		schedtest.Hogs(t, 1, schedtest.HogOptions{CPUs: topology.MaskOf(cpu)})
 	}
 }
 
@@ -416,7 +439,8 @@ func TestAffinityChurn(t *testing.T) {
 		case <-time.After(3 * time.Millisecond):
 			// The sleeper's threads: its main thread sleeps; setting
 			// the process's first thread is enough.
-			if err := unix.SchedSetaffinity(cmd.Process.Pid, &masks[flips%2]); err != nil {
+			// ESRCH: the sleeper exited; Wait reports it next.
+			if err := unix.SchedSetaffinity(cmd.Process.Pid, &masks[flips%2]); err != nil && err != unix.ESRCH {
 				t.Fatalf("sched_setaffinity: %v", err)
 			}
 		}
