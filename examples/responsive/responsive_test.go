@@ -369,13 +369,28 @@ func TestContentionSlices(t *testing.T) {
 // every CPU busy, ping-pong pairs wake each other through pipes (sync
 // wakeups) thousands of times. Their threads run in short bursts, so
 // were sync wakeups not set apart, nearly every one would preempt a hog.
-// Margin: the VM's own timer wakeups (the scheduler's stats, kernel
-// threads, the Go runtime) preempt hogs too, about 5% of the pairs'
-// wakeups in runs on 7.3; the test allows a quarter.
+// The VM's own timer wakeups (the scheduler's stats, kernel threads, the
+// Go runtime) preempt hogs too, at a rate per second that does not depend
+// on the pairs; the test measures that rate over a window with the hogs
+// alone and allows twice that rate over the pairs' run, plus a tenth of
+// their wakeups. A slow host stretches the run and the allowance alike.
+//
+// It checks the flagship as a whole, not behavior's sync rule alone: the
+// pairs' wakeups mostly go to the waker's CPU from ops.select_cpu and
+// never reach the rule in ops.enqueue, and the test still passed with the
+// rule removed. With -no-affine the rule is reached, but the Go runtime's
+// own futex wakeups in the workload (not sync) then preempt some 1,800
+// times: isolating the rule needs a ping-pong that is not a Go program.
 func TestSyncWakeupsDoNotPreempt(t *testing.T) {
 	s := start(t, "-stats", "200ms")
 	schedtest.Hogs(t, runtime.NumCPU(), schedtest.HogOptions{})
+	idle0 := waitStats(t, &s.stdout)
+	idleStart := time.Now()
+	waitStats(t, &s.stdout)
 	before := waitStats(t, &s.stdout)
+	idleFor := time.Since(idleStart)
+	background := float64(counter(t, before, "behavior.preempted")-counter(t, idle0, "behavior.preempted")) / idleFor.Seconds()
+	runStart := time.Now()
 	rep, err := workload.Run(context.Background(), workload.Config{
 		Spinners:      1,
 		SpinWork:      1,
@@ -387,15 +402,18 @@ func TestSyncWakeupsDoNotPreempt(t *testing.T) {
 		t.Fatalf("workload: %v\n%s", err, rep)
 	}
 	after := waitStats(t, &s.stdout)
+	ranFor := time.Since(runStart) // to the stats line after the run
 	syncs := counter(t, after, "behavior.sync_wakeups") - counter(t, before, "behavior.sync_wakeups")
 	pre := counter(t, after, "behavior.preempted") - counter(t, before, "behavior.preempted")
-	t.Logf("sync wakeups %d, preemptions %d", syncs, pre)
+	allowed := uint64(2*background*ranFor.Seconds()) + syncs/10
+	t.Logf("background %.0f preemptions/s over %v; pairs' run %v: sync wakeups %d, preemptions %d (allowed %d)",
+		background, idleFor.Round(time.Millisecond), ranFor.Round(time.Millisecond), syncs, pre, allowed)
 	// 2 pairs x 1000 round trips x 2 wakeups each.
 	if syncs < 4000*9/10 {
 		t.Errorf("%d sync wakeups counted for the pairs' 4000", syncs)
 	}
-	if pre > syncs/4 {
-		t.Errorf("%d preemptions during %d sync wakeups: sync wakeups must not preempt", pre, syncs)
+	if pre > allowed {
+		t.Errorf("%d preemptions during %d sync wakeups, %d allowed: sync wakeups must not preempt", pre, syncs, allowed)
 	}
 	s.stop(t)
 }
