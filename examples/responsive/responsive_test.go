@@ -34,7 +34,13 @@ const (
 	envRunSleeper = "SCXKIT_RESPONSIVE_SLEEPER"
 	// envSleeperCPU0 pins the sleeper to CPU 0.
 	envSleeperCPU0 = "SCXKIT_RESPONSIVE_SLEEPER_CPU0"
+	// envStressNG is where the guest finds stress-ng, copied from the
+	// host; empty when the host has none.
+	envStressNG = "SCXKIT_RESPONSIVE_STRESS_NG"
 )
+
+// guestStressNG is where TestMain puts the host's stress-ng in the guest.
+const guestStressNG = "/vmtest/tools/stress-ng"
 
 // Two sockets of two cores: two LLCs, so two DSQs that lb balances.
 func TestMain(m *testing.M) {
@@ -45,7 +51,31 @@ func TestMain(m *testing.M) {
 	case os.Getenv(envRunSleeper) != "":
 		os.Exit(sleeper(os.Getenv(envRunSleeper)))
 	}
-	vmtest.Main(m, &vmtest.Config{Topology: vmtest.Topology{Sockets: 2, Cores: 2, Threads: 1}})
+	cfg := &vmtest.Config{Topology: vmtest.Topology{Sockets: 2, Cores: 2, Threads: 1}}
+	if !vmtest.InGuest() {
+		files, err := stressNGFiles()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "responsive: %v\n", err)
+			if os.Getenv("CI") == "true" {
+				os.Exit(1)
+			}
+		}
+		if files != nil {
+			cfg.Files = files
+			cfg.Env = []string{envStressNG + "=" + guestStressNG}
+		}
+	}
+	vmtest.Main(m, cfg)
+}
+
+// stressNGFiles returns the files that run the host's stress-ng in the
+// guest, for TestSyncWakeupsDoNotPreempt.
+func stressNGFiles() ([]vmtest.File, error) {
+	path, err := exec.LookPath("stress-ng")
+	if err != nil {
+		return nil, fmt.Errorf("stress-ng not found (TestSyncWakeupsDoNotPreempt needs it): run scripts/setup: %w", err)
+	}
+	return vmtest.HostProgram(path, guestStressNG)
 }
 
 // sleeper is the periodic task of the behavior test: it sleeps 2ms at a
@@ -366,56 +396,71 @@ func TestContentionSlices(t *testing.T) {
 }
 
 // TestSyncWakeupsDoNotPreempt checks the other half of the rule: with
-// every CPU busy, ping-pong pairs wake each other through pipes (sync
-// wakeups) thousands of times. Their threads run in short bursts, so
-// were sync wakeups not set apart, nearly every one would preempt a hog.
-// The VM's own timer wakeups (the scheduler's stats, kernel threads, the
-// Go runtime) preempt hogs too, at a rate per second that does not depend
-// on the pairs; the test measures that rate over a window with the hogs
-// alone and allows twice that rate over the pairs' run, plus a tenth of
-// their wakeups. A slow host stretches the run and the allowance alike.
+// every CPU busy, stress-ng's switch stressor passes messages through a
+// pipe between two processes thousands of times, and a pipe wakes its
+// reader and writer with sync wakeups. Both processes run in short
+// bursts, so were sync wakeups not set apart, nearly every one would
+// preempt a hog. The workload is stress-ng, a C program, because a Go
+// ping-pong also wakes its runtime's threads through futexes, which are
+// not sync wakeups and may preempt.
 //
-// It checks the flagship as a whole, not behavior's sync rule alone: the
-// pairs' wakeups mostly go to the waker's CPU from ops.select_cpu and
-// never reach the rule in ops.enqueue, and the test still passed with the
-// rule removed. With -no-affine the rule is reached, but the Go runtime's
-// own futex wakeups in the workload (not sync) then preempt some 1,800
-// times: isolating the rule needs a ping-pong that is not a Go program.
+// It runs twice: with the flagship's defaults, where most sync wakeups go
+// to the waker's CPU from ops.select_cpu (sk_behavior_affine_cpu), and
+// with -no-affine, where every one reaches behavior's rule in
+// ops.enqueue, so that the test fails if the rule does. The VM's own
+// timer wakeups (the scheduler's stats, kernel threads, the Go runtime)
+// preempt hogs too, at a rate per second that does not depend on the
+// pipe; the test measures that rate over a window with the hogs alone and
+// allows twice that rate over the stressor's run, plus a tenth of its
+// wakeups. A slow host stretches the run and the allowance alike.
 func TestSyncWakeupsDoNotPreempt(t *testing.T) {
-	s := start(t, "-stats", "200ms")
-	schedtest.Hogs(t, runtime.NumCPU(), schedtest.HogOptions{})
-	idle0 := waitStats(t, &s.stdout)
-	idleStart := time.Now()
-	waitStats(t, &s.stdout)
-	before := waitStats(t, &s.stdout)
-	idleFor := time.Since(idleStart)
-	background := float64(counter(t, before, "behavior.preempted")-counter(t, idle0, "behavior.preempted")) / idleFor.Seconds()
-	runStart := time.Now()
-	rep, err := workload.Run(context.Background(), workload.Config{
-		Spinners:      1,
-		SpinWork:      1,
-		PingPongPairs: 2,
-		RoundTrips:    1000,
-		Deadline:      120 * time.Second,
-	})
-	if err != nil {
-		t.Fatalf("workload: %v\n%s", err, rep)
+	stressNG := os.Getenv(envStressNG)
+	if stressNG == "" {
+		t.Skip("stress-ng was not found on the host: run scripts/setup")
 	}
-	after := waitStats(t, &s.stdout)
-	ranFor := time.Since(runStart) // to the stats line after the run
-	syncs := counter(t, after, "behavior.sync_wakeups") - counter(t, before, "behavior.sync_wakeups")
-	pre := counter(t, after, "behavior.preempted") - counter(t, before, "behavior.preempted")
-	allowed := uint64(2*background*ranFor.Seconds()) + syncs/10
-	t.Logf("background %.0f preemptions/s over %v; pairs' run %v: sync wakeups %d, preemptions %d (allowed %d)",
-		background, idleFor.Round(time.Millisecond), ranFor.Round(time.Millisecond), syncs, pre, allowed)
-	// 2 pairs x 1000 round trips x 2 wakeups each.
-	if syncs < 4000*9/10 {
-		t.Errorf("%d sync wakeups counted for the pairs' 4000", syncs)
+	for _, c := range []struct {
+		name string
+		args []string
+	}{
+		{"defaults", nil},
+		{"no-affine", []string{"-no-affine"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := start(t, append([]string{"-stats", "200ms"}, c.args...)...)
+			schedtest.Hogs(t, runtime.NumCPU(), schedtest.HogOptions{})
+			idle0 := waitStats(t, &s.stdout)
+			idleStart := time.Now()
+			waitStats(t, &s.stdout)
+			before := waitStats(t, &s.stdout)
+			idleFor := time.Since(idleStart)
+			background := float64(counter(t, before, "behavior.preempted")-counter(t, idle0, "behavior.preempted")) / idleFor.Seconds()
+			runStart := time.Now()
+			const ops = 4000
+			cmd := exec.Command(stressNG, "--switch", "1", "--switch-method", "pipe",
+				"--switch-ops", strconv.Itoa(ops), "--timeout", "120s", "--temp-path", t.TempDir())
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("%v: %v\n%s", cmd, err, out)
+			}
+			after := waitStats(t, &s.stdout)
+			ranFor := time.Since(runStart) // to the stats line after the run
+			syncs := counter(t, after, "behavior.sync_wakeups") - counter(t, before, "behavior.sync_wakeups")
+			pre := counter(t, after, "behavior.preempted") - counter(t, before, "behavior.preempted")
+			allowed := uint64(2*background*ranFor.Seconds()) + syncs/10
+			t.Logf("background %.0f preemptions/s over %v; stressor's run %v: sync wakeups %d, preemptions %d (allowed %d)",
+				background, idleFor.Round(time.Millisecond), ranFor.Round(time.Millisecond), syncs, pre, allowed)
+			// Each operation fills the one-page pipe and waits for the
+			// reader to empty it, so it wakes the reader, or the
+			// writer, at least once: fewer means the counter misses the
+			// stressor's wakeups and the check below would hold vacuously.
+			if syncs < ops {
+				t.Errorf("%d sync wakeups counted during %d pipe operations", syncs, ops)
+			}
+			if pre > allowed {
+				t.Errorf("%d preemptions during %d sync wakeups, %d allowed: sync wakeups must not preempt", pre, syncs, allowed)
+			}
+			s.stop(t)
+		})
 	}
-	if pre > allowed {
-		t.Errorf("%d preemptions during %d sync wakeups, %d allowed: sync wakeups must not preempt", pre, syncs, allowed)
-	}
-	s.stop(t)
 }
 
 // TestAffinityChurn changes the affinity of a latency-sensitive sleeper
