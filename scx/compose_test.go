@@ -98,6 +98,19 @@ func TestOpenComposes(t *testing.T) {
 		{name: "nil pointer component", cfg: scx.Config{Components: []scx.Component{(*part)(nil)}}, want: "Components[0] is nil"},
 		{name: "unknown flag", cfg: scx.Config{Components: []scx.Component{&part{"a", scx.Needs{Forbids: []scx.OpsFlag{"SCX_OPS_NOPE"}}}}},
 			want: `component a: unknown flag "SCX_OPS_NOPE"`},
+		{name: "omit a callback", cfg: scx.Config{OmitCallbacks: []string{"dispatch"}, Components: []scx.Component{
+			&part{"b", scx.Needs{Callbacks: []string{"enqueue"}}}}}},
+		{name: "omit a callback a component needs", cfg: scx.Config{OmitCallbacks: []string{"enqueue"}, Components: []scx.Component{
+			&part{"b", scx.Needs{Callbacks: []string{"enqueue"}}}}},
+			want: "component b needs ops.enqueue, which Config.OmitCallbacks leaves out"},
+		{name: "omit a callback a component owns", cfg: scx.Config{OmitCallbacks: []string{"dispatch"}, Components: []scx.Component{
+			&part{"a", scx.Needs{Owns: []string{"dispatch"}}}}},
+			want: "component a needs ops.dispatch"},
+		{name: "omit a callback the object lacks", cfg: scx.Config{OmitCallbacks: []string{"cpu_release"}},
+			want: "Config.OmitCallbacks names ops.cpu_release, which the object does not implement: remove it"},
+		{name: "omit exit", cfg: scx.Config{OmitCallbacks: []string{"exit"}}, want: "OmitCallbacks names ops.exit"},
+		{name: "omit with the ops. prefix", cfg: scx.Config{OmitCallbacks: []string{"ops.dispatch"}}, want: `drop the "ops." prefix ("dispatch")`},
+		{name: "omit an empty name", cfg: scx.Config{OmitCallbacks: []string{""}}, want: "OmitCallbacks has an empty name"},
 		{name: "objects not a struct pointer", cfg: scx.Config{Components: []scx.Component{&part{"a", scx.Needs{Objects: 3}}}},
 			want: "Needs.Objects: int is not a pointer to a struct"},
 	} {

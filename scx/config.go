@@ -89,6 +89,16 @@ type Config struct {
 	// the order they bind. Open checks what each needs against the object
 	// and against the others; see Component.
 	Components []Component
+	// OmitCallbacks names callbacks the object implements that this run
+	// leaves out of sched_ext_ops ("quiescent", "set_cpumask"): the kernel
+	// then never calls them. Every callback in sched_ext_ops costs a BPF
+	// program call at each event, even one that does nothing, so a
+	// scheduler that composes a component only on some machines (a load
+	// balancer where there is more than one LLC) omits the callbacks that
+	// serve only that component where it runs without it. Open refuses a
+	// callback the object does not implement, ops.exit (scx reads the exit
+	// info it records), and one a component of Components needs.
+	OmitCallbacks []string
 }
 
 // OpsName returns the name that goes into sched_ext_ops.name.
@@ -130,6 +140,16 @@ func (c *Config) Validate() error {
 	for name := range c.Constants {
 		if name == "" {
 			return configErr("Constants has an empty name")
+		}
+	}
+	for _, cb := range c.OmitCallbacks {
+		switch {
+		case cb == "":
+			return configErr("OmitCallbacks has an empty name: name callbacks as sched_ext_ops does, e.g. \"quiescent\"")
+		case strings.HasPrefix(cb, "ops."):
+			return configErr("OmitCallbacks names %q: drop the \"ops.\" prefix (%q)", cb, strings.TrimPrefix(cb, "ops."))
+		case cb == "exit":
+			return configErr("OmitCallbacks names ops.exit: scx needs it to read why the scheduler exited (sk_exit_record)")
 		}
 	}
 	return nil

@@ -80,8 +80,12 @@ func Open(objs Objects, cfg Config) (*Spec, error) {
 	cfg.Constants = maps.Clone(cfg.Constants)
 	cfg.Flags = slices.Clone(cfg.Flags)
 	cfg.Components = slices.Clone(cfg.Components)
+	cfg.OmitCallbacks = slices.Clone(cfg.OmitCallbacks)
 	comps, err := compose(&cfg)
 	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", cfg.OpsName(), err)
+	}
+	if err := checkOmitted(comps, cfg.OmitCallbacks); err != nil {
 		return nil, fmt.Errorf("open %s: %w", cfg.OpsName(), err)
 	}
 	s := &Spec{cfg: cfg, specs: make(map[KfuncGen]*ebpf.CollectionSpec), comps: comps,
@@ -106,6 +110,9 @@ func Open(objs Objects, cfg Config) (*Spec, error) {
 			return nil, fmt.Errorf("open %s: %w", cfg.Name, err)
 		}
 		if err := checkObject(spec, gen, &cfg); err != nil {
+			return nil, fmt.Errorf("open %s: %s object: %w", cfg.Name, gen, err)
+		}
+		if err := omitCallbacks(spec, cfg.OmitCallbacks); err != nil {
 			return nil, fmt.Errorf("open %s: %s object: %w", cfg.Name, gen, err)
 		}
 		for _, b := range comps {
@@ -139,6 +146,37 @@ func (s *Spec) Components() []Component { return slices.Clone(s.cfg.Components) 
 
 // Config returns the configuration the Spec was opened with.
 func (s *Spec) Config() Config { return s.cfg }
+
+// checkOmitted refuses to omit a callback that a component needs.
+func checkOmitted(comps []bound, omit []string) error {
+	for _, b := range comps {
+		for _, cb := range slices.Concat(b.needs.Callbacks, b.needs.Owns) {
+			if slices.Contains(omit, cb) {
+				return fmt.Errorf("%w: component %s needs ops.%s, which Config.OmitCallbacks leaves out: omit it only where the scheduler runs without %s",
+					ErrInvalid, b.c.Name(), cb, b.c.Name())
+			}
+		}
+	}
+	return nil
+}
+
+// omitCallbacks deletes the programs of the omitted callbacks from spec,
+// which leaves their sched_ext_ops members empty.
+func omitCallbacks(spec *ebpf.CollectionSpec, omit []string) error {
+	for _, cb := range omit {
+		found := false
+		for name, p := range spec.Programs {
+			if p.Type == ebpf.StructOps && p.AttachTo == opsType+":"+cb {
+				delete(spec.Programs, name)
+				found = true
+			}
+		}
+		if !found {
+			return fmt.Errorf("%w: Config.OmitCallbacks names ops.%s, which the object does not implement: remove it", ErrInvalid, cb)
+		}
+	}
+	return nil
+}
 
 // checkObject verifies what Load relies on, without a kernel.
 func checkObject(spec *ebpf.CollectionSpec, gen KfuncGen, cfg *Config) error {

@@ -91,9 +91,13 @@ func command() runner.Command {
 				Components: []scx.Component{topo, layout, tracker},
 				Constants:  map[string]any{"min_slice_ns": uint64(minSlice)},
 			}
-			// One LLC: nothing to balance; the BPF side skips lb's
-			// hooks (the constant balance).
-			if len(layout.DSQs) > 1 {
+			// One LLC: nothing to balance. The BPF side skips lb's
+			// hooks (the constant balance), and the callbacks that
+			// serve only lb are left out, so that the kernel does not
+			// call them at every sleep and affinity change.
+			if len(layout.DSQs) <= 1 {
+				cfg.OmitCallbacks = []string{"quiescent", "set_cpumask", "disable"}
+			} else {
 				bal, err := lb.New(lb.DomainsOf(layout), &lb.Options{Interval: interval, PushThreshold: push, PullThreshold: pull})
 				if err != nil {
 					return scx.Config{}, err

@@ -557,6 +557,57 @@ func TestDropsMissingCallbacks(t *testing.T) {
 	}
 }
 
+// TestOmitCallbacks leaves fifo's ops.enqueue out (Config.OmitCallbacks)
+// and checks the kernel never calls it: with no ops.enqueue sched_ext
+// queues every task on the global DSQ itself, so a workload completes
+// while fifo's enqueue counter stays 0. The same run with the callback
+// counts enqueues, so the check is not vacuous.
+func TestOmitCallbacks(t *testing.T) {
+	k := probe(t)
+	for _, omit := range []bool{false, true} {
+		cfg := scx.Config{Name: "sk_omit"}
+		if omit {
+			cfg.OmitCallbacks = []string{"enqueue"}
+		}
+		spec, err := scx.Open(fifoSched, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sched, err := spec.Load(&scx.LoadOptions{Kernel: k})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sched.Attach(); err != nil {
+			sched.Close()
+			t.Fatal(err)
+		}
+		rep, err := workload.Run(context.Background(), workload.Config{Spinners: 2, SpinWork: 5, PingPongPairs: 1, RoundTrips: 100, Deadline: 60 * time.Second})
+		if err != nil {
+			sched.Close()
+			t.Fatalf("omit %v: workload: %v\n%s", omit, err, rep)
+		}
+		if st := status(t, k); st.State != scx.StateEnabled || st.Ops != "sk_omit" {
+			sched.Close()
+			t.Fatalf("omit %v: after the workload: %v; want sk_omit still enabled", omit, st)
+		}
+		var st scx.Stats
+		if err := sched.ReadStats(&st); err != nil {
+			t.Fatal(err)
+		}
+		n, _ := st.Get("enqueued")
+		if err := sched.Close(); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("omit enqueue %v: enqueued %d", omit, n)
+		if omit && n != 0 {
+			t.Errorf("ops.enqueue omitted, but it ran %d times", n)
+		}
+		if !omit && n == 0 {
+			t.Error("ops.enqueue kept, but it never ran: the check above would hold vacuously")
+		}
+	}
+}
+
 // runUntilExit attaches sched and runs it until the kernel or BPF ends it,
 // returning the exit info and error from whichever step saw the exit.
 func runUntilExit(t *testing.T, sched *scx.Scheduler) (*scx.ExitInfo, error) {
