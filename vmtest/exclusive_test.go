@@ -1,51 +1,65 @@
 package vmtest
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 )
 
-// TestGuestsLock checks the lock Config.Exclusive relies on: guests of
-// ordinary packages share it, and an exclusive one cannot take it while
-// any of them holds it, nor they while it does.
+// TestGuestsLock checks how guests take the lock Config.Exclusive relies
+// on (privdir's tests cover the lock itself): ordinary guests share the
+// one in the cache directory, and an exclusive one cannot take it while
+// any of them holds it, nor they while it does. Each attempt here runs
+// with a context that is already done, so an attempt that would wait
+// fails at once instead (a free lock is taken regardless).
 func TestGuestsLock(t *testing.T) {
-	name := filepath.Join(t.TempDir(), "guests.lock")
-	tryLock := func(how int) error {
-		f, err := os.OpenFile(name, os.O_RDWR, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		return syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)
-	}
-	shared1, err := flockFile(name, syscall.LOCK_SH)
+	cache := t.TempDir()
+	t.Setenv(EnvCache, cache)
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	ordinary, exclusive := &VM{}, &VM{Exclusive: true}
+
+	shared1, err := ordinary.lockGuests(done)
 	if err != nil {
 		t.Fatal(err)
 	}
-	shared2, err := flockFile(name, syscall.LOCK_SH)
-	if err != nil {
-		t.Fatalf("a second shared lock: %v", err)
+	if _, err := os.Lstat(filepath.Join(cache, "guests.lock")); err != nil {
+		t.Errorf("the guests' lock is not in the cache directory: %v", err)
 	}
-	if err := tryLock(syscall.LOCK_EX); !errors.Is(err, syscall.EWOULDBLOCK) {
-		t.Errorf("exclusive beside two shared: %v, want EWOULDBLOCK", err)
+	shared2, err := ordinary.lockGuests(done)
+	if err != nil {
+		t.Fatalf("a second ordinary guest: %v", err)
+	}
+	if unlock, err := exclusive.lockGuests(done); !errors.Is(err, context.Canceled) {
+		if err == nil {
+			unlock()
+		}
+		t.Errorf("an exclusive guest beside two ordinary ones: %v, want it to wait", err)
 	}
 	shared1()
-	if err := tryLock(syscall.LOCK_EX); !errors.Is(err, syscall.EWOULDBLOCK) {
-		t.Errorf("exclusive beside one shared: %v, want EWOULDBLOCK", err)
+	if unlock, err := exclusive.lockGuests(done); !errors.Is(err, context.Canceled) {
+		if err == nil {
+			unlock()
+		}
+		t.Errorf("an exclusive guest beside an ordinary one: %v, want it to wait", err)
 	}
 	shared2()
-	excl, err := flockFile(name, syscall.LOCK_EX)
+	excl, err := exclusive.lockGuests(done)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("an exclusive guest alone: %v", err)
 	}
-	if err := tryLock(syscall.LOCK_SH); !errors.Is(err, syscall.EWOULDBLOCK) {
-		t.Errorf("shared beside exclusive: %v, want EWOULDBLOCK", err)
+	if unlock, err := ordinary.lockGuests(done); !errors.Is(err, context.Canceled) {
+		if err == nil {
+			unlock()
+		}
+		t.Errorf("an ordinary guest beside an exclusive one: %v, want it to wait", err)
 	}
 	excl()
-	if err := tryLock(syscall.LOCK_SH); err != nil {
-		t.Errorf("shared after the exclusive one ended: %v", err)
+	unlock, err := ordinary.lockGuests(done)
+	if err != nil {
+		t.Fatalf("an ordinary guest after the exclusive one ended: %v", err)
 	}
+	unlock()
 }

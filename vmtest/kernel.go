@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path"
@@ -17,6 +16,8 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+
+	"github.com/scxkit/scxkit/internal/privdir"
 )
 
 // Environment variables that select kernels.
@@ -126,30 +127,16 @@ var ErrUnsafeCache = errors.New("unsafe cache directory")
 
 // privateDir creates dir (and missing parents) with mode 0700 and checks
 // that dir itself is a directory, not a symbolic link, owned by this user
-// and writable by nobody else.
+// and writable by nobody else (privdir.Ensure). The error says how to fix
+// what it refuses.
 func privateDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("vmtest: cache directory: %w", err)
-	}
-	fi, err := os.Lstat(dir)
-	if err != nil {
-		return fmt.Errorf("vmtest: cache directory: %w", err)
-	}
-	st, _ := fi.Sys().(*syscall.Stat_t)
-	var problem string
+	err := privdir.Ensure(dir)
 	switch {
-	case fi.Mode()&fs.ModeSymlink != 0:
-		problem = "is a symbolic link"
-	case !fi.IsDir():
-		problem = "is not a directory"
-	case st != nil && int(st.Uid) != os.Geteuid():
-		problem = fmt.Sprintf("is owned by uid %d, not by this user (uid %d)", st.Uid, os.Geteuid())
-	case fi.Mode().Perm()&0o022 != 0:
-		problem = fmt.Sprintf("is writable by other users (mode %v)", fi.Mode().Perm())
-	}
-	if problem != "" {
-		return fmt.Errorf("vmtest: cache directory %s %s: %w; remove it, or set %s to a directory of your own",
-			dir, problem, ErrUnsafeCache, EnvCache)
+	case errors.Is(err, privdir.ErrUnsafe):
+		return fmt.Errorf("vmtest: cache directory %w: %w; remove it, or set %s to a directory of your own",
+			err, ErrUnsafeCache, EnvCache)
+	case err != nil:
+		return fmt.Errorf("vmtest: cache directory: %w", err)
 	}
 	return nil
 }
@@ -314,24 +301,11 @@ func aptSHA256(ctx context.Context, pkg string) (string, bool) {
 	return "", false
 }
 
-// lockFile takes an exclusive lock on name, creating it if need be. It
-// never follows a symbolic link planted in its place.
+// lockFile takes an exclusive lock on name, creating it if need be,
+// waiting as long as another process holds it. It never follows a
+// symbolic link planted in its place.
 func lockFile(name string) (unlock func(), err error) {
-	return flockFile(name, syscall.LOCK_EX)
-}
-
-// flockFile takes a flock(2) lock of kind how (LOCK_EX or LOCK_SH) on
-// name, as lockFile does.
-func flockFile(name string, how int) (unlock func(), err error) {
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), how); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", name, err)
-	}
-	return func() { f.Close() }, nil
+	return privdir.Lock(context.Background(), name, syscall.LOCK_EX, nil)
 }
 
 // writePrivate writes data to name through a new temporary file in the

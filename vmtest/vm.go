@@ -17,6 +17,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/scxkit/scxkit/internal/privdir"
 )
 
 // Topology is the guest's CPU and memory shape. Zero fields take defaults:
@@ -132,8 +134,9 @@ type VM struct {
 }
 
 // lockGuests takes the guests' lock (see Exclusive) and returns its
-// release.
-func (vm *VM) lockGuests() (unlock func(), err error) {
+// release. It waits while a guest that holds the lock in a conflicting
+// way runs, until ctx is done.
+func (vm *VM) lockGuests(ctx context.Context) (unlock func(), err error) {
 	dir, err := CacheDir()
 	if err != nil {
 		return nil, err
@@ -146,7 +149,7 @@ func (vm *VM) lockGuests() (unlock func(), err error) {
 		how = syscall.LOCK_EX
 		vm.logf("vmtest: kernel %s: waiting to run alone (Exclusive)\n", vm.Kernel.Name)
 	}
-	unlock, err = flockFile(filepath.Join(dir, "guests.lock"), how)
+	unlock, err = privdir.Lock(ctx, filepath.Join(dir, "guests.lock"), how, nil)
 	if err != nil {
 		return nil, fmt.Errorf("vmtest: guests' lock: %w", err)
 	}
@@ -274,7 +277,7 @@ func (vm *VM) Run(ctx context.Context, cmd *Command) (*Result, error) {
 		qemu: qemu, image: image, initrd: initrd.Name(), accel: accel,
 		nonce: ic.nonce, timeout: timeout, stdout: cmd.Stdout,
 	}
-	unlock, err := vm.lockGuests()
+	unlock, err := vm.lockGuests(ctx)
 	if err != nil {
 		return nil, err
 	}

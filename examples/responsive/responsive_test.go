@@ -175,7 +175,7 @@ func start(t *testing.T, args ...string) *started {
 		cancel()
 		<-s.done
 	})
-	waitState(t, k, scx.StateEnabled, "responsive", s.done, &s.stderr)
+	schedtest.WaitState(t, k, scx.StateEnabled, "responsive", s.done, s.stderr.String)
 	return s
 }
 
@@ -200,29 +200,6 @@ func (s *started) stop(t *testing.T) {
 	if st, err := k.Status(); err != nil || st.State != scx.StateDisabled {
 		t.Fatalf("after detach: %+v, %v; want disabled", st, err)
 	}
-}
-
-// waitState waits until sched_ext is in state with ops attached, failing
-// if the scheduler returns first (done) or 60s pass.
-func waitState(t *testing.T, k *scx.Kernel, state scx.State, ops string, done <-chan error, stderr *testout.Buffer) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-done:
-			t.Fatalf("responsive returned before reaching %s: %v\nstderr:\n%s", state, err, stderr.String())
-		default:
-		}
-		st, err := k.Status()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st.State == state && (ops == "" || st.Ops == ops) {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("sched_ext did not reach %s (ops %q) within 60s\nstderr:\n%s", state, ops, stderr.String())
 }
 
 // counter reads one counter from the newest stats line in out, which
@@ -539,7 +516,7 @@ func TestSIGKILLReverts(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	waitState(t, k, scx.StateEnabled, "responsive", done, &stderr)
+	schedtest.WaitState(t, k, scx.StateEnabled, "responsive", done, stderr.String)
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -548,7 +525,7 @@ func TestSIGKILLReverts(t *testing.T) {
 	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 		t.Fatalf("responsive ended with %v, want killed by SIGKILL", err)
 	}
-	waitState(t, k, scx.StateDisabled, "", nil, &stderr)
+	schedtest.WaitState(t, k, scx.StateDisabled, "", nil, stderr.String)
 	rep, err := workload.Run(context.Background(), workload.Config{Spinners: 2, SpinWork: 20, RoundTrips: 200, Deadline: 60 * time.Second})
 	if err != nil {
 		t.Fatalf("workload after SIGKILL: %v\n%s", err, rep)

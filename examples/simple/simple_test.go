@@ -25,6 +25,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/scxkit/scxkit/internal/schedtest"
 	"github.com/scxkit/scxkit/internal/testout"
 	"github.com/scxkit/scxkit/internal/workload"
 	"github.com/scxkit/scxkit/runner"
@@ -73,7 +74,7 @@ func TestSimpleUnderLoad(t *testing.T) {
 			args := append([]string{"-stats", "500ms", "-slice", "50ms"}, mode.args...)
 			go func() { done <- runner.Run(ctx, command(), args, &stdout, &stderr) }()
 
-			waitState(t, k, scx.StateEnabled, mode.ops, done, &stderr)
+			schedtest.WaitState(t, k, scx.StateEnabled, mode.ops, done, stderr.String)
 
 			rep, err := workload.Run(context.Background(), workload.Config{
 				Spinners:      6,
@@ -174,29 +175,6 @@ func lastStats(t *testing.T, out string) string {
 	}
 	t.Fatalf("no stats line in output:\n%s", out)
 	return ""
-}
-
-// waitState waits until sched_ext reaches state with ops attached, failing
-// early if the scheduler returned.
-func waitState(t *testing.T, k *scx.Kernel, state scx.State, ops string, done <-chan error, stderr *testout.Buffer) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-done:
-			t.Fatalf("simple returned before attaching: %v\nstderr:\n%s", err, stderr.String())
-		default:
-		}
-		st, err := k.Status()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st.State == state && st.Ops == ops {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("sched_ext did not reach %s with %s within 60s\nstderr:\n%s", state, ops, stderr.String())
 }
 
 // waitStatsLine waits until out holds more than before stats lines, so the
@@ -385,7 +363,7 @@ func TestStatsSurfaces(t *testing.T) {
 		<-finished
 	}()
 
-	waitState(t, k, scx.StateEnabled, "simple", done, &stderr)
+	schedtest.WaitState(t, k, scx.StateEnabled, "simple", done, stderr.String)
 	var url string
 	waitFor(t, "the metrics address in the log", &stderr, func() bool {
 		m := regexp.MustCompile(`url=(http://\S+/metrics)`).FindStringSubmatch(stderr.String())

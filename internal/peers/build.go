@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/scxkit/scxkit/internal/kbtf"
+	"github.com/scxkit/scxkit/internal/privdir"
 )
 
 // extractDirs are the folders of the source tree the build reads:
@@ -92,14 +93,21 @@ func readSet(dir string) (*set, error) {
 // cachedSet returns the set of key in o.CacheDir, building it first if
 // it is not there.
 func cachedSet(ctx context.Context, o *Options, key string) (*set, error) {
-	if err := privateDir(o.CacheDir); err != nil {
-		return nil, err
+	switch err := privdir.Ensure(o.CacheDir); {
+	case errors.Is(err, privdir.ErrUnsafe):
+		return nil, fmt.Errorf("peers: cache folder %w; the programs in it run as root, so it must be a directory of this user's "+
+			"that nobody else can write: remove it, or set SCXKIT_CACHE", err)
+	case err != nil:
+		return nil, fmt.Errorf("peers: cache: %w", err)
 	}
 	dir := filepath.Join(o.CacheDir, key)
 	if s, err := readSet(dir); err == nil {
 		return s, nil
 	}
-	unlock, err := lockFile(ctx, filepath.Join(o.CacheDir, key+".lock"), o.Log)
+	lock := filepath.Join(o.CacheDir, key+".lock")
+	unlock, err := privdir.Lock(ctx, lock, syscall.LOCK_EX, func() {
+		fmt.Fprintf(o.Log, "peers: another process is building the same peers; waiting for it (lock %s)\n", lock)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("peers: cache: %w", err)
 	}
@@ -320,52 +328,4 @@ func logTail(path string, n int) string {
 		}
 	}
 	return strings.Join(lines, "\n")
-}
-
-// privateDir creates dir (and missing parents) with mode 0700 and checks
-// that it is a directory of this user's that nobody else can write: the
-// programs in it run as root.
-func privateDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("peers: cache: %w", err)
-	}
-	fi, err := os.Lstat(dir)
-	if err != nil {
-		return fmt.Errorf("peers: cache: %w", err)
-	}
-	st, _ := fi.Sys().(*syscall.Stat_t)
-	if !fi.IsDir() || (st != nil && int(st.Uid) != os.Geteuid()) || fi.Mode().Perm()&0o022 != 0 {
-		return fmt.Errorf("peers: cache folder %s (mode %v) must be a directory of this user's that nobody else can write: remove it, or set SCXKIT_CACHE",
-			dir, fi.Mode())
-	}
-	return nil
-}
-
-// lockFile takes an exclusive flock(2) lock on name, creating it if need
-// be, and returns what releases it. While another process holds it, it
-// says so once on log and waits, until ctx is done.
-func lockFile(ctx context.Context, name string, log io.Writer) (unlock func(), err error) {
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	for said := false; ; said = true {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() { f.Close() }, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", name, err)
-		}
-		if !said {
-			fmt.Fprintf(log, "peers: another process is building the same peers; waiting for it (lock %s)\n", name)
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, fmt.Errorf("wait for lock %s: %w", name, ctx.Err())
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
 }

@@ -1,6 +1,7 @@
 // Package schedtest holds what the VM tests of composed schedulers share:
-// running a loaded scheduler in the background until the test ends, and
-// CPU-bound processes to load it with. It has no API for users.
+// running a loaded scheduler in the background until the test ends,
+// waiting for sched_ext to reach a state, and CPU-bound processes to load
+// it with. It has no API for users.
 package schedtest
 
 import (
@@ -11,6 +12,7 @@ import (
 	"runtime"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -57,6 +59,38 @@ func (r *Running) Finish(t testing.TB) {
 	if err := <-r.done; err != nil {
 		t.Fatalf("Run: %v (the watchdog ejected the scheduler?)", err)
 	}
+}
+
+// WaitState waits until sched_ext is in state with the scheduler ops
+// attached (any scheduler, or none, if ops is empty), polling k.Status
+// every 20ms for up to 60s. It fails the test if the scheduler returns
+// first, which done delivers (a nil done never does), and after 60s; the
+// failure shows output(), the scheduler's output so far (nil: none).
+func WaitState(t testing.TB, k *scx.Kernel, state scx.State, ops string, done <-chan error, output func() string) {
+	t.Helper()
+	out := func() string {
+		if output == nil {
+			return ""
+		}
+		return "\noutput:\n" + output()
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-done:
+			t.Fatalf("the scheduler returned before sched_ext reached %s (ops %q): %v%s", state, ops, err, out())
+		default:
+		}
+		st, err := k.Status()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.State == state && (ops == "" || st.Ops == ops) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("sched_ext did not reach %s (ops %q) within 60s%s", state, ops, out())
 }
 
 // CPUSet is the affinity mask of the CPUs in m.
