@@ -211,7 +211,9 @@ static __always_inline s32 sk_behavior_affine_cpu(struct task_struct *p, u64 wak
 /* sk_behavior_runnable - ops.runnable hook: a wakeup starts a new burst. */
 static __always_inline void sk_behavior_runnable(struct task_struct *p, u64 enq_flags)
 {
+	struct sk_behavior_counters *c;
 	struct sk_behavior_task *t;
+	u32 zero = 0;
 
 	if (!(enq_flags & SK_ENQ_WAKEUP))
 		return;
@@ -220,9 +222,12 @@ static __always_inline void sk_behavior_runnable(struct task_struct *p, u64 enq_
 		return;
 	t->woke_sum = p->se.sum_exec_runtime;
 	t->woken = 1;
-	sk_behavior_count(wakeups);
-	if (t->sync)
-		sk_behavior_count(sync_wakeups);
+	c = bpf_map_lookup_elem(&sk_behavior_stats, &zero);
+	if (c) {
+		c->wakeups++;
+		if (t->sync)
+			c->sync_wakeups++;
+	}
 }
 
 /*

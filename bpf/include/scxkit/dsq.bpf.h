@@ -353,28 +353,44 @@ int sk_dsq_depths(void *ctx)
 	return 0;
 }
 
+bool bpf_cpumask_intersects(const struct cpumask *src1, const struct cpumask *src2) __ksym;
+
 /**
  * sk_dsq_kick_idle - wake an idle CPU of domain @idx that @p may run on,
  * so that @p, just queued on the domain's DSQ, does not wait for a busy
  * CPU of the domain to finish its slice. Claims the CPU (clears its idle
  * bit) so that two wakers do not kick the same one. Returns whether it
  * kicked one.
+ *
+ * It runs at every enqueue, mostly when no CPU is idle (ops.select_cpu
+ * found none), so it reads the idle mask once and returns at once when no
+ * CPU @p may use is idle; otherwise it tries to claim only CPUs whose idle
+ * bit is set, not every CPU of the domain.
  */
 static __always_inline bool sk_dsq_kick_idle(struct task_struct *p, u32 idx)
 {
 	u32 nr = scx_bpf_nr_cpu_ids(), cpu;
+	const struct cpumask *idle;
+	bool kicked = false;
 
+	idle = scx_bpf_get_idle_cpumask();
+	if (!bpf_cpumask_intersects(idle, p->cpus_ptr))
+		goto out;
 	if (nr > SK_DSQ_MAX_CPUS)
 		nr = SK_DSQ_MAX_CPUS;
 	bpf_for(cpu, 0, nr) {
-		if (sk_dsq_of_cpu(cpu) != idx || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
+		if (!bpf_cpumask_test_cpu(cpu, idle) || sk_dsq_of_cpu(cpu) != idx ||
+		    !bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
 			continue;
 		if (scx_bpf_test_and_clear_cpu_idle(cpu)) {
 			scx_bpf_kick_cpu(cpu, SK_KICK_IDLE);
-			return true;
+			kicked = true;
+			break;
 		}
 	}
-	return false;
+out:
+	scx_bpf_put_idle_cpumask(idle);
+	return kicked;
 }
 
 /**
