@@ -31,6 +31,9 @@
 //   - Default: the kernel's own scheduler, with no sched_ext scheduler
 //     attached; the base of every ratio.
 //   - Level: the confidence level of every interval, 0.95 by default.
+//   - Profile: with Plan.Profile, how often each BPF program (callback)
+//     of a sched_ext scheduler ran during a benchmark's runs and for how
+//     long, from the kernel's BPF run-time statistics.
 //
 // # Data flow
 //
@@ -38,6 +41,8 @@
 //	                                                      benchmark, metric, scheduler)
 //	Report.Compute ─► Summary per result, RatioSummary against Default
 //	               ─► WriteTable (text), WriteJSON (file), WriteChart (svg, png)
+//	with Plan.Profile: kernel BPF statistics of the scheduler's struct_ops
+//	programs, before and after each run ─► Report.Profiles ─► WriteTable
 //
 // # The tools
 //
@@ -85,8 +90,10 @@
 //
 // WriteJSON writes the Report as indented JSON, and ReadJSON reads it
 // back. Field names are stable; FormatVersion (the "version" field)
-// changes when they do. Values are finite numbers: a result without data
-// has "values": [] and a summary of zeros with "n": 0. For example:
+// changes when they do, not when an optional field is added: "profiles"
+// came later in version 1, and a file without it reads as before. Values
+// are finite numbers: a result without data has "values": [] and a
+// summary of zeros with "n": 0. For example:
 //
 //	{
 //	  "version": 1,
@@ -108,10 +115,17 @@
 //	      "ratio": {"ratio": 1.18, "lo": 1.12, "hi": 1.24, "level": 0.95,
 //	                "resamples": 10000, "too_few": false, "valid": true}
 //	    }
+//	  ],
+//	  "profiles": [
+//	    {"benchmark": "hackbench", "scheduler": "simple", "program": "simple_enqueue",
+//	     "runs": 1284310, "nanoseconds": 391514880, "benchmark_runs": 10}
 //	  ]
 //	}
 //
 // "ratio" is null for the default scheduler. A ratio is not "valid" (and
 // its numbers are zero) when either sample is empty or the default's
-// median is not above zero.
+// median is not above zero. "profiles" is there only when the session
+// measured them: per benchmark, sched_ext scheduler and BPF program, the
+// program's runs and their total nanoseconds on all CPUs, summed over
+// "benchmark_runs" runs of the benchmark.
 package bench

@@ -23,7 +23,9 @@ var ErrInvalid = errors.New("invalid input")
 const Default = "default"
 
 // FormatVersion is the version of the JSON file format, the Version field
-// of a Report written by this package.
+// of a Report written by this package. It changes when a field is
+// renamed, removed or changes meaning, not when an optional one is added
+// ("profiles"): a file without it reads as before.
 const FormatVersion = 1
 
 // Report holds every run of a benchmark session and their statistics;
@@ -50,6 +52,11 @@ type Report struct {
 	// after Compute, grouped by benchmark and metric in the order they
 	// were first added, and within each in the order of Schedulers.
 	Results []Result `json:"results"`
+	// Profiles holds, when the session measured it (Plan.Profile), the
+	// BPF time of each sched_ext scheduler's programs per benchmark:
+	// after Compute, in the order of Results' benchmarks and of
+	// Schedulers, each scheduler's programs by decreasing time.
+	Profiles []Profile `json:"profiles,omitempty"`
 }
 
 // Result is one metric of one benchmark under one scheduler.
@@ -134,11 +141,12 @@ func (r *Report) checkSample(benchmark, scheduler string, s Sample) error {
 
 // Compute orders the results, adds an empty Result for each benchmark
 // and metric a scheduler has no values for (shown as "no data"), and sets
-// every Summary and Ratio. Default is moved to the front of Schedulers,
-// or inserted there. It is idempotent: the bootstrap's fixed seed makes
-// the statistics depend on the values alone. It fails, leaving the
-// report unchanged, when Level is outside (0, 1) or the results are
-// inconsistent (a metric whose unit or direction changes).
+// every Summary and Ratio; then it checks and orders the profiles.
+// Default is moved to the front of Schedulers, or inserted there. It is
+// idempotent: the bootstrap's fixed seed makes the statistics depend on
+// the values alone. It fails, leaving the report unchanged, when Level
+// is outside (0, 1), the results are inconsistent (a metric whose unit
+// or direction changes) or a profile is (see Profile).
 func (r *Report) Compute() error {
 	level := r.level()
 	if !(level > 0 && level < 1) {
@@ -193,10 +201,15 @@ func (r *Report) Compute() error {
 			results = append(results, res)
 		}
 	}
+	profiles, err := sortedProfiles(r.Profiles, results, scheds)
+	if err != nil {
+		return err
+	}
 	r.Version = FormatVersion
 	r.Level = level
 	r.Schedulers = scheds
 	r.Results = results
+	r.Profiles = profiles
 	return nil
 }
 
@@ -246,7 +259,10 @@ func ReadJSON(rd io.Reader) (*Report, error) {
 // scheduler's runs, median and its interval, and ratio to the default
 // scheduler with its interval, marked "better" or "worse" when the
 // interval excludes 1. A scheduler without values reads "no data". An
-// interval marked "*" is the range of too few runs for the level.
+// interval marked "*" is the range of too few runs for the level. When
+// the report has Profiles, a table per benchmark follows: each
+// scheduler's programs by decreasing time, with their calls, time per
+// call, time and share of the scheduler's BPF time per run.
 func (r *Report) WriteTable(w io.Writer) error {
 	if err := r.Compute(); err != nil {
 		return err
@@ -272,6 +288,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if few {
 		fmt.Fprintf(&buf, "\n* too few runs for a %s interval: the range of the runs, and no better/worse\n", pct)
 	}
+	r.writeProfiles(&buf)
 	if _, err := w.Write(buf.Bytes()); err != nil {
 		return fmt.Errorf("bench: write table: %w", err)
 	}
@@ -332,11 +349,17 @@ func (r *Report) writeMetric(buf *bytes.Buffer, rs []Result, pct string) (few bo
 		}
 	}
 	tw.Flush()
-	for line := range strings.Lines(tb.String()) {
+	writeTrimmed(buf, tb.Bytes())
+	return few
+}
+
+// writeTrimmed writes the lines of table, a tabwriter's output, to buf
+// without their trailing spaces.
+func writeTrimmed(buf *bytes.Buffer, table []byte) {
+	for line := range strings.Lines(string(table)) {
 		buf.WriteString(strings.TrimRight(line, " \n"))
 		buf.WriteByte('\n')
 	}
-	return few
 }
 
 // mark says whether a ratio is significantly better or worse than 1.

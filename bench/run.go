@@ -14,8 +14,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
+	"github.com/scxkit/scxkit/internal/opsprof"
 	"github.com/scxkit/scxkit/internal/schedproc"
 	"github.com/scxkit/scxkit/scx"
 )
@@ -57,6 +59,13 @@ type Plan struct {
 	// 60s: loading BPF under TCG takes seconds); DetachTimeout how long
 	// it has to exit after SIGINT before it is killed (default 30s).
 	AttachTimeout, DetachTimeout time.Duration
+	// Profile has Run measure the BPF time of each sched_ext
+	// scheduler's programs (its callbacks) around each benchmark run
+	// under it, into Report.Profiles. It turns the kernel's BPF
+	// run-time statistics on for the whole session, which needs Linux
+	// 5.8: every call of every BPF program then pays for two clock
+	// reads, which the schedulers' figures include.
+	Profile bool
 
 	paths map[string]string // tool name -> path, found by Run
 }
@@ -72,6 +81,12 @@ type Plan struct {
 // is still attached (a scheduler ejected by the kernel's watchdog fails
 // the run); then it stops it and waits until every task is back on the
 // default scheduler. The returned Report is computed (Report.Compute).
+//
+// With plan.Profile, Run reads the statistics of the BPF struct_ops
+// programs loaded since a scheduler started (its own) right before and
+// right after each benchmark run under it (so the hogs' start and stop
+// count too) and records the difference; it fails at once when the
+// statistics cannot be turned on.
 //
 // Run stops at the first failure: a tool that fails or whose output
 // does not parse, a scheduler that does not attach or exits. Every
@@ -90,6 +105,13 @@ func Run(ctx context.Context, plan *Plan) (*Report, error) {
 	}
 	if st.State != scx.StateDisabled {
 		return nil, fmt.Errorf("bench: sched_ext is %s (ops %q): %w: stop the running scheduler first", st.State, st.Ops, ErrInvalid)
+	}
+	if p.Profile {
+		stats, err := opsprof.Enable()
+		if err != nil {
+			return nil, fmt.Errorf("bench: profile: %w", err)
+		}
+		defer stats.Close()
 	}
 	var uts unix.Utsname
 	if err := unix.Uname(&uts); err != nil {
@@ -230,8 +252,14 @@ func packageOf(tool string) string {
 // s.Path is empty) and adds the samples to r.
 func (p *Plan) runUnder(ctx context.Context, r *Report, s Scheduler) error {
 	var proc *schedproc.Proc
+	var prof *profiler
 	if s.Path != "" {
 		var err error
+		if p.Profile {
+			if prof, err = newProfiler(s.Name, p.logf); err != nil {
+				return err
+			}
+		}
 		if proc, err = schedproc.Start(s.Name, s.Path, s.Args, p.Log); err != nil {
 			return fmt.Errorf("bench: %w", err)
 		}
@@ -241,9 +269,20 @@ func (p *Plan) runUnder(ctx context.Context, r *Report, s Scheduler) error {
 		}
 	}
 	for _, b := range p.Benchmarks {
+		if prof != nil {
+			if err := prof.start(); err != nil {
+				return fmt.Errorf("bench: %s under %s: %w", b.Name, s.Name, err)
+			}
+		}
 		samples, err := p.runOnce(ctx, b)
 		if err != nil {
 			return fmt.Errorf("bench: %s under %s: %w", b.Name, s.Name, err)
+		}
+		var progs []opsprof.Program
+		if prof != nil {
+			if progs, err = prof.stop(); err != nil {
+				return fmt.Errorf("bench: %s under %s: %w", b.Name, s.Name, err)
+			}
 		}
 		if proc != nil {
 			if err := stillAttached(proc, s); err != nil {
@@ -252,6 +291,11 @@ func (p *Plan) runUnder(ctx context.Context, r *Report, s Scheduler) error {
 		}
 		if err := r.Add(b.Name, s.Name, samples...); err != nil {
 			return err
+		}
+		if prof != nil {
+			if err := r.addProfile(b.Name, s.Name, progs); err != nil {
+				return err
+			}
 		}
 	}
 	if proc == nil {
@@ -264,6 +308,72 @@ func (p *Plan) runUnder(ctx context.Context, r *Report, s Scheduler) error {
 		return fmt.Errorf("bench: after %s: %w", s.Name, err)
 	}
 	return nil
+}
+
+// profiler measures what the BPF programs of one sched_ext scheduler
+// cost over each benchmark run, the kernel's BPF statistics being on.
+type profiler struct {
+	name   string
+	others map[ebpf.ProgramID]bool // struct_ops programs loaded before the scheduler started
+	before []opsprof.Program
+	logf   func(format string, args ...any) // nil once the first read is logged
+}
+
+// newProfiler notes the struct_ops programs loaded before the scheduler
+// called name starts (the TCP congestion control, say, or those of a
+// scheduler that has just exited), which are not its own. The first read
+// of the scheduler's programs is logged to logf with their number and
+// how long the read took.
+func newProfiler(name string, logf func(format string, args ...any)) (*profiler, error) {
+	progs, err := opsprof.Read(nil, ebpf.StructOps)
+	if err != nil {
+		return nil, fmt.Errorf("bench: profile %s: %w", name, err)
+	}
+	pr := &profiler{name: name, others: map[ebpf.ProgramID]bool{}, logf: logf}
+	for _, p := range progs {
+		pr.others[p.ID] = true
+	}
+	return pr, nil
+}
+
+// start reads the statistics before a benchmark run.
+func (pr *profiler) start() error {
+	t := time.Now()
+	var err error
+	pr.before, err = pr.read(pr.before[:0])
+	if err == nil && pr.logf != nil {
+		pr.logf("bench: profile: %s has %d BPF programs (read in %v)\n", pr.name, len(pr.before), time.Since(t).Round(time.Millisecond))
+		pr.logf = nil
+	}
+	return err
+}
+
+// stop reads them after the run and returns the scheduler's programs
+// with their runs and time since start.
+func (pr *profiler) stop() ([]opsprof.Program, error) {
+	after, err := pr.read(nil)
+	if err != nil {
+		return nil, err
+	}
+	return opsprof.Sub(after, pr.before), nil
+}
+
+// read appends to dst the statistics of the scheduler's programs: the
+// struct_ops programs loaded since newProfiler.
+func (pr *profiler) read(dst []opsprof.Program) ([]opsprof.Program, error) {
+	all, err := opsprof.Read(nil, ebpf.StructOps)
+	if err != nil {
+		return nil, fmt.Errorf("profile: %w", err)
+	}
+	for _, p := range all {
+		if !pr.others[p.ID] {
+			dst = append(dst, p)
+		}
+	}
+	if len(dst) == 0 {
+		return nil, fmt.Errorf("profile: %w: no BPF struct_ops program loaded since %s started", ErrInvalid, pr.name)
+	}
+	return dst, nil
 }
 
 // stillAttached checks that s's process runs and sched_ext still runs

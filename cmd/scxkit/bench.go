@@ -52,6 +52,7 @@ type benchOptions struct {
 	schedulers []string // operands: example names or programs
 	peers      []string // --peer: the kernel's tools/sched_ext schedulers
 	peerCache  string   // where peers are cached; "" for the default (tests set it)
+	profile    bool     // --profile: the BPF time of each scheduler's callbacks
 }
 
 func benchCommand() (*flag.FlagSet, func(context.Context, io.Writer, io.Writer) error) {
@@ -68,6 +69,7 @@ func benchCommand() (*flag.FlagSet, func(context.Context, io.Writer, io.Writer) 
 	fs.StringVar(&o.chartPath, "chart", "scxkit-bench.svg", "draw the results to `FILE` (.svg or .png; empty: do not)")
 	fs.Func("peer", "also run the kernel's own sched_ext scheduler `NAME` ("+strings.Join(peers.Names, ", ")+
 		"), built from linux-source-7.3; repeatable, or comma-separated", o.addPeers)
+	fs.BoolVar(&o.profile, "profile", false, "measure the BPF time of each scheduler's callbacks (kernel BPF stats) and print it per benchmark")
 	setUsage(fs, "scxkit bench [flags] [--peer NAME]... [SCHEDULER...]", `Bench runs standard benchmark tools (hackbench, cyclictest under CPU
 hogs, stress-ng's context-switch test) under the kernel's default
 scheduler and under each SCHEDULER and peer, in one VM (or on this host
@@ -81,7 +83,15 @@ scx_simple) is one of the kernel's own schedulers of tools/sched_ext,
 run with its default flags and reported under its name: bench builds
 them on first use from Debian's linux-source-7.3 (about a minute; then
 cached). The tools and the source come from the host: scripts/setup
-installs them (rt-tests, stress-ng, linux-source-7.3 and its toolchain).`)
+installs them (rt-tests, stress-ng, linux-source-7.3 and its toolchain).
+
+With --profile, the kernel's BPF run-time statistics are on for the
+session, and for each benchmark a second table shows how often each
+callback of each sched_ext scheduler (its BPF programs: select_cpu,
+enqueue, running, ...) ran per run, how long a call took, and its share
+of the scheduler's BPF time; the JSON file keeps them under "profiles".
+The statistics add two clock reads to every call, which the schedulers'
+figures then include.`)
 	return fs, func(ctx context.Context, stdout, _ io.Writer) error {
 		o.schedulers = fs.Args()
 		return runBench(ctx, o, stdout)
@@ -226,7 +236,7 @@ func runBench(ctx context.Context, o *benchOptions, stdout io.Writer) error {
 	if o.kernel == "" {
 		local, why = hostCanRun()
 	}
-	g := &benchGuestOptions{reps: o.reps, duration: o.duration, benchmarks: o.benchmarks, cpus: o.cpus}
+	g := &benchGuestOptions{reps: o.reps, duration: o.duration, benchmarks: o.benchmarks, cpus: o.cpus, profile: o.profile}
 	var report *bench.Report
 	if local {
 		fmt.Fprintf(out, "bench: %s: running on this host, not in a VM\n", why)
@@ -402,6 +412,7 @@ type benchGuestOptions struct {
 	tools      string   // directory of the tools, "" for PATH
 	scheds     []string // name=path
 	runners    []string // names of the schedulers that take package runner's flags
+	profile    bool     // measure the BPF time of the schedulers' callbacks
 }
 
 // addScheduler adds s, at path on the machine that runs the benchmarks.
@@ -422,28 +433,15 @@ func (o *benchGuestOptions) args() []string {
 	for _, r := range o.runners {
 		args = append(args, "--runner", r)
 	}
+	if o.profile {
+		args = append(args, "--profile")
+	}
 	return args
 }
 
 func benchGuestCommandFlags() (*flag.FlagSet, func(context.Context, io.Writer, io.Writer) error) {
-	fs := flag.NewFlagSet(benchGuestCommand, flag.ContinueOnError)
 	o := &benchGuestOptions{}
-	fs.IntVar(&o.reps, "reps", 3, "repetitions")
-	fs.DurationVar(&o.duration, "duration", bench.DefaultDuration, "cyclictest's and stress-ng's run time")
-	fs.StringVar(&o.benchmarks, "benchmarks", benchmarkNames(), "comma-separated benchmarks")
-	fs.StringVar(&o.tools, "tools", "", "directory of the tools (default: PATH)")
-	fs.Func("sched", "a scheduler as `NAME=PATH` (repeatable)", func(s string) error {
-		if name, path, ok := strings.Cut(s, "="); !ok || name == "" || path == "" {
-			return fmt.Errorf("want NAME=PATH, got %q", s)
-		}
-		o.scheds = append(o.scheds, s)
-		return nil
-	})
-	fs.Func("runner", "scheduler `NAME` takes package runner's flags: quiet its stats lines (repeatable)", func(s string) error {
-		o.runners = append(o.runners, s)
-		return nil
-	})
-	setUsage(fs, "scxkit "+benchGuestCommand+" [flags]", "The half of scxkit bench that runs on a sched_ext kernel, usually in the VM.")
+	fs := o.flagSet()
 	return fs, func(ctx context.Context, stdout, _ io.Writer) error {
 		out := &schedproc.SyncWriter{W: stdout}
 		r, err := o.run(ctx, out)
@@ -459,6 +457,30 @@ func benchGuestCommandFlags() (*flag.FlagSet, func(context.Context, io.Writer, i
 	}
 }
 
+// flagSet returns the flags of bench-guest, which set o: the ones args
+// writes.
+func (o *benchGuestOptions) flagSet() *flag.FlagSet {
+	fs := flag.NewFlagSet(benchGuestCommand, flag.ContinueOnError)
+	fs.IntVar(&o.reps, "reps", 3, "repetitions")
+	fs.DurationVar(&o.duration, "duration", bench.DefaultDuration, "cyclictest's and stress-ng's run time")
+	fs.StringVar(&o.benchmarks, "benchmarks", benchmarkNames(), "comma-separated benchmarks")
+	fs.StringVar(&o.tools, "tools", "", "directory of the tools (default: PATH)")
+	fs.Func("sched", "a scheduler as `NAME=PATH` (repeatable)", func(s string) error {
+		if name, path, ok := strings.Cut(s, "="); !ok || name == "" || path == "" {
+			return fmt.Errorf("want NAME=PATH, got %q", s)
+		}
+		o.scheds = append(o.scheds, s)
+		return nil
+	})
+	fs.Func("runner", "scheduler `NAME` takes package runner's flags: quiet its stats lines (repeatable)", func(s string) error {
+		o.runners = append(o.runners, s)
+		return nil
+	})
+	fs.BoolVar(&o.profile, "profile", false, "measure the BPF time of the schedulers' callbacks")
+	setUsage(fs, "scxkit "+benchGuestCommand+" [flags]", "The half of scxkit bench that runs on a sched_ext kernel, usually in the VM.")
+	return fs
+}
+
 // run runs the benchmarks on this machine and returns the report.
 func (o *benchGuestOptions) run(ctx context.Context, out io.Writer) (*bench.Report, error) {
 	plan := &bench.Plan{
@@ -466,6 +488,7 @@ func (o *benchGuestOptions) run(ctx context.Context, out io.Writer) (*bench.Repo
 		Options:     bench.Options{CPUs: o.cpus, Duration: o.duration},
 		ToolDir:     o.tools,
 		Log:         out,
+		Profile:     o.profile,
 	}
 	for _, name := range strings.Split(o.benchmarks, ",") {
 		b, err := bench.Lookup(strings.TrimSpace(name))

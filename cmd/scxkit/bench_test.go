@@ -7,7 +7,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -247,5 +249,44 @@ func TestReportCapture(t *testing.T) {
 	cut.Flush()
 	if cut.complete {
 		t.Error("a report without its end marker counted as complete")
+	}
+}
+
+// TestBenchGuestArgs: the command line the host gives bench-guest sets
+// the guest's options to the host's, --profile included.
+func TestBenchGuestArgs(t *testing.T) {
+	for _, profile := range []bool{false, true} {
+		g := &benchGuestOptions{reps: 4, duration: 3 * time.Second, benchmarks: "switch,hackbench", tools: guestToolDir, profile: profile}
+		g.addScheduler(schedulerOperand{name: "responsive", example: true}, "/vmtest/sched/responsive")
+		g.addScheduler(schedulerOperand{name: "scx_simple"}, "/vmtest/sched/scx_simple")
+		args := g.args()
+		if args[0] != benchGuestCommand {
+			t.Fatalf("args %q do not start with %s", args, benchGuestCommand)
+		}
+		back := &benchGuestOptions{}
+		if err := back.flagSet().Parse(args[1:]); err != nil {
+			t.Fatalf("bench-guest %q: %v", args[1:], err)
+		}
+		if !reflect.DeepEqual(back, g) {
+			t.Errorf("bench-guest %q parsed to\n%+v\nwant\n%+v", args[1:], back, g)
+		}
+		if got := slices.Contains(args, "--profile"); got != profile {
+			t.Errorf("profile %v: --profile in %q is %v", profile, args, got)
+		}
+	}
+}
+
+// TestBenchProfileFlag: --profile parses, and the help says what it does.
+func TestBenchProfileFlag(t *testing.T) {
+	fs, _ := benchCommand()
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse([]string{"--profile", "simple"}); err != nil || fs.Lookup("profile").Value.String() != "true" || fs.Arg(0) != "simple" {
+		t.Errorf("bench --profile simple: %v, profile %v, operands %q", err, fs.Lookup("profile").Value, fs.Args())
+	}
+	code, stdout, _ := runArgs(t, "help", "bench")
+	for _, want := range []string{"-profile", "BPF time of each scheduler's callbacks (kernel BPF stats)", "With --profile"} {
+		if code != exitOK || !strings.Contains(stdout, want) {
+			t.Errorf("help bench (exit %d) lacks %q:\n%s", code, want, stdout)
+		}
 	}
 }
