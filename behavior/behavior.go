@@ -120,7 +120,8 @@ func (o Options) Validate() error {
 // Counters are the component's counts since the scheduler was loaded,
 // summed over CPUs.
 type Counters struct {
-	// Wakeups counts tasks waking up; SyncWakeups those whose waker was
+	// Wakeups counts wakeups through ops.select_cpu (a task that may
+	// run on one CPU only skips it); SyncWakeups those whose waker was
 	// about to sleep; Affine the sync wakeups placed on the waker's CPU.
 	Wakeups, SyncWakeups, Affine uint64
 	// Sensitive counts non-sync wakeups of latency-sensitive tasks;
@@ -161,12 +162,11 @@ func (t *Tracker) Options() Options { return t.opts }
 func (t *Tracker) Name() string { return "behavior" }
 
 // Needs implements scx.Component: the hooks of behavior.bpf.h in
-// ops.select_cpu, ops.enqueue, ops.runnable, ops.running and
-// ops.stopping. It owns nothing: the scheduler queues every task the
+// ops.select_cpu, ops.enqueue, ops.running and ops.stopping. It owns nothing: the scheduler queues every task the
 // component does not place.
 func (t *Tracker) Needs() scx.Needs {
 	return scx.Needs{
-		Callbacks: []string{"select_cpu", "enqueue", "runnable", "running", "stopping"},
+		Callbacks: []string{"select_cpu", "enqueue", "running", "stopping"},
 		Objects:   (*objects)(nil),
 		Header:    "scxkit/behavior.bpf.h",
 	}
@@ -249,7 +249,7 @@ const (
 // Stats implements scx.Reporter: the fields of Counters.
 func (t *Tracker) Stats() []scx.StatDesc {
 	return []scx.StatDesc{
-		statWakeups:   {Name: "wakeups", Help: "Tasks that woke up.", Kind: scx.Counter},
+		statWakeups:   {Name: "wakeups", Help: "Wakeups through ops.select_cpu (a task that may run on one CPU only skips it).", Kind: scx.Counter},
 		statSync:      {Name: "sync_wakeups", Help: "Wakeups whose waker was about to sleep (SCX_WAKE_SYNC); they never preempt.", Kind: scx.Counter},
 		statAffine:    {Name: "affine", Help: "Sync wakeups placed on the waker's CPU, to run once the waker sleeps.", Kind: scx.Counter},
 		statSensitive: {Name: "sensitive_wakeups", Help: "Non-sync wakeups of latency-sensitive tasks (short run bursts).", Kind: scx.Counter},

@@ -24,6 +24,7 @@ const (
 	behaviorselftestVarInAvg           = "in_avg"
 	behaviorselftestVarInBurst         = "in_burst"
 	behaviorselftestVarInNow           = "in_now"
+	behaviorselftestVarInRunSum        = "in_run_sum"
 	behaviorselftestVarInSince         = "in_since"
 	behaviorselftestVarInWokeSum       = "in_woke_sum"
 	behaviorselftestVarInWoken         = "in_woken"
@@ -32,6 +33,9 @@ const (
 	behaviorselftestVarOutMayPreempt   = "out_may_preempt"
 	behaviorselftestVarOutSensitive    = "out_sensitive"
 	behaviorselftestVarOutShort        = "out_short"
+	behaviorselftestVarOutUsed         = "out_used"
+	behaviorselftestVarOutWokeSum      = "out_woke_sum"
+	behaviorselftestVarOutWoken        = "out_woken"
 	behaviorselftestVarScxkitKfuncGen  = "scxkit_kfunc_gen"
 	behaviorselftestVarSkBehaviorConf  = "sk_behavior_conf"
 	behaviorselftestVarSkBehaviorCpus  = "sk_behavior_cpus"
@@ -101,6 +105,7 @@ type behaviorselftestVariableSpecs struct {
 	InAvg          *ebpf.VariableSpec `ebpf:"in_avg"`
 	InBurst        *ebpf.VariableSpec `ebpf:"in_burst"`
 	InNow          *ebpf.VariableSpec `ebpf:"in_now"`
+	InRunSum       *ebpf.VariableSpec `ebpf:"in_run_sum"`
 	InSince        *ebpf.VariableSpec `ebpf:"in_since"`
 	InWokeSum      *ebpf.VariableSpec `ebpf:"in_woke_sum"`
 	InWoken        *ebpf.VariableSpec `ebpf:"in_woken"`
@@ -109,6 +114,9 @@ type behaviorselftestVariableSpecs struct {
 	OutMayPreempt  *ebpf.VariableSpec `ebpf:"out_may_preempt"`
 	OutSensitive   *ebpf.VariableSpec `ebpf:"out_sensitive"`
 	OutShort       *ebpf.VariableSpec `ebpf:"out_short"`
+	OutUsed        *ebpf.VariableSpec `ebpf:"out_used"`
+	OutWokeSum     *ebpf.VariableSpec `ebpf:"out_woke_sum"`
+	OutWoken       *ebpf.VariableSpec `ebpf:"out_woken"`
 	ScxkitKfuncGen *ebpf.VariableSpec `ebpf:"scxkit_kfunc_gen"`
 	SkBehaviorConf *ebpf.VariableSpec `ebpf:"sk_behavior_conf"`
 	SkBehaviorCpus *ebpf.VariableSpec `ebpf:"sk_behavior_cpus"`
@@ -154,6 +162,7 @@ type behaviorselftestVariables struct {
 	InAvg          *ebpf.Variable `ebpf:"in_avg"`
 	InBurst        *ebpf.Variable `ebpf:"in_burst"`
 	InNow          *ebpf.Variable `ebpf:"in_now"`
+	InRunSum       *ebpf.Variable `ebpf:"in_run_sum"`
 	InSince        *ebpf.Variable `ebpf:"in_since"`
 	InWokeSum      *ebpf.Variable `ebpf:"in_woke_sum"`
 	InWoken        *ebpf.Variable `ebpf:"in_woken"`
@@ -162,6 +171,9 @@ type behaviorselftestVariables struct {
 	OutMayPreempt  *ebpf.Variable `ebpf:"out_may_preempt"`
 	OutSensitive   *ebpf.Variable `ebpf:"out_sensitive"`
 	OutShort       *ebpf.Variable `ebpf:"out_short"`
+	OutUsed        *ebpf.Variable `ebpf:"out_used"`
+	OutWokeSum     *ebpf.Variable `ebpf:"out_woke_sum"`
+	OutWoken       *ebpf.Variable `ebpf:"out_woken"`
 	ScxkitKfuncGen *ebpf.Variable `ebpf:"scxkit_kfunc_gen"`
 	SkBehaviorConf *ebpf.Variable `ebpf:"sk_behavior_conf"`
 	SkBehaviorCpus *ebpf.Variable `ebpf:"sk_behavior_cpus"`

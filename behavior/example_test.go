@@ -35,7 +35,7 @@ func Example() {
 	}
 	fmt.Println("stats:", slices.Contains(names, "preempted"), len(names))
 	// Output:
-	// callbacks: [select_cpu enqueue runnable running stopping]
+	// callbacks: [select_cpu enqueue running stopping]
 	// owns: 0 DSQs: 0
 	// stats: true 6
 }

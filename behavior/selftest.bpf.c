@@ -11,8 +11,8 @@
 #include <scxkit/scx.bpf.h>
 #include <scxkit/behavior.bpf.h>
 
-u64 in_avg, in_burst, in_since, in_now, in_woke_sum, in_woken;
-u64 out_avg;
+u64 in_avg, in_burst, in_since, in_now, in_woke_sum, in_woken, in_run_sum;
+u64 out_avg, out_used, out_woke_sum, out_woken;
 u32 out_short, out_may_preempt, out_sensitive, out_found;
 
 SEC("syscall")
@@ -26,9 +26,11 @@ int classify(void *ctx)
 
 /*
  * end_burst - the current task's burst average is in_avg, its burst
- * began when its run time was in_woke_sum, at a wakeup if in_woken, and
- * now it sleeps: out_avg is its new average, out_sensitive whether it is
- * latency-sensitive after.
+ * began when its run time was in_woke_sum, at a wakeup if in_woken, it
+ * started running when its run time was in_run_sum, and now it sleeps:
+ * out_avg is its new average, out_sensitive whether it is
+ * latency-sensitive after, out_used the run time sk_behavior_stopping
+ * returned, out_woke_sum and out_woken where its next burst begins.
  */
 SEC("syscall")
 int end_burst(void *ctx)
@@ -42,8 +44,11 @@ int end_burst(void *ctx)
 	t->burst_avg = in_avg;
 	t->woke_sum = in_woke_sum;
 	t->woken = in_woken;
-	sk_behavior_stopping(p, false);
+	t->run_sum = in_run_sum;
+	out_used = sk_behavior_stopping(p, false);
 	out_avg = t->burst_avg;
+	out_woke_sum = t->woke_sum;
+	out_woken = t->woken;
 	out_sensitive = sk_behavior_sensitive(p);
 	return 0;
 }

@@ -153,6 +153,8 @@ func TestEndBurst(t *testing.T) {
 		set(t, coll, "in_woke_sum", now-c.burst)
 		set(t, coll, "in_avg", c.avg)
 		set(t, coll, "in_woken", map[bool]uint64{false: 0, true: 1}[c.woken])
+		const ran = 3 * ms
+		set(t, coll, "in_run_sum", now-ran)
 		run(t, coll, "end_burst")
 		if get[uint32](t, coll, "out_found") == 0 {
 			t.Fatal("no task storage for the test's thread")
@@ -167,6 +169,19 @@ func TestEndBurst(t *testing.T) {
 		}
 		if s := get[uint32](t, coll, "out_sensitive") != 0; s != c.wantSensitive {
 			t.Errorf("avg %d, burst %d: sensitive %v, want %v", c.avg, c.burst, s, c.wantSensitive)
+		}
+		// What it ran since ops.running: the thread's run time went on
+		// between run_time and end_burst, by less than the slack.
+		if used := get[uint64](t, coll, "out_used"); used < ran || used > ran+slack {
+			t.Errorf("avg %d, burst %d: used %d since running, want %d (+ at most %d)", c.avg, c.burst, used, ran, slack)
+		}
+		// A task that sleeps begins its next burst at its wakeup, with
+		// the run time it has when it sleeps.
+		if w := get[uint64](t, coll, "out_woken"); w != 1 {
+			t.Errorf("avg %d, burst %d: woken %d after sleeping, want 1", c.avg, c.burst, w)
+		}
+		if ws := get[uint64](t, coll, "out_woke_sum"); ws < now || ws > now+slack {
+			t.Errorf("avg %d, burst %d: next burst begins at run time %d, want %d (+ at most %d)", c.avg, c.burst, ws, now, slack)
 		}
 	}
 }

@@ -96,7 +96,7 @@ func command() runner.Command {
 			// serve only lb are left out, so that the kernel does not
 			// call them at every sleep and affinity change.
 			if len(layout.DSQs) <= 1 {
-				cfg.OmitCallbacks = []string{"quiescent", "set_cpumask", "disable"}
+				cfg.OmitCallbacks = []string{"runnable", "quiescent", "set_cpumask", "disable"}
 			} else {
 				bal, err := lb.New(lb.DomainsOf(layout), &lb.Options{Interval: interval, PushThreshold: push, PullThreshold: pull})
 				if err != nil {

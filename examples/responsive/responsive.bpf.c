@@ -11,7 +11,6 @@
  * cycles (lb.bpf.h) when there is more than one.
  */
 #include <scxkit/scx.bpf.h>
-#include <scxkit/runtime.bpf.h>
 #include <scxkit/topology.bpf.h>
 #include <scxkit/dsq.bpf.h>
 #include <scxkit/lb.bpf.h>
@@ -96,7 +95,6 @@ SK_OPS(void, responsive_tick, struct task_struct *p)
 
 SK_OPS(void, responsive_runnable, struct task_struct *p, u64 enq_flags)
 {
-	sk_behavior_runnable(p, enq_flags);
 	if (balance)
 		sk_lb_runnable(p);
 }
@@ -109,16 +107,14 @@ SK_OPS(void, responsive_quiescent, struct task_struct *p, u64 deq_flags)
 
 SK_OPS(void, responsive_running, struct task_struct *p)
 {
-	sk_runtime_start(p);
 	sk_behavior_running(p);
 	sk_dsq_started(p, task_domain(p));
 }
 
 SK_OPS(void, responsive_stopping, struct task_struct *p, bool runnable)
 {
-	u64 used = sk_runtime_used(p);
+	u64 used = sk_behavior_stopping(p, runnable);
 
-	sk_behavior_stopping(p, runnable);
 	sk_dsq_charge(p, used);
 	if (balance)
 		sk_lb_charge(p, used);

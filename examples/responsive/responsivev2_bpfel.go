@@ -24,7 +24,6 @@ const (
 	responsiveV2MapSkLbDomains           = "sk_lb_domains"
 	responsiveV2MapSkLbPlan              = "sk_lb_plan"
 	responsiveV2MapSkLbTasks             = "sk_lb_tasks"
-	responsiveV2MapSkRuntimeAtStart      = "sk_runtime_at_start"
 	responsiveV2MapSkStats               = "sk_stats"
 	responsiveV2ProgResponsiveDisable    = "responsive_disable"
 	responsiveV2ProgResponsiveDispatch   = "responsive_dispatch"
@@ -115,16 +114,15 @@ type responsiveV2ProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type responsiveV2MapSpecs struct {
-	ResponsiveOps    *ebpf.MapSpec `ebpf:"responsive_ops"`
-	SkBehaviorStats  *ebpf.MapSpec `ebpf:"sk_behavior_stats"`
-	SkBehaviorTasks  *ebpf.MapSpec `ebpf:"sk_behavior_tasks"`
-	SkDsqStats       *ebpf.MapSpec `ebpf:"sk_dsq_stats"`
-	SkLbDomainStats  *ebpf.MapSpec `ebpf:"sk_lb_domain_stats"`
-	SkLbDomains      *ebpf.MapSpec `ebpf:"sk_lb_domains"`
-	SkLbPlan         *ebpf.MapSpec `ebpf:"sk_lb_plan"`
-	SkLbTasks        *ebpf.MapSpec `ebpf:"sk_lb_tasks"`
-	SkRuntimeAtStart *ebpf.MapSpec `ebpf:"sk_runtime_at_start"`
-	SkStats          *ebpf.MapSpec `ebpf:"sk_stats"`
+	ResponsiveOps   *ebpf.MapSpec `ebpf:"responsive_ops"`
+	SkBehaviorStats *ebpf.MapSpec `ebpf:"sk_behavior_stats"`
+	SkBehaviorTasks *ebpf.MapSpec `ebpf:"sk_behavior_tasks"`
+	SkDsqStats      *ebpf.MapSpec `ebpf:"sk_dsq_stats"`
+	SkLbDomainStats *ebpf.MapSpec `ebpf:"sk_lb_domain_stats"`
+	SkLbDomains     *ebpf.MapSpec `ebpf:"sk_lb_domains"`
+	SkLbPlan        *ebpf.MapSpec `ebpf:"sk_lb_plan"`
+	SkLbTasks       *ebpf.MapSpec `ebpf:"sk_lb_tasks"`
+	SkStats         *ebpf.MapSpec `ebpf:"sk_stats"`
 }
 
 // responsiveV2VariableSpecs contains global variables before they are loaded into the kernel.
@@ -164,16 +162,15 @@ func (o *responsiveV2Objects) Close() error {
 //
 // It can be passed to loadResponsiveV2Objects or ebpf.CollectionSpec.LoadAndAssign.
 type responsiveV2Maps struct {
-	ResponsiveOps    *ebpf.Map `ebpf:"responsive_ops"`
-	SkBehaviorStats  *ebpf.Map `ebpf:"sk_behavior_stats"`
-	SkBehaviorTasks  *ebpf.Map `ebpf:"sk_behavior_tasks"`
-	SkDsqStats       *ebpf.Map `ebpf:"sk_dsq_stats"`
-	SkLbDomainStats  *ebpf.Map `ebpf:"sk_lb_domain_stats"`
-	SkLbDomains      *ebpf.Map `ebpf:"sk_lb_domains"`
-	SkLbPlan         *ebpf.Map `ebpf:"sk_lb_plan"`
-	SkLbTasks        *ebpf.Map `ebpf:"sk_lb_tasks"`
-	SkRuntimeAtStart *ebpf.Map `ebpf:"sk_runtime_at_start"`
-	SkStats          *ebpf.Map `ebpf:"sk_stats"`
+	ResponsiveOps   *ebpf.Map `ebpf:"responsive_ops"`
+	SkBehaviorStats *ebpf.Map `ebpf:"sk_behavior_stats"`
+	SkBehaviorTasks *ebpf.Map `ebpf:"sk_behavior_tasks"`
+	SkDsqStats      *ebpf.Map `ebpf:"sk_dsq_stats"`
+	SkLbDomainStats *ebpf.Map `ebpf:"sk_lb_domain_stats"`
+	SkLbDomains     *ebpf.Map `ebpf:"sk_lb_domains"`
+	SkLbPlan        *ebpf.Map `ebpf:"sk_lb_plan"`
+	SkLbTasks       *ebpf.Map `ebpf:"sk_lb_tasks"`
+	SkStats         *ebpf.Map `ebpf:"sk_stats"`
 }
 
 func (m *responsiveV2Maps) Close() error {
@@ -186,7 +183,6 @@ func (m *responsiveV2Maps) Close() error {
 		m.SkLbDomains,
 		m.SkLbPlan,
 		m.SkLbTasks,
-		m.SkRuntimeAtStart,
 		m.SkStats,
 	)
 }

@@ -28,11 +28,21 @@
  *
  * Hooks (each callback the object implements must call its hook):
  *   ops.select_cpu  sk_behavior_select(p, wake_flags) first; then
- *                   sk_behavior_affine_cpu(p, wake_flags) when no CPU is idle
+ *                   sk_behavior_affine_cpu(p, wake_flags) on every path
+ *                   that does not insert p (it notes a sync wakeup for
+ *                   ops.enqueue)
  *   ops.enqueue     sk_behavior_preempt_wakeup(p, enq_flags, slice) first
- *   ops.runnable    sk_behavior_runnable(p, enq_flags)
  *   ops.running     sk_behavior_running(p)
- *   ops.stopping    sk_behavior_stopping(p, runnable)
+ *   ops.stopping    u64 used = sk_behavior_stopping(p, runnable)
+ *
+ * sk_behavior_stopping returns the ns @p ran since ops.running, as
+ * runtime.bpf.h's sk_runtime_used does, from the same per-task storage:
+ * a scheduler that charges virtual time needs no second lookup.
+ *
+ * Cost: one task storage lookup in ops.running and one in ops.stopping;
+ * ops.select_cpu reads per-CPU data, and looks up the wakee's storage
+ * only for a sync wakeup it leaves to ops.enqueue. Each lookup is a
+ * helper call, at every context switch.
  *
  * Prerequisites: vmlinux.h, <scxkit/scx.bpf.h>
  */
@@ -57,10 +67,11 @@ struct {
 /* What the component keeps per task. */
 struct sk_behavior_task {
 	u64 burst_avg;  /* decaying average of the bursts, ns */
-	u64 woke_sum;   /* p->se.sum_exec_runtime at the last wakeup */
+	u64 woke_sum;   /* p->se.sum_exec_runtime when the current burst began */
 	u64 sync;       /* the wakeup under way is a sync one */
 	u64 seen;       /* set once the fields above are initialized */
 	u64 woken;      /* the current burst began at a wakeup */
+	u64 run_sum;    /* p->se.sum_exec_runtime at the last ops.running */
 };
 
 struct {
@@ -173,13 +184,36 @@ static __always_inline bool sk_behavior_sensitive(struct task_struct *p)
 	return t && sk_behavior_is_short(t->burst_avg);
 }
 
-/* sk_behavior_select - ops.select_cpu hook: note whether the wakeup is a sync one. */
+/*
+ * sk_behavior_select - ops.select_cpu hook: count the wakeup. It reads no
+ * task storage: most wakeups end in ops.select_cpu (on an idle CPU, or
+ * the waker's), and the wakee's storage matters only to one that goes on
+ * to ops.enqueue (sk_behavior_affine_cpu notes that one).
+ */
 static __always_inline void sk_behavior_select(struct task_struct *p, u64 wake_flags)
+{
+	struct sk_behavior_counters *c;
+	u32 zero = 0;
+
+	c = bpf_map_lookup_elem(&sk_behavior_stats, &zero);
+	if (c) {
+		c->wakeups++;
+		if (wake_flags & SK_WAKE_SYNC)
+			c->sync_wakeups++;
+	}
+}
+
+/*
+ * sk_behavior_note_sync - tell sk_behavior_preempt_wakeup that @p's
+ * wakeup is a sync one, which must not preempt. The flag lives until @p
+ * runs.
+ */
+static __always_inline void sk_behavior_note_sync(struct task_struct *p)
 {
 	struct sk_behavior_task *t = sk_behavior_task_of(p, true);
 
 	if (t)
-		t->sync = (wake_flags & SK_WAKE_SYNC) ? 1 : 0;
+		t->sync = 1;
 }
 
 /*
@@ -188,46 +222,28 @@ static __always_inline void sk_behavior_select(struct task_struct *p, u64 wake_f
  * when the waker's bursts are short (it will sleep soon), @p may run
  * there, and no task waits in that CPU's local DSQ yet. The caller inserts
  * @p into SCX_DSQ_LOCAL and returns the CPU from ops.select_cpu.
+ *
+ * Call it on every path of ops.select_cpu that does not insert @p: when
+ * it returns -1 for a sync wakeup it notes the wakeup as sync, so that
+ * ops.enqueue does not let it preempt. The waker is the task running on
+ * this CPU; its burst average is read from what sk_behavior_running
+ * published for the CPU, not from its storage.
  */
 static __always_inline s32 sk_behavior_affine_cpu(struct task_struct *p, u64 wake_flags)
 {
-	struct task_struct *waker = bpf_get_current_task_btf();
-	struct sk_behavior_task *w;
 	s32 cpu = bpf_get_smp_processor_id();
+	struct sk_behavior_cpu *c = sk_behavior_cpu_of(cpu);
 
-	if (!(wake_flags & SK_WAKE_SYNC) || (sk_behavior_conf.flags & SK_BEHAVIOR_NO_AFFINE))
+	if (!(wake_flags & SK_WAKE_SYNC))
 		return -1;
-	if (p->migration_disabled || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
+	if ((sk_behavior_conf.flags & SK_BEHAVIOR_NO_AFFINE) || !c || !SK_READ_ONCE(c->burst_since) ||
+	    !sk_behavior_is_short(SK_READ_ONCE(c->burst_avg)) || p->migration_disabled ||
+	    !bpf_cpumask_test_cpu(cpu, p->cpus_ptr) || scx_bpf_dsq_nr_queued(SK_DSQ_LOCAL_ON | cpu)) {
+		sk_behavior_note_sync(p);
 		return -1;
-	w = sk_behavior_task_of(waker, false);
-	if (!w || !sk_behavior_is_short(w->burst_avg))
-		return -1;
-	if (scx_bpf_dsq_nr_queued(SK_DSQ_LOCAL_ON | cpu))
-		return -1;
+	}
 	sk_behavior_count(affine);
 	return cpu;
-}
-
-/* sk_behavior_runnable - ops.runnable hook: a wakeup starts a new burst. */
-static __always_inline void sk_behavior_runnable(struct task_struct *p, u64 enq_flags)
-{
-	struct sk_behavior_counters *c;
-	struct sk_behavior_task *t;
-	u32 zero = 0;
-
-	if (!(enq_flags & SK_ENQ_WAKEUP))
-		return;
-	t = sk_behavior_task_of(p, true);
-	if (!t)
-		return;
-	t->woke_sum = p->se.sum_exec_runtime;
-	t->woken = 1;
-	c = bpf_map_lookup_elem(&sk_behavior_stats, &zero);
-	if (c) {
-		c->wakeups++;
-		if (t->sync)
-			c->sync_wakeups++;
-	}
 }
 
 /*
@@ -305,16 +321,22 @@ static __always_inline bool sk_behavior_preempt_wakeup(struct task_struct *p, u6
 	return true;
 }
 
-/* sk_behavior_running - ops.running hook: publish @p's burst to other CPUs. */
+/*
+ * sk_behavior_running - ops.running hook: note when @p started running,
+ * and publish its burst to other CPUs.
+ */
 static __always_inline void sk_behavior_running(struct task_struct *p)
 {
 	struct sk_behavior_task *t = sk_behavior_task_of(p, true);
 	struct sk_behavior_cpu *c = sk_behavior_cpu_of(bpf_get_smp_processor_id());
 	u64 burst, avg;
 
-	if (!t || !c)
+	if (!t)
 		return;
 	t->sync = 0;
+	t->run_sum = p->se.sum_exec_runtime;
+	if (!c)
+		return;
 	burst = p->se.sum_exec_runtime - t->woke_sum;
 	avg = t->burst_avg > burst ? t->burst_avg : burst;
 	SK_WRITE_ONCE(c->burst_avg, avg);
@@ -323,23 +345,43 @@ static __always_inline void sk_behavior_running(struct task_struct *p)
 
 /*
  * sk_behavior_stopping - ops.stopping hook: a task that sleeps ends its
- * burst (one that began at a wakeup); one that goes on running counts its
- * burst so far when it is longer than its average, so that a CPU-bound
- * task's average climbs without its ever sleeping.
+ * burst (one that began at a wakeup), and its next burst begins when it
+ * wakes up, with the run time it has now: a sleeping task runs no more.
+ * One that goes on running counts its burst so far when it is longer than
+ * its average, so that a CPU-bound task's average climbs without its ever
+ * sleeping.
+ *
+ * Returns the ns @p ran since ops.running, from its run time
+ * (p->se.sum_exec_runtime), which also counts the slice refills the
+ * kernel gives a task that has a CPU to itself (see runtime.bpf.h). Should
+ * the storage be missing (its allocation failed), it falls back to the
+ * slice used, a lower bound.
  */
-static __always_inline void sk_behavior_stopping(struct task_struct *p, bool runnable)
+static __always_inline u64 sk_behavior_stopping(struct task_struct *p, bool runnable)
 {
 	struct sk_behavior_task *t = sk_behavior_task_of(p, false);
 	struct sk_behavior_cpu *c = sk_behavior_cpu_of(bpf_get_smp_processor_id());
-	u64 burst;
+	u64 now = p->se.sum_exec_runtime, burst, used;
 
 	if (c)
 		SK_WRITE_ONCE(c->burst_since, 0);
-	if (!t)
-		return;
-	burst = p->se.sum_exec_runtime - t->woke_sum;
-	if (runnable ? burst > t->burst_avg : t->woken)
+	if (!t || now < t->run_sum) {
+		u64 slice = sk_slice();
+
+		return p->scx.slice < slice ? slice - p->scx.slice : 0;
+	}
+	used = now - t->run_sum;
+	burst = now - t->woke_sum;
+	if (runnable) {
+		if (burst > t->burst_avg)
+			t->burst_avg = sk_behavior_average(t->burst_avg, burst);
+		return used;
+	}
+	if (t->woken)
 		t->burst_avg = sk_behavior_average(t->burst_avg, burst);
+	t->woke_sum = now;
+	t->woken = 1;
+	return used;
 }
 
 #endif /* __SCXKIT_BEHAVIOR_BPF_H */
