@@ -6,9 +6,10 @@
  * it finds latency-sensitive tasks by how they run and lets their wakeups
  * preempt CPU-bound work (behavior.bpf.h), places wakeups on idle CPUs
  * nearest their previous one, whole idle cores first (topology.bpf.h),
- * queues the rest on one DSQ per LLC ordered by weighted virtual time
- * (dsq.bpf.h), and balances load between the LLCs from the tasks' duty
- * cycles (lb.bpf.h) when there is more than one.
+ * and queues the rest in weighted virtual time order (dsq.bpf.h): by
+ * default on a DSQ per CPU, from which idle CPUs steal nearest first; or
+ * on a DSQ per LLC, with the load balanced between the LLCs from the
+ * tasks' duty cycles (lb.bpf.h) when there is more than one.
  */
 #include <scxkit/scx.bpf.h>
 #include <scxkit/topology.bpf.h>
@@ -21,6 +22,7 @@ struct responsive_stats {
 	u64 enqueued SK_STAT_HELP("Tasks queued on their domain's DSQ.");
 	u64 kicked SK_STAT_HELP("Idle CPUs woken for a task queued in their domain.");
 	u64 shortened SK_STAT_HELP("Slices ended early at a tick because tasks waited in the domain.");
+	u64 idle_enqueued SK_STAT_HELP("Tasks queued by ops.enqueue straight onto a CPU that was idle.");
 };
 SK_STATS_DEFINE(struct responsive_stats);
 
@@ -66,11 +68,28 @@ SK_OPS(s32, responsive_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake
 
 SK_OPS(void, responsive_enqueue, struct task_struct *p, u64 enq_flags)
 {
-	u32 dom;
+	s32 cpu = scx_bpf_task_cpu(p);
+	u32 dom, level;
 
 	if (sk_behavior_preempt_wakeup(p, enq_flags, sk_slice()))
 		return;
-	dom = sk_dsq_of_cpu(scx_bpf_task_cpu(p));
+	/*
+	 * A CPU went idle since ops.select_cpu looked, or the task did not
+	 * pass through it (a slice that ended, a task that may use one CPU):
+	 * run it there now rather than queue it for a steal. A task that may
+	 * not migrate right now can only go where it is.
+	 */
+	if (!p->migration_disabled) {
+		s32 idle = sk_topo_pick_idle_cpu(p, cpu, &level);
+
+		if (idle >= 0) {
+			sk_stat_inc(idle_enqueued);
+			/* The kernel wakes the idle CPU for it. */
+			sk_dsq_insert(p, SK_DSQ_LOCAL_ON | idle, sk_slice(), enq_flags);
+			return;
+		}
+	}
+	dom = sk_dsq_of_cpu(cpu);
 	if (balance)
 		dom = sk_lb_domain(p, dom);
 	sk_stat_inc(enqueued);

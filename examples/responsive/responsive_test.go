@@ -42,7 +42,8 @@ const (
 // guestStressNG is where TestMain puts the host's stress-ng in the guest.
 const guestStressNG = "/vmtest/tools/stress-ng"
 
-// Two sockets of two cores: two LLCs, so two DSQs that lb balances.
+// Two sockets of two cores: two LLCs, so that -queues llc makes two DSQs
+// that lb balances, and stealing has a near and a far side.
 func TestMain(m *testing.M) {
 	switch {
 	case os.Getenv(envRunMain) == "1":
@@ -236,30 +237,46 @@ func waitStats(t *testing.T, out *testout.Buffer) string {
 	return out.String()
 }
 
-// TestUnderLoad attaches responsive, runs a bounded workload of CPU-bound
-// threads (more than CPUs) and ping-pong pairs to completion, checks
-// that both LLCs' DSQs served tasks and the behavior component saw sync
-// wakeups, and detaches.
+// TestUnderLoad attaches responsive with each kind of queues, runs a
+// bounded workload of CPU-bound threads (more than CPUs) and ping-pong
+// pairs to completion, checks that the DSQs of both LLCs served tasks
+// (with a DSQ per CPU, those of CPUs 0 and 2) and the behavior component
+// saw sync wakeups, and detaches. With -queues llc, lb runs too: its
+// stats show, which they do not with a DSQ per CPU.
 func TestUnderLoad(t *testing.T) {
-	s := start(t, "-stats", "200ms")
-	rep, err := workload.Run(context.Background(), workload.Config{
-		Spinners:      6,
-		SpinWork:      40,
-		PingPongPairs: 2,
-		RoundTrips:    300,
-		Deadline:      120 * time.Second,
-	})
-	if err != nil {
-		t.Fatalf("workload: %v\n%s", err, rep)
+	for _, c := range []struct {
+		queues string
+		dsqs   []string // a DSQ of each LLC
+		lb     bool
+	}{
+		{"cpu", []string{"dsq.dispatched{dsq=0}", "dsq.dispatched{dsq=2}"}, false},
+		{"llc", []string{"dsq.dispatched{dsq=0}", "dsq.dispatched{dsq=1}"}, true},
+	} {
+		t.Run(c.queues, func(t *testing.T) {
+			s := start(t, "-stats", "200ms", "-queues", c.queues)
+			rep, err := workload.Run(context.Background(), workload.Config{
+				Spinners:      6,
+				SpinWork:      40,
+				PingPongPairs: 2,
+				RoundTrips:    300,
+				Deadline:      120 * time.Second,
+			})
+			if err != nil {
+				t.Fatalf("workload: %v\n%s", err, rep)
+			}
+			out := waitStats(t, &s.stdout)
+			for _, name := range append(c.dsqs, "behavior.wakeups", "behavior.sync_wakeups") {
+				if counter(t, out, name) == 0 {
+					t.Errorf("%s is 0 after the workload", name)
+				}
+			}
+			if got := strings.Contains(lastLine(out), "lb."); got != c.lb {
+				t.Errorf("lb stats shown: %v, want %v: %s", got, c.lb, lastLine(out))
+			}
+			s.stop(t)
+			t.Logf("workload: %s\nlast stats: %s", rep, lastLine(out))
+		})
 	}
-	out := waitStats(t, &s.stdout)
-	for _, name := range []string{"dsq.dispatched{dsq=0}", "dsq.dispatched{dsq=1}", "behavior.wakeups", "behavior.sync_wakeups"} {
-		if counter(t, out, name) == 0 {
-			t.Errorf("%s is 0 after the workload", name)
-		}
-	}
-	s.stop(t)
-	t.Logf("workload: %s\nlast stats: %s", rep, lastLine(out))
 }
 
 // lastLine returns the last line of s.
