@@ -404,12 +404,13 @@ func TestContentionSlices(t *testing.T) {
 // ops.enqueue, so that the test fails if the rule does. The VM's own
 // timer wakeups (the scheduler's stats, kernel threads, the Go runtime)
 // preempt hogs too, at a rate per second that does not depend on the
-// pipe; the test measures that rate over a window of about a second
-// with the hogs alone and allows twice that rate over the stressor's run,
-// plus a fifth of its wakeups. A slow host stretches the run and the
+// pipe; the test measures that rate over a window of about two seconds
+// with the hogs alone and allows half as much again over the stressor's
+// run, plus a tenth of its wakeups. A slow host stretches the run and the
 // allowance alike. Without the rule the preemptions outnumber the sync
-// wakeups (8,662 for 7,240 on 7.3), far above the allowance; with it,
-// runs on 6.16, 7.0 and 7.3 used at most half of it.
+// wakeups (9,509 for 7,758 on 7.3, where the allowance would have been
+// 5,337: preempting slows the stressor, which stretches the background's
+// share); with it, runs on 6.16, 7.0 and 7.3 used 40% of it or less.
 func TestSyncWakeupsDoNotPreempt(t *testing.T) {
 	stressNG := os.Getenv(envStressNG)
 	if stressNG == "" {
@@ -444,7 +445,7 @@ func TestSyncWakeupsDoNotPreempt(t *testing.T) {
 			ranFor := time.Since(runStart) // to the stats line after the run
 			syncs := counter(t, after, "behavior.sync_wakeups") - counter(t, before, "behavior.sync_wakeups")
 			pre := counter(t, after, "behavior.preempted") - counter(t, before, "behavior.preempted")
-			allowed := uint64(2*background*ranFor.Seconds()) + syncs/5
+			allowed := uint64(1.5*background*ranFor.Seconds()) + syncs/10
 			t.Logf("background %.0f preemptions/s over %v; stressor's run %v: sync wakeups %d, preemptions %d (allowed %d)",
 				background, idleFor.Round(time.Millisecond), ranFor.Round(time.Millisecond), syncs, pre, allowed)
 			// Each operation fills the one-page pipe and waits for the
