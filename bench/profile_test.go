@@ -148,13 +148,7 @@ func TestJSONProfiles(t *testing.T) {
 		t.Errorf("profiles in order\n%v\nwant\n%v", order, want)
 	}
 
-	back, err := ReadJSON(bytes.NewReader(buf.Bytes()))
-	must(t, err)
-	var again bytes.Buffer
-	must(t, back.WriteJSON(&again))
-	if !bytes.Equal(buf.Bytes(), again.Bytes()) {
-		t.Errorf("round trip changed the file:\n%s", again.String())
-	}
+	checkRoundTrip(t, buf.Bytes())
 
 	// A file of before profiles reads, and is written without them.
 	old, err := os.ReadFile(filepath.Join("testdata", "report.golden.json"))

@@ -243,13 +243,7 @@ func TestJSON(t *testing.T) {
 	golden(t, "report.golden.json", buf.Bytes())
 
 	// Read back, written again: the same bytes.
-	back, err := ReadJSON(bytes.NewReader(buf.Bytes()))
-	must(t, err)
-	var again bytes.Buffer
-	must(t, back.WriteJSON(&again))
-	if !bytes.Equal(buf.Bytes(), again.Bytes()) {
-		t.Errorf("round trip changed the file:\n%s", again.String())
-	}
+	checkRoundTrip(t, buf.Bytes())
 }
 
 func TestReadJSONErrors(t *testing.T) {
@@ -270,5 +264,18 @@ func TestReadJSONErrors(t *testing.T) {
 		if err == nil || err.Error() != tt.want {
 			t.Errorf("ReadJSON(%s):\n got %v\nwant %s", tt.in, err, tt.want)
 		}
+	}
+}
+
+// checkRoundTrip reads a report file back and writes it again: the bytes
+// must not change.
+func checkRoundTrip(t *testing.T, file []byte) {
+	t.Helper()
+	back, err := ReadJSON(bytes.NewReader(file))
+	must(t, err)
+	var again bytes.Buffer
+	must(t, back.WriteJSON(&again))
+	if !bytes.Equal(file, again.Bytes()) {
+		t.Errorf("round trip changed the file:\n%s", again.String())
 	}
 }
