@@ -69,27 +69,34 @@ SK_OPS(s32, responsive_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake
 SK_OPS(void, responsive_enqueue, struct task_struct *p, u64 enq_flags)
 {
 	s32 cpu = scx_bpf_task_cpu(p);
-	u32 dom, level;
+	u32 own, dom, level;
+	bool looked = false; /* a look for an idle CPU of @p's just found none */
 
 	if (sk_behavior_preempt_wakeup(p, enq_flags, sk_slice()))
 		return;
 	/*
-	 * A CPU went idle since ops.select_cpu looked, or the task did not
-	 * pass through it (a slice that ended, a task that may use one CPU):
-	 * run it there now rather than queue it for a steal. A task that may
-	 * not migrate right now can only go where it is.
+	 * A task that did not pass through ops.select_cpu (a slice that
+	 * ended, a task that may use one CPU) may find an idle CPU: run it
+	 * there now rather than queue it for a steal. A wakeup of a task that
+	 * may use more than one CPU did pass through it, which found none a
+	 * moment ago. A task that may not migrate right now can only go where
+	 * it is.
 	 */
 	if (!p->migration_disabled) {
-		s32 idle = sk_topo_pick_idle_cpu(p, cpu, &level);
+		looked = (enq_flags & SK_ENQ_WAKEUP) && p->nr_cpus_allowed > 1;
+		if (!looked) {
+			s32 idle = sk_topo_pick_idle_cpu(p, cpu, &level);
 
-		if (idle >= 0) {
-			sk_stat_inc(idle_enqueued);
-			/* The kernel wakes the idle CPU for it. */
-			sk_dsq_insert(p, SK_DSQ_LOCAL_ON | idle, sk_slice(), enq_flags);
-			return;
+			if (idle >= 0) {
+				sk_stat_inc(idle_enqueued);
+				/* The kernel wakes the idle CPU for it. */
+				sk_dsq_insert(p, SK_DSQ_LOCAL_ON | idle, sk_slice(), enq_flags);
+				return;
+			}
+			looked = true;
 		}
 	}
-	dom = sk_dsq_of_cpu(cpu);
+	own = dom = sk_dsq_of_cpu(cpu);
 	if (balance)
 		dom = sk_lb_domain(p, dom);
 	sk_stat_inc(enqueued);
@@ -97,7 +104,12 @@ SK_OPS(void, responsive_enqueue, struct task_struct *p, u64 enq_flags)
 		sk_dsq_insert(p, SK_DSQ_GLOBAL, sk_slice(), enq_flags);
 		return;
 	}
-	if (sk_dsq_kick_idle(p, dom))
+	/*
+	 * Kick an idle CPU of the domain, unless a look just found none (it
+	 * costs a look at the idle mask at every enqueue) and the task stays
+	 * in its CPU's domain.
+	 */
+	if ((!looked || dom != own) && sk_dsq_kick_idle(p, dom))
 		sk_stat_inc(kicked);
 }
 
