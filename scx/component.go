@@ -224,6 +224,11 @@ func compose(cfg *Config) ([]bound, error) {
 		if n.DSQs == 0 && n.DSQBase != "" {
 			return nil, configErr("component %s: Needs.DSQBase is %q but DSQs is 0: ask for the ids the global numbers", name, n.DSQBase)
 		}
+		for cname, v := range n.Constants {
+			if err := checkFixedSize(v); err != nil {
+				return nil, configErr("component %s: Needs.Constants[%q] = %v (%T): %v", name, cname, v, v, err)
+			}
+		}
 		if n.Objects != nil {
 			if _, err := objectFields(n.Objects); err != nil {
 				return nil, configErr("component %s: Needs.Objects: %v", name, err)

@@ -111,6 +111,12 @@ func TestOpenComposes(t *testing.T) {
 		{name: "omit exit", cfg: scx.Config{OmitCallbacks: []string{"exit"}}, want: "OmitCallbacks names ops.exit"},
 		{name: "omit with the ops. prefix", cfg: scx.Config{OmitCallbacks: []string{"ops.dispatch"}}, want: `drop the "ops." prefix ("dispatch")`},
 		{name: "omit an empty name", cfg: scx.Config{OmitCallbacks: []string{""}}, want: "OmitCallbacks has an empty name"},
+		{name: "component constant of no fixed size", cfg: scx.Config{Components: []scx.Component{
+			&part{"a", scx.Needs{Constants: map[string]any{"tally_nr": 2}}}}},
+			want: `component a: Needs.Constants["tally_nr"] = 2 (int): int has no fixed size`},
+		{name: "component constant of the wrong size", cfg: scx.Config{Components: []scx.Component{
+			&part{"a", scx.Needs{Constants: map[string]any{"tally_nr": uint64(2)}}}}},
+			want: "uint64 is 8 bytes, the global tally_nr 4: use a 4-byte type"},
 		{name: "objects not a struct pointer", cfg: scx.Config{Components: []scx.Component{&part{"a", scx.Needs{Objects: 3}}}},
 			want: "Needs.Objects: int is not a pointer to a struct"},
 	} {

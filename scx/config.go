@@ -1,6 +1,7 @@
 package scx
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -83,7 +84,8 @@ type Config struct {
 	Slice time.Duration
 	// Constants sets read-only globals (const volatile) of the object by
 	// name before load, e.g. {"fifo": true}. Values must match the C type's
-	// size (bool, uint32, uint64, ...).
+	// size (bool, uint32, uint64, ...); Go's int, uint and other types of no
+	// fixed size are refused with an error that names the sized types.
 	Constants map[string]any
 	// Components are the reusable parts the scheduler is composed of, in
 	// the order they bind. Open checks what each needs against the object
@@ -137,9 +139,12 @@ func (c *Config) Validate() error {
 			return configErr("unknown flag %q: known flags are %s", string(f), flagList())
 		}
 	}
-	for name := range c.Constants {
+	for name, v := range c.Constants {
 		if name == "" {
 			return configErr("Constants has an empty name")
+		}
+		if err := checkFixedSize(v); err != nil {
+			return configErr("Constants[%q] = %v (%T): %v", name, v, v, err)
 		}
 	}
 	for _, cb := range c.OmitCallbacks {
@@ -153,6 +158,20 @@ func (c *Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// checkFixedSize refuses a constant's value whose size in memory Go does
+// not fix (int, uint, uintptr, string, slices, nil): it cannot be matched
+// with the size of a C global. The error names the sized types to use.
+func checkFixedSize(v any) error {
+	if v != nil && binary.Size(v) >= 0 {
+		return nil
+	}
+	switch v.(type) {
+	case int, uint, uintptr:
+		return fmt.Errorf("%T has no fixed size: use the sized type of the C global, e.g. int32 or uint32 for an s32 or u32, int64 or uint64 for an s64 or u64", v)
+	}
+	return fmt.Errorf("%T has no fixed size: use bool, a sized integer (uint32, int64, ...), or an array or struct of them, matching the C global", v)
 }
 
 func validNameRune(r rune) bool {

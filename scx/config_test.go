@@ -31,7 +31,10 @@ func TestConfigValidate(t *testing.T) {
 		{"tiny slice", scx.Config{Name: "s", Slice: time.Nanosecond}, "shorter than 1µs"},
 		{"dump too long", scx.Config{Name: "s", ExitDumpLen: 1 << 20}, "ExitDumpLen 1048576 exceeds 32768"},
 		{"unknown flag", scx.Config{Name: "s", Flags: []scx.OpsFlag{"SCX_OPS_TURBO"}}, `unknown flag "SCX_OPS_TURBO": known flags are SCX_OPS_KEEP_BUILTIN_IDLE`},
-		{"empty constant name", scx.Config{Name: "s", Constants: map[string]any{"": 1}}, "empty name"},
+		{"empty constant name", scx.Config{Name: "s", Constants: map[string]any{"": uint32(1)}}, "empty name"},
+		{"int constant", scx.Config{Name: "s", Constants: map[string]any{"nr": 3}}, `Constants["nr"] = 3 (int): int has no fixed size: use the sized type of the C global, e.g. int32 or uint32`},
+		{"string constant", scx.Config{Name: "s", Constants: map[string]any{"tag": "x"}}, `string has no fixed size: use bool, a sized integer`},
+		{"nil constant", scx.Config{Name: "s", Constants: map[string]any{"tag": nil}}, `Constants["tag"] = <nil> (<nil>)`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.cfg.Validate()
@@ -64,7 +67,7 @@ func TestOpen(t *testing.T) {
 		{"swapped objects", scx.Objects{Base: fifo.V2, V2: fifo.Base}, scx.Config{Name: "fifo"}, "object was compiled for kfunc generation v2, not base"},
 		{"missing V2", scx.Objects{Base: fifo.Base}, scx.Config{Name: "fifo"}, "no object for kfunc generation v2: set Objects.V2"},
 		{"unknown constant", fifo, scx.Config{Name: "fifo", Constants: map[string]any{"fifo": true}}, `Constants["fifo"]: the object has no global of that name`},
-		{"constant of the wrong size", attachtest.Fail, scx.Config{Name: "fail", Constants: map[string]any{"mode": true}}, `Constants["mode"] = true (bool)`},
+		{"constant of the wrong size", attachtest.Fail, scx.Config{Name: "fail", Constants: map[string]any{"mode": true}}, `Constants["mode"] = true (bool): bool is 1 bytes, the global mode 4: use a 4-byte type`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			spec, err := scx.Open(tt.objs, tt.cfg)

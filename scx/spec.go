@@ -1,6 +1,7 @@
 package scx
 
 import (
+	"encoding/binary"
 	"fmt"
 	"maps"
 	"slices"
@@ -120,7 +121,7 @@ func Open(objs Objects, cfg Config) (*Spec, error) {
 				return nil, fmt.Errorf("open %s: %s object: %w", cfg.Name, gen, err)
 			}
 			for name, value := range b.needs.Constants {
-				if err := spec.Variables[name].Copy().Set(value); err != nil {
+				if err := setConstant(spec.Variables[name], value); err != nil {
 					return nil, fmt.Errorf("open %s: %s object: %w: component %s: constant %s = %v (%T): %v", cfg.Name, gen, ErrInvalid, b.c.Name(), name, value, value, err)
 				}
 			}
@@ -146,6 +147,15 @@ func (s *Spec) Components() []Component { return slices.Clone(s.cfg.Components) 
 
 // Config returns the configuration the Spec was opened with.
 func (s *Spec) Config() Config { return s.cfg }
+
+// setConstant checks that value fits the global vs, on a copy: a value
+// of the wrong size gets an error that gives both sizes.
+func setConstant(vs *ebpf.VariableSpec, value any) error {
+	if n := binary.Size(value); n >= 0 && uint32(n) != vs.Size() {
+		return fmt.Errorf("%T is %d bytes, the global %s %d: use a %d-byte type (the C type's)", value, n, vs.Name, vs.Size(), vs.Size())
+	}
+	return vs.Copy().Set(value)
+}
 
 // checkOmitted refuses to omit a callback that a component needs.
 func checkOmitted(comps []bound, omit []string) error {
@@ -213,7 +223,7 @@ func checkObject(spec *ebpf.CollectionSpec, gen KfuncGen, cfg *Config) error {
 		if !vs.Constant() {
 			return fmt.Errorf("%w: Constants[%q]: the global is not const volatile; set it after Load through Collection().Variables", ErrInvalid, name)
 		}
-		if err := vs.Copy().Set(value); err != nil {
+		if err := setConstant(vs, value); err != nil {
 			return fmt.Errorf("%w: Constants[%q] = %v (%T): %v", ErrInvalid, name, value, value, err)
 		}
 	}
