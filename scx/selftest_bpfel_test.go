@@ -16,12 +16,36 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	selftestMapSkStats        = "sk_stats"
-	selftestProgCountStats    = "count_stats"
-	selftestProgSliceMs       = "slice_ms"
-	selftestVarScxkitKfuncGen = "scxkit_kfunc_gen"
-	selftestVarSkExitInfo     = "sk_exit_info"
-	selftestVarSkSliceNs      = "sk_slice_ns"
+	selftestMapSkStats         = "sk_stats"
+	selftestProgCountStats     = "count_stats"
+	selftestProgCpumaskKfuncs  = "cpumask_kfuncs"
+	selftestProgSliceMs        = "slice_ms"
+	selftestVarInCpusA         = "in_cpus_a"
+	selftestVarInCpusB         = "in_cpus_b"
+	selftestVarInSpare         = "in_spare"
+	selftestVarOutAcquired     = "out_acquired"
+	selftestVarOutAnd          = "out_and"
+	selftestVarOutAndNonempty  = "out_and_nonempty"
+	selftestVarOutAnyA         = "out_any_a"
+	selftestVarOutAnyAnd       = "out_any_and"
+	selftestVarOutCleared      = "out_cleared"
+	selftestVarOutCopy         = "out_copy"
+	selftestVarOutEmpty        = "out_empty"
+	selftestVarOutEqual        = "out_equal"
+	selftestVarOutFirstA       = "out_first_a"
+	selftestVarOutFirstAnd     = "out_first_and"
+	selftestVarOutFirstZeroA   = "out_first_zero_a"
+	selftestVarOutFull         = "out_full"
+	selftestVarOutIntersects   = "out_intersects"
+	selftestVarOutOr           = "out_or"
+	selftestVarOutSubset       = "out_subset"
+	selftestVarOutTestAndClear = "out_test_and_clear"
+	selftestVarOutTestAndSet   = "out_test_and_set"
+	selftestVarOutWeightA      = "out_weight_a"
+	selftestVarOutXor          = "out_xor"
+	selftestVarScxkitKfuncGen  = "scxkit_kfunc_gen"
+	selftestVarSkExitInfo      = "sk_exit_info"
+	selftestVarSkSliceNs       = "sk_slice_ns"
 )
 
 // loadSelftest returns the embedded CollectionSpec for selftest.
@@ -66,8 +90,9 @@ type selftestSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type selftestProgramSpecs struct {
-	CountStats *ebpf.ProgramSpec `ebpf:"count_stats"`
-	SliceMs    *ebpf.ProgramSpec `ebpf:"slice_ms"`
+	CountStats    *ebpf.ProgramSpec `ebpf:"count_stats"`
+	CpumaskKfuncs *ebpf.ProgramSpec `ebpf:"cpumask_kfuncs"`
+	SliceMs       *ebpf.ProgramSpec `ebpf:"slice_ms"`
 }
 
 // selftestMapSpecs contains maps before they are loaded into the kernel.
@@ -81,9 +106,32 @@ type selftestMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type selftestVariableSpecs struct {
-	ScxkitKfuncGen *ebpf.VariableSpec `ebpf:"scxkit_kfunc_gen"`
-	SkExitInfo     *ebpf.VariableSpec `ebpf:"sk_exit_info"`
-	SkSliceNs      *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
+	InCpusA         *ebpf.VariableSpec `ebpf:"in_cpus_a"`
+	InCpusB         *ebpf.VariableSpec `ebpf:"in_cpus_b"`
+	InSpare         *ebpf.VariableSpec `ebpf:"in_spare"`
+	OutAcquired     *ebpf.VariableSpec `ebpf:"out_acquired"`
+	OutAnd          *ebpf.VariableSpec `ebpf:"out_and"`
+	OutAndNonempty  *ebpf.VariableSpec `ebpf:"out_and_nonempty"`
+	OutAnyA         *ebpf.VariableSpec `ebpf:"out_any_a"`
+	OutAnyAnd       *ebpf.VariableSpec `ebpf:"out_any_and"`
+	OutCleared      *ebpf.VariableSpec `ebpf:"out_cleared"`
+	OutCopy         *ebpf.VariableSpec `ebpf:"out_copy"`
+	OutEmpty        *ebpf.VariableSpec `ebpf:"out_empty"`
+	OutEqual        *ebpf.VariableSpec `ebpf:"out_equal"`
+	OutFirstA       *ebpf.VariableSpec `ebpf:"out_first_a"`
+	OutFirstAnd     *ebpf.VariableSpec `ebpf:"out_first_and"`
+	OutFirstZeroA   *ebpf.VariableSpec `ebpf:"out_first_zero_a"`
+	OutFull         *ebpf.VariableSpec `ebpf:"out_full"`
+	OutIntersects   *ebpf.VariableSpec `ebpf:"out_intersects"`
+	OutOr           *ebpf.VariableSpec `ebpf:"out_or"`
+	OutSubset       *ebpf.VariableSpec `ebpf:"out_subset"`
+	OutTestAndClear *ebpf.VariableSpec `ebpf:"out_test_and_clear"`
+	OutTestAndSet   *ebpf.VariableSpec `ebpf:"out_test_and_set"`
+	OutWeightA      *ebpf.VariableSpec `ebpf:"out_weight_a"`
+	OutXor          *ebpf.VariableSpec `ebpf:"out_xor"`
+	ScxkitKfuncGen  *ebpf.VariableSpec `ebpf:"scxkit_kfunc_gen"`
+	SkExitInfo      *ebpf.VariableSpec `ebpf:"sk_exit_info"`
+	SkSliceNs       *ebpf.VariableSpec `ebpf:"sk_slice_ns"`
 }
 
 // selftestObjects contains all objects after they have been loaded into the kernel.
@@ -119,22 +167,47 @@ func (m *selftestMaps) Close() error {
 //
 // It can be passed to loadSelftestObjects or ebpf.CollectionSpec.LoadAndAssign.
 type selftestVariables struct {
-	ScxkitKfuncGen *ebpf.Variable `ebpf:"scxkit_kfunc_gen"`
-	SkExitInfo     *ebpf.Variable `ebpf:"sk_exit_info"`
-	SkSliceNs      *ebpf.Variable `ebpf:"sk_slice_ns"`
+	InCpusA         *ebpf.Variable `ebpf:"in_cpus_a"`
+	InCpusB         *ebpf.Variable `ebpf:"in_cpus_b"`
+	InSpare         *ebpf.Variable `ebpf:"in_spare"`
+	OutAcquired     *ebpf.Variable `ebpf:"out_acquired"`
+	OutAnd          *ebpf.Variable `ebpf:"out_and"`
+	OutAndNonempty  *ebpf.Variable `ebpf:"out_and_nonempty"`
+	OutAnyA         *ebpf.Variable `ebpf:"out_any_a"`
+	OutAnyAnd       *ebpf.Variable `ebpf:"out_any_and"`
+	OutCleared      *ebpf.Variable `ebpf:"out_cleared"`
+	OutCopy         *ebpf.Variable `ebpf:"out_copy"`
+	OutEmpty        *ebpf.Variable `ebpf:"out_empty"`
+	OutEqual        *ebpf.Variable `ebpf:"out_equal"`
+	OutFirstA       *ebpf.Variable `ebpf:"out_first_a"`
+	OutFirstAnd     *ebpf.Variable `ebpf:"out_first_and"`
+	OutFirstZeroA   *ebpf.Variable `ebpf:"out_first_zero_a"`
+	OutFull         *ebpf.Variable `ebpf:"out_full"`
+	OutIntersects   *ebpf.Variable `ebpf:"out_intersects"`
+	OutOr           *ebpf.Variable `ebpf:"out_or"`
+	OutSubset       *ebpf.Variable `ebpf:"out_subset"`
+	OutTestAndClear *ebpf.Variable `ebpf:"out_test_and_clear"`
+	OutTestAndSet   *ebpf.Variable `ebpf:"out_test_and_set"`
+	OutWeightA      *ebpf.Variable `ebpf:"out_weight_a"`
+	OutXor          *ebpf.Variable `ebpf:"out_xor"`
+	ScxkitKfuncGen  *ebpf.Variable `ebpf:"scxkit_kfunc_gen"`
+	SkExitInfo      *ebpf.Variable `ebpf:"sk_exit_info"`
+	SkSliceNs       *ebpf.Variable `ebpf:"sk_slice_ns"`
 }
 
 // selftestPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadSelftestObjects or ebpf.CollectionSpec.LoadAndAssign.
 type selftestPrograms struct {
-	CountStats *ebpf.Program `ebpf:"count_stats"`
-	SliceMs    *ebpf.Program `ebpf:"slice_ms"`
+	CountStats    *ebpf.Program `ebpf:"count_stats"`
+	CpumaskKfuncs *ebpf.Program `ebpf:"cpumask_kfuncs"`
+	SliceMs       *ebpf.Program `ebpf:"slice_ms"`
 }
 
 func (p *selftestPrograms) Close() error {
 	return _SelftestClose(
 		p.CountStats,
+		p.CpumaskKfuncs,
 		p.SliceMs,
 	)
 }

@@ -3,6 +3,10 @@ package scx
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"maps"
+	"math/bits"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -230,4 +234,202 @@ func TestExitPollAllocates(t *testing.T) {
 	if allocs != 0 {
 		t.Errorf("polling for an exit allocates %.1f times", allocs)
 	}
+}
+
+// loadCpumaskKfuncs loads only cpumask_kfuncs of selftest.bpf.c, against
+// the host kernel: the other programs need sched_ext's types.
+func loadCpumaskKfuncs(t *testing.T) (*ebpf.CollectionSpec, *ebpf.Collection) {
+	t.Helper()
+	spec, err := loadSelftest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range spec.Programs {
+		if name != "cpumask_kfuncs" {
+			delete(spec.Programs, name)
+		}
+	}
+	coll, err := ebpf.NewCollection(spec)
+	if err != nil {
+		t.Fatalf("load cpumask_kfuncs: %v", err)
+	}
+	t.Cleanup(func() { coll.Close() })
+	return spec, coll
+}
+
+// TestCpumaskKfuncs runs every generic cpumask kfunc compat.bpf.h declares
+// on the host, on two masks within its CPUs (the kfuncs ignore CPUs the
+// machine cannot have) and a spare CPU in neither, and checks each result
+// against the same operation on the bits in Go. On a 2-CPU machine (CI's)
+// both masks can only hold CPU 0, so and, or and xor are told apart only
+// on larger ones; every kfunc still runs and the verifier checks each
+// call.
+func TestCpumaskKfuncs(t *testing.T) {
+	n, err := ebpf.PossibleCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n = min(n, 64)
+	if n < 2 {
+		t.Skip("needs two CPUs: one in the masks and a spare")
+	}
+	spare := n - 1
+	low := uint64(1)<<spare - 1 // CPUs 0 to n-2
+	a := uint64(0b1011_0101) & low
+	b := uint64(0b0110_0111) & low
+	all := uint64(1)<<n - 1
+	if n == 64 {
+		all = ^uint64(0)
+	}
+	_, coll := loadCpumaskKfuncs(t)
+	for name, v := range map[string]any{"in_cpus_a": a, "in_cpus_b": b, "in_spare": uint32(spare)} {
+		if err := coll.Variables[name].Set(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ret := runSyscall(t, coll.Programs["cpumask_kfuncs"]); ret != 0 {
+		t.Fatalf("cpumask_kfuncs returned %d: a mask could not be created", ret)
+	}
+	u64 := func(name string) uint64 {
+		var v uint64
+		if err := coll.Variables[name].Get(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	u32 := func(name string) uint32 {
+		var v uint32
+		if err := coll.Variables[name].Get(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	b2u := func(v bool) uint32 {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	firstA := uint32(bits.TrailingZeros64(a)) // a holds CPU 0
+	for name, want := range map[string]uint64{
+		"out_and":     a & b,
+		"out_or":      a | b,
+		"out_xor":     a ^ b,
+		"out_copy":    a,
+		"out_cleared": a &^ (1 << firstA), // the copy of a without its first CPU
+	} {
+		if got := u64(name); got != want {
+			t.Errorf("%s = %#b, want %#b (a %#b, b %#b, %d CPUs)", name, got, want, a, b, n)
+		}
+	}
+	for name, want := range map[string]uint32{
+		"out_weight_a":     uint32(bits.OnesCount64(a)),
+		"out_first_a":      firstA,
+		"out_first_zero_a": uint32(bits.TrailingZeros64(^a)),
+		"out_first_and":    uint32(bits.TrailingZeros64(a & b)),
+		"out_equal":        b2u(a == b),
+		"out_intersects":   b2u(a&b != 0),
+		"out_subset":       b2u(a&^b == 0),
+		"out_empty":        b2u(a == 0) | 0b10,   // then the cleared mask is empty
+		"out_full":         b2u(a == all) | 0b10, // then the mask after setall is full
+		"out_and_nonempty": b2u(a&b != 0),
+		// The spare CPU: the first test-and-set finds it clear, the second
+		// set; the first test-and-clear finds it set, the second clear.
+		"out_test_and_set":   0b10,
+		"out_test_and_clear": 0b01,
+		"out_acquired":       1,
+	} {
+		if got := u32(name); got != want {
+			t.Errorf("%s = %#b, want %#b (a %#b, b %#b, %d CPUs)", name, got, want, a, b, n)
+		}
+	}
+	if any := u32("out_any_a"); any >= 64 || a&(1<<any) == 0 {
+		t.Errorf("out_any_a = %d, not a CPU of a (%#b)", any, a)
+	}
+	if any := u32("out_any_and"); any >= 64 || a&b&(1<<any) == 0 {
+		t.Errorf("out_any_and = %d, not a CPU of a&b (%#b)", any, a&b)
+	}
+}
+
+// TestCpumaskKfuncsMatchKernels checks each bpf_cpumask_* kfunc the
+// selftest object calls, as compat.bpf.h declares it, against the BTF of
+// every pinned kernel: the kernel has it, with as many parameters, and the
+// same types once qualifiers are dropped. A declaration that drifts from
+// a kernel would make the verifier refuse every program that calls it.
+func TestCpumaskKfuncsMatchKernels(t *testing.T) {
+	spec, err := loadSelftest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours := map[string]*btf.Func{}
+	for typ, err := range spec.Types.All() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fn, ok := typ.(*btf.Func); ok && strings.HasPrefix(fn.Name, "bpf_cpumask_") && fn.Linkage == btf.ExternFunc {
+			ours[fn.Name] = fn
+		}
+	}
+	// Every kfunc of the family compat.bpf.h declares, bar
+	// bpf_cpumask_populate, which 6.16 has but nothing here uses.
+	if len(ours) < 24 {
+		t.Fatalf("the selftest object calls %d bpf_cpumask_* kfuncs, want the 24 of compat.bpf.h: %v", len(ours), slices.Sorted(maps.Keys(ours)))
+	}
+	forEachMatrixKernel(t, func(t *testing.T, name string, p *matrixProbe) {
+		for fname, fn := range ours {
+			var kfn *btf.Func
+			if err := p.spec.TypeByName(fname, &kfn); err != nil {
+				t.Errorf("%s: %s: %v", name, fname, err)
+				continue
+			}
+			if got, want := protoString(fn), protoString(kfn); got != want {
+				t.Errorf("%s: %s declared as %s, the kernel has %s", name, fname, got, want)
+			}
+		}
+	})
+}
+
+// protoString renders a function's prototype with qualifiers dropped and
+// integer typedefs resolved to their size and signedness, e.g.
+// "(u32, *struct bpf_cpumask) void".
+func protoString(fn *btf.Func) string {
+	proto, ok := fn.Type.(*btf.FuncProto)
+	if !ok {
+		return fmt.Sprintf("%T", fn.Type)
+	}
+	var b strings.Builder
+	b.WriteByte('(')
+	for i, p := range proto.Params {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(typeString(p.Type))
+	}
+	b.WriteString(") ")
+	b.WriteString(typeString(proto.Return))
+	return b.String()
+}
+
+func typeString(typ btf.Type) string {
+	typ = btf.UnderlyingType(btf.QualifiedType(typ))
+	switch t := typ.(type) {
+	case *btf.Pointer:
+		return "*" + typeString(t.Target)
+	case *btf.Struct:
+		return "struct " + t.Name
+	case *btf.Int:
+		if t.Encoding&btf.Bool != 0 {
+			return "bool"
+		}
+		sign := "u"
+		if t.Encoding&btf.Signed != 0 {
+			sign = "s"
+		}
+		return fmt.Sprintf("%s%d", sign, t.Size*8)
+	case *btf.Void:
+		return "void"
+	case nil:
+		return "void"
+	}
+	return fmt.Sprintf("%T", typ)
 }

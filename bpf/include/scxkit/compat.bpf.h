@@ -130,4 +130,37 @@ static __always_inline void sk_reenqueue_local(void)
 #endif
 }
 
+/*
+ * The rest of the generic cpumask kfuncs (kernel/bpf/cpumask.c): scx.bpf.h
+ * defines BPF_NO_KFUNC_PROTOTYPES, which hides vmlinux.h's declarations,
+ * so they are declared here, checked against the BTF of every pinned
+ * kernel (scx's TestCpumaskKfuncsMatchKernels). A struct bpf_cpumask is
+ * a kptr: create it in ops.init, keep it in a map value marked __kptr
+ * (bpf_kptr_xchg), and release it. bpf_cpumask_populate exists from 6.14.
+ * Declared last in the file so that earlier lines keep their numbers.
+ */
+struct bpf_cpumask *bpf_cpumask_create(void) __weak __ksym;
+void bpf_cpumask_release(struct bpf_cpumask *cpumask) __weak __ksym;
+struct bpf_cpumask *bpf_cpumask_acquire(struct bpf_cpumask *cpumask) __weak __ksym;
+u32 bpf_cpumask_first(const struct cpumask *cpumask) __weak __ksym;
+u32 bpf_cpumask_first_zero(const struct cpumask *cpumask) __weak __ksym;
+u32 bpf_cpumask_first_and(const struct cpumask *src1, const struct cpumask *src2) __weak __ksym;
+void bpf_cpumask_set_cpu(u32 cpu, struct bpf_cpumask *cpumask) __weak __ksym;
+void bpf_cpumask_clear_cpu(u32 cpu, struct bpf_cpumask *cpumask) __weak __ksym;
+bool bpf_cpumask_test_and_set_cpu(u32 cpu, struct bpf_cpumask *cpumask) __weak __ksym;
+bool bpf_cpumask_test_and_clear_cpu(u32 cpu, struct bpf_cpumask *cpumask) __weak __ksym;
+void bpf_cpumask_setall(struct bpf_cpumask *cpumask) __weak __ksym;
+void bpf_cpumask_clear(struct bpf_cpumask *cpumask) __weak __ksym;
+bool bpf_cpumask_and(struct bpf_cpumask *dst, const struct cpumask *src1, const struct cpumask *src2) __weak __ksym;
+void bpf_cpumask_or(struct bpf_cpumask *dst, const struct cpumask *src1, const struct cpumask *src2) __weak __ksym;
+void bpf_cpumask_xor(struct bpf_cpumask *dst, const struct cpumask *src1, const struct cpumask *src2) __weak __ksym;
+bool bpf_cpumask_equal(const struct cpumask *src1, const struct cpumask *src2) __weak __ksym;
+bool bpf_cpumask_intersects(const struct cpumask *src1, const struct cpumask *src2) __weak __ksym;
+bool bpf_cpumask_subset(const struct cpumask *src1, const struct cpumask *src2) __weak __ksym;
+bool bpf_cpumask_empty(const struct cpumask *cpumask) __weak __ksym;
+bool bpf_cpumask_full(const struct cpumask *cpumask) __weak __ksym;
+void bpf_cpumask_copy(struct bpf_cpumask *dst, const struct cpumask *src) __weak __ksym;
+u32 bpf_cpumask_any_distribute(const struct cpumask *cpumask) __weak __ksym;
+u32 bpf_cpumask_any_and_distribute(const struct cpumask *src1, const struct cpumask *src2) __weak __ksym;
+
 #endif /* __SCXKIT_COMPAT_BPF_H */

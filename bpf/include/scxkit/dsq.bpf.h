@@ -353,8 +353,6 @@ int sk_dsq_depths(void *ctx)
 	return 0;
 }
 
-bool bpf_cpumask_intersects(const struct cpumask *src1, const struct cpumask *src2) __ksym;
-
 /**
  * sk_dsq_kick_idle - wake an idle CPU of domain @idx that @p may run on,
  * so that @p, just queued on the domain's DSQ, does not wait for a busy

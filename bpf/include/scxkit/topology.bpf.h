@@ -136,9 +136,6 @@ static __always_inline s32 sk_topo_claim_near(struct task_struct *p, bool in_nod
 	return -1;
 }
 
-/* A generic cpumask kfunc (6.3+), declared here as its only user. */
-bool bpf_cpumask_intersects(const struct cpumask *src1, const struct cpumask *src2) __ksym;
-
 /**
  * sk_topo_pick_idle_cpu - find and claim an idle CPU for @p near @prev_cpu
  * @level: set to the enum sk_topo_level of the pick
