@@ -159,7 +159,7 @@ func Probe(opts *ProbeOptions) (*Kernel, error) {
 	var ops *btf.Struct
 	err := spec.TypeByName("sched_ext_ops", &ops)
 	if errors.Is(err, btf.ErrNotFound) {
-		return nil, fmt.Errorf("scx: kernel %s has no sched_ext (CONFIG_SCHED_CLASS_EXT is not set): %w; run schedulers in a VM, e.g. `go run ./cmd/scxkit demo`", o.Release, ErrNotSupported)
+		return nil, fmt.Errorf("scx: kernel %s has no sched_ext (CONFIG_SCHED_CLASS_EXT is not set): %w; run the scheduler on a kernel built with it (Linux 6.12 or newer), or in a VM: package vmtest boots Debian's sched_ext kernels under qemu and runs a test binary there (go doc github.com/scxkit/scxkit/vmtest)", o.Release, ErrNotSupported)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("scx: kernel %s: BTF: struct sched_ext_ops: %w", o.Release, err)

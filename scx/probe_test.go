@@ -288,6 +288,11 @@ func TestProbeFakeNoSchedExt(t *testing.T) {
 	if !strings.Contains(err.Error(), "kernel 6.18.0 has no sched_ext") {
 		t.Errorf("error %q does not name the kernel", err)
 	}
+	// The fix it names must work from an author's own module: no command
+	// of this repository's checkout.
+	if !strings.Contains(err.Error(), "go doc github.com/scxkit/scxkit/vmtest") || strings.Contains(err.Error(), "./cmd/") {
+		t.Errorf("error %q: want the fix through package vmtest, not a command of this checkout", err)
+	}
 }
 
 // wantGen is the kfunc generation of each kernel of vmtest.Matrix.
