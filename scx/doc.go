@@ -95,6 +95,23 @@
 // what sk_error formatted, and Dump the kernel's debug dump. Run returns an
 // *ExitError for every exit that was not an orderly detach.
 //
+// # A slow verifier
+//
+// Load hands the object to the kernel, whose verifier explores every path
+// of every callback before any of it runs. Most schedulers load in well
+// under a second; a loop the verifier cannot bound can take minutes and
+// end in "The sequence of 8193 jumps is too complex" or "BPF program is
+// too large". The verifier walks a plain C for loop once per iteration,
+// each branch in its body can double the paths it must keep, and nested
+// loops multiply. Write loops over CPUs, DSQs or tasks with bpf_for (an
+// open-coded iterator, which it checks until the state at the top of the
+// loop repeats, not once per iteration), keep branches out of loop bodies where the result does not
+// depend on them, and index arrays through a copy of the loop variable
+// behind barrier_var with an explicit bound, as the scxkit headers do.
+// LoadOptions.Logger at Debug level names each program with the
+// instructions the verifier went through, which shows the costly
+// callback, and LoadOptions.Context bounds the wait.
+//
 // # Stats
 //
 // A scheduler declares its counters as a struct of u64 fields

@@ -1,13 +1,16 @@
 package scx
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
@@ -21,10 +24,23 @@ type LoadOptions struct {
 	// Kernel is the kernel to load for; nil probes the running one.
 	Kernel *Kernel
 	// Logger receives what Load decides on the caller's behalf, such as
-	// callbacks dropped because the kernel lacks them; nil means
-	// slog.Default().
+	// callbacks dropped because the kernel lacks them, and its progress:
+	// at Info, every VerifierNotice, that the kernel's verifier is still
+	// running; at Debug, that it started, how long it took, and each
+	// program loaded with the instructions the verifier went through.
+	// nil means slog.Default().
 	Logger *slog.Logger
+	// Context bounds the wait for the verifier, which can take minutes
+	// on a program whose loops it cannot bound (see the package doc).
+	// When it ends, Load returns an error wrapping its cause at once; the
+	// kernel cannot interrupt a program load, so what the verifier goes
+	// on to load is freed as soon as it finishes. nil means no bound.
+	Context context.Context
 }
+
+// VerifierNotice is how often Load says that the kernel's verifier is
+// still checking the scheduler's programs.
+const VerifierNotice = 10 * time.Second
 
 // ErrPermission is wrapped by the error Load returns when the kernel
 // refuses to raise the memlock limit or to load the scheduler for want of
@@ -133,7 +149,7 @@ func (s *Spec) Load(opts *LoadOptions) (*Scheduler, error) {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, fmt.Errorf("load %s: %w", name, permissionError(err))
 	}
-	coll, err := ebpf.NewCollection(spec)
+	coll, err := loadCollection(opts.Context, spec, name, log)
 	if err != nil {
 		le := &LoadError{Name: name, Gen: k.Gen, Err: permissionError(err)}
 		var ve *ebpf.VerifierError
@@ -152,6 +168,69 @@ func (s *Spec) Load(opts *LoadOptions) (*Scheduler, error) {
 		return nil, fmt.Errorf("load %s: %w", name, err)
 	}
 	return sched, nil
+}
+
+// loadCollection loads spec into the kernel, saying on log that the
+// verifier runs and, every VerifierNotice, that it still does, and
+// returning when ctx ends without waiting for it.
+func loadCollection(ctx context.Context, spec *ebpf.CollectionSpec, name string, log *slog.Logger) (*ebpf.Collection, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("load %s: %w", name, err)
+	}
+	type result struct {
+		coll *ebpf.Collection
+		err  error
+	}
+	done := make(chan result, 1)
+	start := time.Now()
+	log.Debug("sched_ext: the kernel's verifier checks the scheduler", "scheduler", name, "programs", len(spec.Programs))
+	go func() {
+		coll, err := ebpf.NewCollection(spec)
+		done <- result{coll, err}
+	}()
+	tick := time.NewTicker(VerifierNotice)
+	defer tick.Stop()
+	for {
+		select {
+		case r := <-done:
+			if r.err != nil {
+				return nil, r.err
+			}
+			logPrograms(r.coll, name, time.Since(start), log)
+			return r.coll, nil
+		case <-tick.C:
+			log.Info("sched_ext: the verifier is still checking the scheduler", "scheduler", name, "elapsed", time.Since(start).Round(time.Second))
+		case <-ctx.Done():
+			go func() {
+				if r := <-done; r.coll != nil {
+					r.coll.Close()
+				}
+			}()
+			return nil, fmt.Errorf("load %s: gave up waiting for the verifier after %v: %w", name, time.Since(start).Round(time.Millisecond), context.Cause(ctx))
+		}
+	}
+}
+
+// logPrograms says at Debug level how long the load took and how many
+// instructions the verifier went through for each program of coll (the
+// kernel counts them from 5.16), which tells the costly callback.
+func logPrograms(coll *ebpf.Collection, name string, took time.Duration, log *slog.Logger) {
+	if !log.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	log.Debug("sched_ext: loaded", "scheduler", name, "took", took.Round(time.Millisecond))
+	for _, prog := range slices.Sorted(maps.Keys(coll.Programs)) {
+		info, err := coll.Programs[prog].Info()
+		if err != nil {
+			log.Debug("sched_ext: program loaded", "scheduler", name, "program", prog, "info", err)
+			continue
+		}
+		insns, _ := info.VerifiedInstructions()
+		log.Debug("sched_ext: program loaded", "scheduler", name, "program", prog, "verified_insns", insns)
+	}
 }
 
 // prepare applies the kernel-dependent edits to a copy of the object.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -554,6 +555,58 @@ func TestDropsMissingCallbacks(t *testing.T) {
 	}
 	if err := sched.Detach(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLoadProgress loads fifo with a Debug logger and checks that Load
+// named every program it loaded with the instructions the verifier went
+// through (the kernel counts them from 5.16; every pinned kernel does),
+// and said how long the load took.
+func TestLoadProgress(t *testing.T) {
+	k := probe(t)
+	var logs strings.Builder
+	spec, err := scx.Open(fifoSched, scx.Config{Name: "sk_progress"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	sched, err := spec.Load(&scx.LoadOptions{Kernel: k, Logger: log, Context: context.Background()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sched.Close()
+	out := logs.String()
+	for name := range sched.Collection().Programs {
+		re := regexp.MustCompile(`msg="sched_ext: program loaded" scheduler=sk_progress program=` + name + ` verified_insns=([1-9][0-9]*)`)
+		if !re.MatchString(out) {
+			t.Errorf("no line with verified instructions for %s in:\n%s", name, out)
+		}
+	}
+	if !strings.Contains(out, `msg="sched_ext: loaded" scheduler=sk_progress took=`) {
+		t.Errorf("no line with the load's time in:\n%s", out)
+	}
+}
+
+// TestLoadCancelled checks that Load with a context that has ended
+// returns its cause without loading anything: sched_ext stays disabled.
+func TestLoadCancelled(t *testing.T) {
+	k := probe(t)
+	spec, err := scx.Open(fifoSched, scx.Config{Name: "sk_cancelled"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	sched, err := spec.Load(&scx.LoadOptions{Kernel: k, Context: ctx})
+	if err == nil {
+		sched.Close()
+		t.Fatal("Load with an ended context succeeded")
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Load: %v; want an error wrapping context.Canceled", err)
+	}
+	if st := status(t, k); st.State != scx.StateDisabled {
+		t.Errorf("after the refused load: %v; want disabled", st)
 	}
 }
 
