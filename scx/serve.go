@@ -9,6 +9,8 @@ import (
 
 // ServeOptions steers Serve. A nil *ServeOptions uses the defaults.
 type ServeOptions struct {
+	// Load steers every load; its Context defaults to Serve's ctx, so that
+	// the wait for the verifier ends with it.
 	Load *LoadOptions
 	Run  *RunOptions
 	// OnLoad, if set, is called after every load, before attach: the
@@ -74,7 +76,16 @@ func serveOnce(ctx context.Context, spec *Spec, opts *ServeOptions) (*ExitInfo, 
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("serve %s: stopped before load: %w", spec.cfg.OpsName(), context.Cause(ctx))
 	}
-	sched, err := spec.Load(opts.Load)
+	// The load ends with ctx (a SIGINT while the verifier runs), unless
+	// the caller bounded it otherwise.
+	lo := LoadOptions{}
+	if opts.Load != nil {
+		lo = *opts.Load
+	}
+	if lo.Context == nil {
+		lo.Context = ctx
+	}
+	sched, err := spec.Load(&lo)
 	if err != nil {
 		return nil, err
 	}
