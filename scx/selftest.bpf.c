@@ -37,7 +37,7 @@ int slice_ms(void *ctx)
  * cpumask_kfuncs - calls every generic cpumask kfunc that compat.bpf.h
  * declares, on masks built from in_cpus_a and in_cpus_b (CPU numbers
  * below 64, as bits; the kfuncs ignore CPUs the machine cannot have), and
- * in_spare, a CPU in neither, and records what each returned: the Go test
+ * in_spare, a CPU outside in_cpus_a, and records what each returned: the Go test
  * checks the results, and its matrix test checks each declaration
  * against the pinned kernels' BTF. Returns 0, or 1 if a mask could not be
  * created.
@@ -107,7 +107,7 @@ int cpumask_kfuncs(void *ctx)
 	bpf_cpumask_copy(r, (const struct cpumask *)a);
 	out_copy = mask_bits((const struct cpumask *)r);
 
-	/* in_spare is in neither input: set it, then clear it again. */
+	/* in_spare is not in a, so not in its copy: set it, then clear it. */
 	out_test_and_set = bpf_cpumask_test_and_set_cpu(in_spare, r);
 	out_test_and_set |= bpf_cpumask_test_and_set_cpu(in_spare, r) << 1;
 	out_test_and_clear = bpf_cpumask_test_and_clear_cpu(in_spare, r);
