@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/scxkit/scxkit/internal/schedproc"
-	"github.com/scxkit/scxkit/internal/workload"
 	"github.com/scxkit/scxkit/scx"
+	"github.com/scxkit/scxkit/workload"
 )
 
 // guestCommand is the hidden subcommand that runs the demo itself: in the

@@ -19,10 +19,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/scxkit/scxkit/dsq"
-	"github.com/scxkit/scxkit/internal/testout"
 	"github.com/scxkit/scxkit/lb"
 	"github.com/scxkit/scxkit/runner"
 	"github.com/scxkit/scxkit/scx"
+	"github.com/scxkit/scxkit/scxtest"
 	"github.com/scxkit/scxkit/vmtest"
 )
 
@@ -137,7 +137,7 @@ func TestBalancesDomains(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr testout.Buffer
+	var stdout, stderr scxtest.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- runner.Run(ctx, command(), []string{"-interval", "250ms", "-stats", "250ms", "-steal", "100000", "-v"}, &stdout, &stderr)

@@ -14,10 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scxkit/scxkit/internal/cpustat"
-	"github.com/scxkit/scxkit/internal/testout"
 	"github.com/scxkit/scxkit/runner"
 	"github.com/scxkit/scxkit/scx"
+	"github.com/scxkit/scxkit/scxtest"
 	"github.com/scxkit/scxkit/topology"
 	"github.com/scxkit/scxkit/vmtest"
 )
@@ -74,16 +73,16 @@ func unpackModel(t *testing.T, archive string) string {
 // busyOver returns the fraction of time each CPU was busy over d.
 func busyOver(t *testing.T, d time.Duration) []float64 {
 	t.Helper()
-	a, err := cpustat.Read()
+	a, err := scxtest.ReadCPUTimes()
 	if err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(d)
-	b, err := cpustat.Read()
+	b, err := scxtest.ReadCPUTimes()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return cpustat.BusyFraction(a, b)
+	return scxtest.BusyFraction(a, b)
 }
 
 func percent(f []float64) string {
@@ -137,7 +136,7 @@ func TestPacksAndSpreads(t *testing.T) {
 	model := unpackModel(t, guestModel)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr testout.Buffer
+	var stdout, stderr scxtest.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- runner.Run(ctx, command(), []string{"-model", model, "-interval", "200ms", "-stats", "500ms", "-governor", "schedutil", "-v"}, &stdout, &stderr)

@@ -18,12 +18,12 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/scxkit/scxkit/internal/testout"
-	"github.com/scxkit/scxkit/internal/workload"
 	"github.com/scxkit/scxkit/preempt"
 	"github.com/scxkit/scxkit/runner"
 	"github.com/scxkit/scxkit/scx"
+	"github.com/scxkit/scxkit/scxtest"
 	"github.com/scxkit/scxkit/vmtest"
+	"github.com/scxkit/scxkit/workload"
 )
 
 // envRole makes the test binary a helper process: "requester" runs
@@ -701,7 +701,7 @@ func TestConfigFile(t *testing.T) {
 	write(before)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr testout.Buffer
+	var stdout, stderr scxtest.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- runner.Run(ctx, command(), []string{"-config", file, "-watch", "200ms", "-stats", "500ms", "-timeout", "10s"}, &stdout, &stderr)
@@ -816,7 +816,7 @@ func TestRestartKeepsConfig(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr testout.Buffer
+	var stdout, stderr scxtest.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- runner.Run(ctx, command(), []string{"-config", file, "-watch", "100ms", "-stats", "200ms", "-stats-socket", "off"}, &stdout, &stderr)

@@ -17,13 +17,12 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/scxkit/scxkit/internal/schedtest"
-	"github.com/scxkit/scxkit/internal/testout"
-	"github.com/scxkit/scxkit/internal/workload"
 	"github.com/scxkit/scxkit/runner"
 	"github.com/scxkit/scxkit/scx"
+	"github.com/scxkit/scxkit/scxtest"
 	"github.com/scxkit/scxkit/topology"
 	"github.com/scxkit/scxkit/vmtest"
+	"github.com/scxkit/scxkit/workload"
 )
 
 // Environment variables that make the test binary, run again, play a
@@ -157,8 +156,8 @@ func runSleeper(t *testing.T, n int) []int64 {
 type started struct {
 	cancel context.CancelFunc
 	done   chan error
-	stdout testout.Buffer
-	stderr testout.Buffer
+	stdout scxtest.Buffer
+	stderr scxtest.Buffer
 }
 
 // start runs responsive with args until the test ends, and waits until
@@ -176,7 +175,7 @@ func start(t *testing.T, args ...string) *started {
 		cancel()
 		<-s.done
 	})
-	schedtest.WaitState(t, k, scx.StateEnabled, "responsive", s.done, s.stderr.String)
+	scxtest.WaitState(t, k, scx.StateEnabled, "responsive", s.done, s.stderr.String)
 	return s
 }
 
@@ -226,7 +225,7 @@ func counter(t *testing.T, out string, name string) uint64 {
 // waitStats waits for a stats line newer than the ones in out now, so that
 // it counts what happened before the call; a fixed sleep would race a
 // slow or loaded VM.
-func waitStats(t *testing.T, out *testout.Buffer) string {
+func waitStats(t *testing.T, out *scxtest.Buffer) string {
 	t.Helper()
 	before := strings.Count(out.String(), "\n")
 	for deadline := time.Now().Add(60 * time.Second); strings.Count(out.String(), "\n") <= before+1; time.Sleep(20 * time.Millisecond) {
@@ -355,7 +354,7 @@ func TestWakeupPreemption(t *testing.T) {
 func hogEveryCPU(t *testing.T) {
 	t.Helper()
 	for cpu := range runtime.NumCPU() {
-		schedtest.Hogs(t, 1, schedtest.HogOptions{CPUs: topology.MaskOf(cpu)})
+		scxtest.Hogs(t, 1, scxtest.HogOptions{CPUs: topology.MaskOf(cpu)})
 	}
 }
 
@@ -372,7 +371,7 @@ func TestContentionSlices(t *testing.T) {
 	}{{"3ms", true}, {"0", false}} {
 		t.Run("min-slice="+c.minSlice, func(t *testing.T) {
 			s := start(t, "-stats", "200ms", "-min-slice", c.minSlice)
-			schedtest.Hogs(t, 2*runtime.NumCPU(), schedtest.HogOptions{})
+			scxtest.Hogs(t, 2*runtime.NumCPU(), scxtest.HogOptions{})
 			before := waitStats(t, &s.stdout)
 			waitStats(t, &s.stdout)
 			after := waitStats(t, &s.stdout)
@@ -425,7 +424,7 @@ func TestSyncWakeupsDoNotPreempt(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := start(t, append([]string{"-stats", "200ms"}, c.args...)...)
-			schedtest.Hogs(t, runtime.NumCPU(), schedtest.HogOptions{})
+			scxtest.Hogs(t, runtime.NumCPU(), scxtest.HogOptions{})
 			idle0 := waitStats(t, &s.stdout)
 			idleStart := time.Now()
 			var before string
@@ -471,7 +470,7 @@ func TestSyncWakeupsDoNotPreempt(t *testing.T) {
 // cleanly, and that the sleeper's wakeups kept preempting.
 func TestAffinityChurn(t *testing.T) {
 	s := start(t, "-stats", "200ms")
-	schedtest.Hogs(t, runtime.NumCPU(), schedtest.HogOptions{})
+	scxtest.Hogs(t, runtime.NumCPU(), scxtest.HogOptions{})
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -532,14 +531,14 @@ func TestSIGKILLReverts(t *testing.T) {
 	}
 	cmd := exec.Command(self)
 	cmd.Env = append(os.Environ(), envRunMain+"=1")
-	var stderr testout.Buffer
+	var stderr scxtest.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	schedtest.WaitState(t, k, scx.StateEnabled, "responsive", done, stderr.String)
+	scxtest.WaitState(t, k, scx.StateEnabled, "responsive", done, stderr.String)
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -548,7 +547,7 @@ func TestSIGKILLReverts(t *testing.T) {
 	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 		t.Fatalf("responsive ended with %v, want killed by SIGKILL", err)
 	}
-	schedtest.WaitState(t, k, scx.StateDisabled, "", nil, stderr.String)
+	scxtest.WaitState(t, k, scx.StateDisabled, "", nil, stderr.String)
 	rep, err := workload.Run(context.Background(), workload.Config{Spinners: 2, SpinWork: 20, RoundTrips: 200, Deadline: 60 * time.Second})
 	if err != nil {
 		t.Fatalf("workload after SIGKILL: %v\n%s", err, rep)

@@ -25,13 +25,12 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/scxkit/scxkit/internal/schedtest"
-	"github.com/scxkit/scxkit/internal/testout"
-	"github.com/scxkit/scxkit/internal/workload"
 	"github.com/scxkit/scxkit/runner"
 	"github.com/scxkit/scxkit/scx"
 	"github.com/scxkit/scxkit/scx/scxstats"
+	"github.com/scxkit/scxkit/scxtest"
 	"github.com/scxkit/scxkit/vmtest"
+	"github.com/scxkit/scxkit/workload"
 )
 
 // The tests run in a VM on every kernel of the matrix (see vmtest.Main).
@@ -67,14 +66,14 @@ func TestSimpleUnderLoad(t *testing.T) {
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			var stdout, stderr testout.Buffer
+			var stdout, stderr scxtest.Buffer
 			done := make(chan error, 1)
 			// A 50ms slice (the default is 20ms) for the share check
 			// below: see there.
 			args := append([]string{"-stats", "500ms", "-slice", "50ms"}, mode.args...)
 			go func() { done <- runner.Run(ctx, command(), args, &stdout, &stderr) }()
 
-			schedtest.WaitState(t, k, scx.StateEnabled, mode.ops, done, stderr.String)
+			scxtest.WaitState(t, k, scx.StateEnabled, mode.ops, done, stderr.String)
 
 			rep, err := workload.Run(context.Background(), workload.Config{
 				Spinners:      6,
@@ -180,7 +179,7 @@ func lastStats(t *testing.T, out string) string {
 // waitStatsLine waits until out holds more than before stats lines, so the
 // last one was printed after the caller's work; a fixed sleep would race a
 // slow or loaded VM.
-func waitStatsLine(t *testing.T, out *testout.Buffer, before int) {
+func waitStatsLine(t *testing.T, out *scxtest.Buffer, before int) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for strings.Count(out.String(), "enqueued=") <= before {
@@ -347,7 +346,7 @@ func TestStatsSurfaces(t *testing.T) {
 	// Port 0: the runner logs the address it bound.
 	cmd := exec.Command(self, "-metrics", "127.0.0.1:0", "-stats", "200ms")
 	cmd.Env = append(os.Environ(), envRunSimple+"=1")
-	var stdout, stderr testout.Buffer
+	var stdout, stderr scxtest.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -363,7 +362,7 @@ func TestStatsSurfaces(t *testing.T) {
 		<-finished
 	}()
 
-	schedtest.WaitState(t, k, scx.StateEnabled, "simple", done, stderr.String)
+	scxtest.WaitState(t, k, scx.StateEnabled, "simple", done, stderr.String)
 	var url string
 	waitFor(t, "the metrics address in the log", &stderr, func() bool {
 		m := regexp.MustCompile(`url=(http://\S+/metrics)`).FindStringSubmatch(stderr.String())
@@ -479,7 +478,7 @@ func loopbackUp(t *testing.T) {
 }
 
 // waitFor polls cond until it holds, failing after 60s.
-func waitFor(t *testing.T, what string, stderr *testout.Buffer, cond func() bool) {
+func waitFor(t *testing.T, what string, stderr *scxtest.Buffer, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(60 * time.Second); !cond(); time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {

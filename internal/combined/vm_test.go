@@ -14,14 +14,14 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/scxkit/scxkit/dsq"
-	"github.com/scxkit/scxkit/internal/schedtest"
-	"github.com/scxkit/scxkit/internal/workload"
 	"github.com/scxkit/scxkit/lb"
 	"github.com/scxkit/scxkit/preempt"
 	"github.com/scxkit/scxkit/scx"
+	"github.com/scxkit/scxkit/scxtest"
 	"github.com/scxkit/scxkit/smt"
 	"github.com/scxkit/scxkit/topology"
 	"github.com/scxkit/scxkit/vmtest"
+	"github.com/scxkit/scxkit/workload"
 )
 
 // Two sockets of two cores of two threads, one NUMA node per socket: two
@@ -114,13 +114,13 @@ func makeTenant(t *testing.T) {
 
 // attach loads, attaches and runs the scheduler of c; it detaches at the
 // end of the test.
-func attach(t *testing.T, c *components) *schedtest.Running {
+func attach(t *testing.T, c *components) *scxtest.Running {
 	t.Helper()
 	spec, err := scx.Open(Sched, scx.Config{Name: "sk_combined", Timeout: 10 * time.Second, Components: c.list()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return schedtest.Start(t, spec)
+	return scxtest.Start(t, spec)
 }
 
 // sysfs reads a file of /sys/kernel/sched_ext.
@@ -154,8 +154,8 @@ func TestAllComponents(t *testing.T) {
 	// 6 hogs of the default class and 2 of the tenant, all born in
 	// domain 0: one per CPU of the machine.
 	dom0 := c.layout.DSQs[0].CPUs
-	schedtest.Hogs(t, 6, schedtest.HogOptions{BornOn: dom0})
-	schedtest.Hogs(t, 2, schedtest.HogOptions{BornOn: dom0, Cgroup: tenantCgroup})
+	scxtest.Hogs(t, 6, scxtest.HogOptions{BornOn: dom0})
+	scxtest.Hogs(t, 2, scxtest.HogOptions{BornOn: dom0, Cgroup: tenantCgroup})
 
 	// Wait for lb to move tasks into domain 1: a condition, not a delay.
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {

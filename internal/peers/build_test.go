@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/scxkit/scxkit/internal/privdir"
-	"github.com/scxkit/scxkit/internal/testout"
+	"github.com/scxkit/scxkit/scxtest"
 )
 
 // TestUnsafeCacheRefused: a cache folder others can write is refused with
@@ -37,7 +37,7 @@ func TestUnsafeCacheRefused(t *testing.T) {
 // cancelOnWrite is a log that ends a context when something is written
 // to it.
 type cancelOnWrite struct {
-	testout.Buffer
+	scxtest.Buffer
 	cancel context.CancelFunc
 }
 

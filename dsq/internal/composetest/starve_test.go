@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scxkit/scxkit/internal/schedtest"
 	"github.com/scxkit/scxkit/preempt"
+	"github.com/scxkit/scxkit/scxtest"
 )
 
 // hiCgroup holds the high class's hogs in TestStarvationOnDSQ.
@@ -33,7 +33,7 @@ func TestStarvationOnDSQ(t *testing.T) {
 	layout, ctl := c.layout, c.ctl
 
 	dom := layout.DSQs[0].CPUs
-	schedtest.Hogs(t, 2*dom.Weight(), schedtest.HogOptions{CPUs: dom, Cgroup: hiCgroup})
+	scxtest.Hogs(t, 2*dom.Weight(), scxtest.HogOptions{CPUs: dom, Cgroup: hiCgroup})
 	hog(t, dom) // the default class, in the same domain
 	// 8s: 16 starvation periods of 500ms, and longer than the watchdog's 5s.
 	select {

@@ -11,12 +11,12 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/scxkit/scxkit/dsq"
-	"github.com/scxkit/scxkit/internal/schedtest"
-	"github.com/scxkit/scxkit/internal/workload"
 	"github.com/scxkit/scxkit/preempt"
 	"github.com/scxkit/scxkit/scx"
+	"github.com/scxkit/scxkit/scxtest"
 	"github.com/scxkit/scxkit/topology"
 	"github.com/scxkit/scxkit/vmtest"
+	"github.com/scxkit/scxkit/workload"
 )
 
 // Two sockets of two cores, one NUMA node each: two LLC domains.
@@ -36,14 +36,14 @@ const (
 // at the end of the test.
 func hog(t *testing.T, mask topology.Cpumask) {
 	t.Helper()
-	schedtest.Hogs(t, 1, schedtest.HogOptions{CPUs: mask})
+	scxtest.Hogs(t, 1, scxtest.HogOptions{CPUs: mask})
 }
 
 // composed is the scheduler of a test: topology, dsq per LLC with two
 // classes and stealing off, and preempt ordering dsq's queues, attached
 // and running.
 type composed struct {
-	*schedtest.Running
+	*scxtest.Running
 	spec   *scx.Spec
 	layout *dsq.Layout
 	ctl    *preempt.Controller
@@ -72,7 +72,7 @@ func compose(t *testing.T, name string, timeout time.Duration, classes []preempt
 	if c.spec, err = scx.Open(Sched, scx.Config{Name: name, Timeout: timeout, Components: []scx.Component{topo, c.layout, c.ctl}}); err != nil {
 		t.Fatal(err)
 	}
-	c.Running = schedtest.Start(t, c.spec)
+	c.Running = scxtest.Start(t, c.spec)
 	return c
 }
 
@@ -104,7 +104,7 @@ func TestDSQWithPreempt(t *testing.T) {
 		Work:     200 * time.Microsecond,
 		Duration: 3 * time.Second,
 		ThreadSetup: func(i int) error {
-			if err := unix.SchedSetaffinity(0, schedtest.CPUSet(layout.DSQs[i%2].CPUs)); err != nil {
+			if err := unix.SchedSetaffinity(0, scxtest.Affinity(layout.DSQs[i%2].CPUs)); err != nil {
 				return fmt.Errorf("affinity: %w", err)
 			}
 			name, err := unix.BytePtrFromString(latComm)

@@ -8,10 +8,10 @@ import (
 	"time"
 
 	"github.com/scxkit/scxkit/dsq"
-	"github.com/scxkit/scxkit/internal/workload"
 	"github.com/scxkit/scxkit/scx"
 	"github.com/scxkit/scxkit/topology"
 	"github.com/scxkit/scxkit/vmtest"
+	"github.com/scxkit/scxkit/workload"
 )
 
 // Two sockets of two cores, one NUMA node each: two LLC domains.

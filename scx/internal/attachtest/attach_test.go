@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/scxkit/scxkit/internal/workload"
 	"github.com/scxkit/scxkit/scx"
 	"github.com/scxkit/scxkit/vmtest"
+	"github.com/scxkit/scxkit/workload"
 )
 
 var (

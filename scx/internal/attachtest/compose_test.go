@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scxkit/scxkit/internal/workload"
 	"github.com/scxkit/scxkit/scx"
+	"github.com/scxkit/scxkit/workload"
 )
 
 // TestComponents runs compose.bpf.c with its stand-in component Tally

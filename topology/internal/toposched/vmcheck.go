@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scxkit/scxkit/internal/workload"
 	"github.com/scxkit/scxkit/scx"
 	"github.com/scxkit/scxkit/topology"
 	"github.com/scxkit/scxkit/vmtest"
+	"github.com/scxkit/scxkit/workload"
 )
 
 // Shape is what a qemu topology (vmtest.Topology) must look like to

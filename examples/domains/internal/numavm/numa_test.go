@@ -19,9 +19,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/scxkit/scxkit/internal/cpustat"
-	"github.com/scxkit/scxkit/internal/testout"
 	"github.com/scxkit/scxkit/scx"
+	"github.com/scxkit/scxkit/scxtest"
 	"github.com/scxkit/scxkit/vmtest"
 )
 
@@ -143,7 +142,7 @@ func runTimes(out string) []int {
 
 // waitRunLines waits until out holds at least n stats lines with run times
 // and returns how many it holds; it fails the test after 30s.
-func waitRunLines(t *testing.T, out *testout.Buffer, n int) int {
+func waitRunLines(t *testing.T, out *scxtest.Buffer, n int) int {
 	t.Helper()
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		got := 0
@@ -170,7 +169,7 @@ func TestNodeFirst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stdout, stderr testout.Buffer
+	var stdout, stderr scxtest.Buffer
 	cmd := exec.Command(os.Getenv(envBinary), "-domains", "0:1:2:3",
 		"-interval", "250ms", "-stats", "250ms", "-steal", "100000", "-v")
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -220,20 +219,20 @@ func TestNodeFirst(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	n := waitRunLines(t, &stdout, 1)
 	before := runTimes(stdout.String())
-	busy0, err := cpustat.Read()
+	busy0, err := scxtest.ReadCPUTimes()
 	if err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(3 * time.Second)
 	waitRunLines(t, &stdout, n+1)
 	after := runTimes(stdout.String())
-	busy1, err := cpustat.Read()
+	busy1, err := scxtest.ReadCPUTimes()
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The kernel's view: with the spinners spread, every CPU is busy;
 	// without balancing, CPUs 1 to 3 would idle, as stealing is off.
-	fracs := cpustat.BusyFraction(busy0, busy1)
+	fracs := scxtest.BusyFraction(busy0, busy1)
 	busy := make([]string, len(fracs))
 	for c, frac := range fracs {
 		busy[c] = fmt.Sprintf("%.0f%%", 100*frac)

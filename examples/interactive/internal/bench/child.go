@@ -15,7 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/scxkit/scxkit/internal/workload"
+	"github.com/scxkit/scxkit/workload"
 )
 
 // childArg, as the first argument, makes the bench binary a worker

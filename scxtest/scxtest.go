@@ -1,8 +1,4 @@
-// Package schedtest holds what the VM tests of composed schedulers share:
-// running a loaded scheduler in the background until the test ends,
-// waiting for sched_ext to reach a state, and CPU-bound processes to load
-// it with. It has no API for users.
-package schedtest
+package scxtest
 
 import (
 	"context"
@@ -93,8 +89,8 @@ func WaitState(t testing.TB, k *scx.Kernel, state scx.State, ops string, done <-
 	t.Fatalf("sched_ext did not reach %s (ops %q) within 60s%s", state, ops, out())
 }
 
-// CPUSet is the affinity mask of the CPUs in m.
-func CPUSet(m topology.Cpumask) *unix.CPUSet {
+// Affinity is the affinity mask of the CPUs in m.
+func Affinity(m topology.Cpumask) *unix.CPUSet {
 	var s unix.CPUSet
 	for cpu := range m.All() {
 		s.Set(cpu)
@@ -132,7 +128,7 @@ func Hogs(t testing.TB, n int, opts HogOptions) {
 	if !opts.BornOn.Empty() {
 		// sched_setaffinity returns once this thread runs on an allowed
 		// CPU, where its children are born.
-		if err := unix.SchedSetaffinity(0, CPUSet(opts.BornOn)); err != nil {
+		if err := unix.SchedSetaffinity(0, Affinity(opts.BornOn)); err != nil {
 			t.Fatal(err)
 		}
 		defer unix.SchedSetaffinity(0, &was)
@@ -157,10 +153,24 @@ func Hogs(t testing.TB, n int, opts HogOptions) {
 		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 		mask := &was
 		if !opts.CPUs.Empty() {
-			mask = CPUSet(opts.CPUs)
+			mask = Affinity(opts.CPUs)
 		}
 		if err := unix.SchedSetaffinity(cmd.Process.Pid, mask); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+// WaitAttached waits until the kernel reports the scheduler ops (the name
+// in sched_ext_ops, as in /sys/kernel/sched_ext/root/ops) enabled, as
+// WaitState does; it probes the kernel itself. done delivers the
+// scheduler's result should it return first (nil: never); output, if not
+// nil, gives its output so far for the failure message.
+func WaitAttached(t testing.TB, ops string, done <-chan error, output func() string) {
+	t.Helper()
+	k, err := scx.Probe(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	WaitState(t, k, scx.StateEnabled, ops, done, output)
 }

@@ -1,7 +1,4 @@
-// Package testout gives tests a place to collect a scheduler's output
-// while it runs: the scheduler writes from its own goroutines, the test
-// reads at any time.
-package testout
+package scxtest
 
 import (
 	"bytes"

@@ -15,7 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/scxkit/scxkit/internal/workload"
+	"github.com/scxkit/scxkit/workload"
 )
 
 // Run a small workload and tell a stall apart from other failures. The
