@@ -17,13 +17,18 @@ import (
 	"testing"
 )
 
-// bpf2goDirective is how every go:generate line that builds a BPF object
-// starts.
-const bpf2goDirective = "//go:generate go tool bpf2go "
+// How the go:generate lines that build BPF objects start: bpf2go for
+// test objects with one kfunc generation, scxkit gen for schedulers (both
+// generations, the way a scheduler author's module builds them).
+const (
+	bpf2goDirective = "//go:generate go tool bpf2go "
+	genDirective    = "//go:generate go run github.com/scxkit/scxkit/cmd/scxkit gen "
+)
 
-// directive is one bpf2go go:generate line.
+// directive is one go:generate line that builds BPF objects.
 type directive struct {
 	dir, file, pkg string
+	gen            bool // scxkit gen, else bpf2go
 	args           []string
 }
 
@@ -60,15 +65,26 @@ func TestBPFObjectsUpToDate(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bpf2go, "github.com/cilium/ebpf/cmd/bpf2go").CombinedOutput(); err != nil {
 		t.Fatalf("build bpf2go: %v\n%s", err, out)
 	}
+	scxkit := filepath.Join(tmp, "bin", "scxkit")
+	if out, err := exec.Command("go", "build", "-o", scxkit, "./cmd/scxkit").CombinedOutput(); err != nil {
+		t.Fatalf("build cmd/scxkit: %v\n%s", err, out)
+	}
 	mirror := filepath.Join(tmp, "src")
 	copySources(t, mirror)
 
 	for _, d := range dirs {
 		cmd := exec.Command(bpf2go, d.args...)
+		if d.gen {
+			// The mirror holds no go.mod for gen to find the headers
+			// through: name them. gen passes them to clang relative
+			// to the output directory, as in the tree.
+			args := append([]string{"gen", "-include", filepath.Join(mirror, "bpf", "include")}, d.args...)
+			cmd = exec.Command(scxkit, args...)
+		}
 		cmd.Dir = filepath.Join(mirror, d.dir)
 		cmd.Env = append(os.Environ(), "GOPACKAGE="+d.pkg, "GOFILE="+d.file)
 		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("%s/%s: bpf2go %s: %v\n%s", d.dir, d.file, strings.Join(d.args, " "), err, out)
+			t.Fatalf("%s/%s: %s: %v\n%s", d.dir, d.file, strings.Join(cmd.Args, " "), err, out)
 		}
 	}
 	err := filepath.WalkDir(mirror, func(path string, e fs.DirEntry, err error) error {
@@ -195,7 +211,8 @@ func isGenerated(path string) bool {
 	return strings.Contains(base, "_bpfel") && (strings.HasSuffix(base, ".o") || strings.HasSuffix(base, ".go"))
 }
 
-// directives finds the bpf2go go:generate lines of the module.
+// directives finds the go:generate lines of the module that build BPF
+// objects.
 func directives(t *testing.T) []directive {
 	t.Helper()
 	var out []directive
@@ -210,7 +227,7 @@ func directives(t *testing.T) []directive {
 			return nil
 		}
 		data, err := os.ReadFile(path)
-		if err != nil || !bytes.Contains(data, []byte(bpf2goDirective)) {
+		if err != nil || !bytes.Contains(data, []byte(bpf2goDirective)) && !bytes.Contains(data, []byte(genDirective)) {
 			return err
 		}
 		f, err := parser.ParseFile(token.NewFileSet(), path, data, parser.PackageClauseOnly)
@@ -219,8 +236,15 @@ func directives(t *testing.T) []directive {
 		}
 		sc := bufio.NewScanner(bytes.NewReader(data))
 		for sc.Scan() {
-			if rest, ok := strings.CutPrefix(sc.Text(), bpf2goDirective); ok {
-				out = append(out, directive{dir: filepath.Dir(path), file: filepath.Base(path), pkg: f.Name.Name, args: strings.Fields(rest)})
+			d := directive{dir: filepath.Dir(path), file: filepath.Base(path), pkg: f.Name.Name}
+			rest, ok := strings.CutPrefix(sc.Text(), bpf2goDirective)
+			if !ok {
+				rest, ok = strings.CutPrefix(sc.Text(), genDirective)
+				d.gen = true
+			}
+			if ok {
+				d.args = strings.Fields(rest)
+				out = append(out, d)
 			}
 		}
 		return sc.Err()
@@ -248,7 +272,7 @@ func checkEveryBPFSourceIsBuilt(t *testing.T, dirs []directive) {
 	deeper, _ := filepath.Glob("*/*/*/*.bpf.c")
 	for _, src := range append(append(sources, more...), deeper...) {
 		if !built[src] {
-			t.Errorf("%s has no bpf2go go:generate directive", src)
+			t.Errorf("%s has no go:generate directive (scxkit gen or bpf2go)", src)
 		}
 	}
 }

@@ -1,5 +1,8 @@
 package main
 
-// Compiled once per kfunc generation; see scx.Objects.
-//go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -tags linux -target bpfel -no-global-types domains domains.bpf.c -- -mcpu=v3 -Wno-missing-declarations -I../../bpf/include
-//go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -tags linux -target bpfel -no-global-types domainsV2 domains.bpf.c -- -mcpu=v3 -Wno-missing-declarations -I../../bpf/include -DSCXKIT_KFUNC_V2
+// Compiles domains.bpf.c once per kfunc generation (domains_bpfel.o and
+// domainsv2_bpfel.o with their loaders; see scx.Objects), with the flags the
+// headers need. Regenerate with go generate ./... (needs clang-19, llvm-19
+// and libbpf-dev, which scripts/setup installs; scxkit gen says what is
+// missing).
+//go:generate go run github.com/scxkit/scxkit/cmd/scxkit gen domains.bpf.c

@@ -1,5 +1,8 @@
 package main
 
-// Compiled once per kfunc generation; see scx.Objects.
-//go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -tags linux -target bpfel -no-global-types energy energy.bpf.c -- -mcpu=v3 -Wno-missing-declarations -I../../bpf/include
-//go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -tags linux -target bpfel -no-global-types energyV2 energy.bpf.c -- -mcpu=v3 -Wno-missing-declarations -I../../bpf/include -DSCXKIT_KFUNC_V2
+// Compiles energy.bpf.c once per kfunc generation (energy_bpfel.o and
+// energyv2_bpfel.o with their loaders; see scx.Objects), with the flags the
+// headers need. Regenerate with go generate ./... (needs clang-19, llvm-19
+// and libbpf-dev, which scripts/setup installs; scxkit gen says what is
+// missing).
+//go:generate go run github.com/scxkit/scxkit/cmd/scxkit gen energy.bpf.c

@@ -1,7 +1,8 @@
 package main
 
-// The scheduler is compiled twice, once per kfunc generation; scx.Open
-// takes both and Load picks the one for the running kernel. Regenerate with
-// `go generate ./...` (needs clang-19 and libbpf-dev from scripts/setup).
-//go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -tags linux -target bpfel -no-global-types simple simple.bpf.c -- -mcpu=v3 -Wno-missing-declarations -I../../bpf/include
-//go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -tags linux -target bpfel -no-global-types simpleV2 simple.bpf.c -- -mcpu=v3 -Wno-missing-declarations -I../../bpf/include -DSCXKIT_KFUNC_V2
+// Compiles simple.bpf.c once per kfunc generation (simple_bpfel.o and
+// simplev2_bpfel.o with their loaders; see scx.Objects), with the flags the
+// headers need. Regenerate with go generate ./... (needs clang-19, llvm-19
+// and libbpf-dev, which scripts/setup installs; scxkit gen says what is
+// missing).
+//go:generate go run github.com/scxkit/scxkit/cmd/scxkit gen simple.bpf.c
