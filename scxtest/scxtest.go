@@ -2,6 +2,7 @@ package scxtest
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -173,4 +174,25 @@ func WaitAttached(t testing.TB, ops string, done <-chan error, output func() str
 		t.Fatal(err)
 	}
 	WaitState(t, k, scx.StateEnabled, ops, done, output)
+}
+
+// WaitFor polls cond every 20ms until it returns true, and fails the test
+// if it has not within timeout; what names the condition in the failure,
+// and output, if not nil, adds the scheduler's output so far. Choose the
+// timeout for a slow, loaded machine (qemu TCG on 2 busy host cores runs a
+// guest 10-50 times slower than native): it bounds a hang, it does not
+// measure anything.
+func WaitFor(t testing.TB, what string, timeout time.Duration, cond func() bool, output func() string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			msg := fmt.Sprintf("%s: not within %v", what, timeout)
+			if output != nil {
+				msg += "\noutput:\n" + output()
+			}
+			t.Fatal(msg)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

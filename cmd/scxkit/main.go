@@ -111,6 +111,7 @@ var commands = []*command{
 	{name: "topology", summary: "print the CPU topology (packages, nodes, LLCs, cores, CPUs)", flags: topologyCommand},
 	{name: "latency", summary: "profile scheduling latency per cgroup with BPF tracing (root)", flags: latencyCommand},
 	{name: "stats", summary: "print a running scheduler's stats from its scx_stats socket", flags: statsCommand, operands: true},
+	{name: "new", summary: "write a new scheduler module that builds and passes its VM test as written", flags: newCommand, operands: true},
 	{name: "gen", summary: "compile a scheduler's BPF C source into objects and Go loaders, for both kfunc generations", flags: genCommand, operands: true},
 	{name: "bench", summary: "compare schedulers with hackbench, cyclictest and stress-ng, in a VM", flags: benchCommand, operands: true},
 	{name: guestCommand, hidden: true, flags: guestCommandFlags},
