@@ -25,12 +25,18 @@ const (
 
 // Objects are the two compilations of one scheduler's BPF source, one per
 // kfunc generation (see KfuncGen and bpf/include/scxkit/compat.bpf.h).
-// With bpf2go, generate both from one source:
+// `scxkit gen` generates both from one source, with the flags scxkit's
+// headers need and the headers found through the go command:
 //
-//	//go:generate go tool bpf2go -tags linux -target bpfel -no-global-types simple simple.bpf.c -- -I../../bpf/include
-//	//go:generate go tool bpf2go -tags linux -target bpfel -no-global-types simpleV2 simple.bpf.c -- -I../../bpf/include -DSCXKIT_KFUNC_V2
+//	//go:generate go tool scxkit gen simple.bpf.c
 //
-// and pass the generated loaders: Objects{Base: loadSimple, V2: loadSimpleV2}.
+// (after go get -tool github.com/scxkit/scxkit/cmd/scxkit; or go run
+// github.com/scxkit/scxkit/cmd/scxkit gen), and pass the generated
+// loaders: Objects{Base: loadSimple, V2: loadSimpleV2}. The source must
+// start with //go:build ignore. By hand with bpf2go, the same is two lines
+// with -cc clang-19 -strip llvm-strip-19 -tags linux -target bpfel
+// -no-global-types, the C flags -mcpu=v3 -Wno-missing-declarations and
+// -I of scxkit's bpf/include, and -DSCXKIT_KFUNC_V2 for the second.
 type Objects struct {
 	Base func() (*ebpf.CollectionSpec, error) // compiled without SCXKIT_KFUNC_V2
 	V2   func() (*ebpf.CollectionSpec, error) // compiled with -DSCXKIT_KFUNC_V2

@@ -1,5 +1,15 @@
-// Package workload runs a bounded, self-checking CPU workload for scheduler
-// tests and demos.
+// Package workload runs bounded, self-checking CPU workloads for scheduler
+// tests, demos and benchmarks, in this repository and in a scheduler
+// author's own module (package scxtest has the rest of a test's tools):
+//
+//   - Run: CPU-bound spinners and wakeup-heavy ping-pong pairs, described
+//     below;
+//   - Requests: a light periodic load, a request/response pattern: threads
+//     that wake on an absolute timer every Period, use Work of CPU time and
+//     sleep again, reporting each wakeup's latency. With Work well below
+//     Period it keeps the machine mostly idle, the load under which a
+//     scheduler that packs work onto few CPUs differs from one that
+//     spreads it.
 //
 // A sched_ext test has to show more than "the scheduler attached": it has to
 // show that, while the scheduler ran, every runnable thread got CPU time and
