@@ -12,12 +12,14 @@ import (
 
 // AppendStatsLine appends the stats line of snap to b, without a newline:
 // the time (15:04:05), then every stat of the snapshot as name=value, in
-// the snapshot's order (the scheduler's own counters, then each
-// component's stats in the order of Config.Components):
+// the snapshot's order (the scheduler's own counters and gauges, then
+// each component's stats in the order of Config.Components):
 //
 //	12:00:01 enqueued=1520 dispatched=1490 dsq.steals=3 dsq.queued{domain=0}=2 dsq.queued{domain=1}=0
 //
-// The scheduler's own counters (sk_stats) are named as they are; a
+// A counter shows its total, a gauge its level (StatDesc.Kind tells them
+// apart; Prometheus and `scxkit stats --meta` show the kind). The
+// scheduler's own stats (stats.bpf.h) are named as they are; a
 // component's stats are named component.stat; a vector stat (one with a
 // StatDesc.Label) has one entry per label value, with the label and the
 // value in braces. A label value holding a space, a quote, a comma, '='

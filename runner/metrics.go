@@ -31,7 +31,7 @@ type SourceFunc func(dst *scx.Snapshot) (bool, error)
 func (f SourceFunc) ReadSnapshot(dst *scx.Snapshot) (bool, error) { return f(dst) }
 
 // MetricName returns the Prometheus name of a stat: scxkit_sched_NAME for
-// the scheduler's own counters (component ""), scxkit_COMPONENT_NAME for a
+// the scheduler's own stats (component ""), scxkit_COMPONENT_NAME for a
 // component's stats, with _total appended to a Counter's name (unless it
 // ends so already), as Prometheus names counters.
 func MetricName(component, name string, kind scx.StatKind) string {

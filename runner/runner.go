@@ -62,8 +62,8 @@
 //
 // # Stats
 //
-// The scheduler's stats (scx.Snapshot: its own counters and every
-// Reporter component's stats) are shown three ways, with the same names
+// The scheduler's stats (scx.Snapshot: its own counters and gauges and
+// every Reporter component's stats) are shown three ways, with the same names
 // and values:
 //
 //   - a line on stdout every -stats interval (AppendStatsLine):

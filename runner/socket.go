@@ -29,16 +29,16 @@ func newStatsLayout(ops string, sets []scx.StatSet) *statsLayout {
 	l := &statsLayout{sets: make([]setLayout, len(sets))}
 	top := scxstats.Meta{
 		Name:   ops,
-		Desc:   fmt.Sprintf("sched_ext scheduler %s: its own counters, and one struct per component", ops),
+		Desc:   fmt.Sprintf("sched_ext scheduler %s: its own counters and gauges, and one struct per component", ops),
 		Top:    scxstats.TopValue,
 		Fields: map[string]scxstats.Field{},
 		User:   map[string]string{"_om_prefix": "scxkit_sched_"},
 	}
 	var metas []scxstats.Meta
-	// The scheduler's own counters first: they keep their names.
+	// The scheduler's own stats first: they keep their names.
 	for i, set := range sets {
 		if set.Component == "" {
-			metas = append(metas, l.mapSet(i, set, &top, scxstats.KindU64)...)
+			metas = append(metas, l.mapSet(i, set, &top)...)
 		}
 	}
 	for i, set := range sets {
@@ -55,7 +55,7 @@ func newStatsLayout(ops string, sets []scx.StatSet) *statsLayout {
 		field := uniqueField(top.Fields, set.Component)
 		top.Fields[field] = scxstats.Field{Datum: scxstats.StructKind(name), Desc: m.Desc}
 		l.sets[i].field = field
-		more := l.mapSet(i, set, &m, scxstats.KindFloat)
+		more := l.mapSet(i, set, &m)
 		metas = append(append(metas, m), more...)
 	}
 	l.metas = append([]scxstats.Meta{top}, metas...)
@@ -64,13 +64,13 @@ func newStatsLayout(ops string, sets []scx.StatSet) *statsLayout {
 
 // mapSet puts the stats of sets[i] into m, the set's struct, and returns
 // the metas of its vector stats.
-func (l *statsLayout) mapSet(i int, set scx.StatSet, m *scxstats.Meta, kind scxstats.Kind) []scxstats.Meta {
+func (l *statsLayout) mapSet(i int, set scx.StatSet, m *scxstats.Meta) []scxstats.Meta {
 	sl := &l.sets[i]
 	sl.stats = make([]string, len(set.Descs))
 	for j, d := range set.Descs {
 		if d.Label == "" {
 			sl.stats[j] = uniqueField(m.Fields, d.Name)
-			m.Fields[sl.stats[j]] = scxstats.Field{Datum: kind, Desc: d.Help}
+			m.Fields[sl.stats[j]] = statField(set.Component, d)
 		}
 	}
 	var out []scxstats.Meta
@@ -105,9 +105,23 @@ func (l *statsLayout) mapSet(i int, set scx.StatSet, m *scxstats.Meta, kind scxs
 		}
 		v := &out[k]
 		sl.stats[j] = uniqueField(v.Fields, d.Name)
-		v.Fields[sl.stats[j]] = scxstats.Field{Datum: kind, Desc: d.Help}
+		v.Fields[sl.stats[j]] = statField(set.Component, d)
 	}
 	return out
+}
+
+// statField describes a stat of component ("" for the scheduler's own):
+// a u64 field for the scheduler's counters, i64 for its gauges (a level
+// summed over CPUs may dip below zero), float for a component's stats.
+func statField(component string, d scx.StatDesc) scxstats.Field {
+	kind := scxstats.KindFloat
+	switch {
+	case component == "" && d.Kind == scx.Gauge:
+		kind = scxstats.KindI64
+	case component == "":
+		kind = scxstats.KindU64
+	}
+	return scxstats.Field{Datum: kind, Desc: d.Help, User: map[string]string{scxstats.AttrType: d.Kind.String()}}
 }
 
 // uniqueField returns name, with '_' appended until no field of fields
@@ -136,11 +150,11 @@ func (l *statsLayout) value(snap *scx.Snapshot) map[string]any {
 			if smp.Stat < 0 || smp.Stat >= len(set.Descs) {
 				continue
 			}
-			v, ok := jsonValue(set.Component, smp.Value)
+			d := &set.Descs[smp.Stat]
+			v, ok := jsonValue(set.Component, d.Kind, smp.Value)
 			if !ok {
 				continue
 			}
-			d := &set.Descs[smp.Stat]
 			if d.Label == "" {
 				obj[sl.stats[smp.Stat]] = v
 				continue
@@ -161,15 +175,20 @@ func (l *statsLayout) value(snap *scx.Snapshot) map[string]any {
 	return top
 }
 
-// jsonValue returns v as the scheduler's own counters (component "") go
-// on the wire, uint64, or a component's, float64; false if JSON cannot
-// hold it.
-func jsonValue(component string, v float64) (any, bool) {
+// jsonValue returns v as it goes on the wire: the scheduler's own
+// (component "") counters as uint64 and gauges as int64, a component's
+// stats as float64; false if JSON, or the field's type, cannot hold it.
+func jsonValue(component string, kind scx.StatKind, v float64) (any, bool) {
 	switch {
 	case math.IsNaN(v) || math.IsInf(v, 0):
 		return nil, false
 	case component != "":
 		return v, true
+	case kind == scx.Gauge:
+		if v < math.MinInt64 || v >= math.MaxInt64 {
+			return nil, false
+		}
+		return int64(v), true
 	case v < 0 || v >= math.MaxUint64:
 		return nil, false
 	}
@@ -188,8 +207,9 @@ func jsonValue(component string, v float64) (any, bool) {
 // map onto them so:
 //
 //   - The top struct, named after the scheduler's ops name (say
-//     "simple"), holds the scheduler's own counters (sk_stats), one u64
-//     field each, named as in the stats line.
+//     "simple"), holds the scheduler's own stats (stats.bpf.h), named as
+//     in the stats line: one u64 field per counter, one i64 field per
+//     gauge (a level, which may dip below zero).
 //   - Each Reporter component is a field of the top struct named after
 //     the component, of a struct named "OPS.COMPONENT" that holds its
 //     plain stats, one float field each (JSON prints whole values without
@@ -197,15 +217,17 @@ func jsonValue(component string, v float64) (any, bool) {
 //   - A component's vector stats with label L are a dict field "by_L" of
 //     the component's struct, keyed by the label's value, of a struct
 //     named "OPS.COMPONENT{L}" holding one float field per such stat.
-//     (The scheduler's own counters have no labels; if they had, they
+//     (The scheduler's own stats have no labels; if they had, they
 //     would go the same way into the top struct.)
 //
 // So a "stats" reply reads
 //
 //	{"dispatched":1490,"dsq":{"by_domain":{"0":{"queued":2},"1":{"queued":0}},"steals":3},"enqueued":1520}
 //
-// Every field's desc is its stat's Help. The structs carry the user
-// attributes the scx tools read for OpenMetrics: _om_prefix, the
+// Every field's desc is its stat's Help, and its user attribute _om_type
+// (scxstats.AttrType) says whether it is a "counter" or a "gauge"
+// (scx.StatKind's String), which `scxkit stats --meta` shows. The structs
+// carry the user attributes the scx tools read for OpenMetrics: _om_prefix, the
 // Prometheus prefix of NewCollector (scxkit_sched_ or scxkit_COMPONENT_),
 // and _om_label, L on a vector stat's struct. A client that flattens the
 // structs by these rules, as `scxkit stats` does (a struct's fields as
@@ -213,7 +235,7 @@ func jsonValue(component string, v float64) (any, bool) {
 // name), names the stats as the stats line does: dsq.queued{domain=0}.
 // A field name already taken in its struct (a counter named like a
 // component) gets '_' appended. Values JSON cannot hold (NaN, ±Inf, a
-// negative counter) are left out of a reply.
+// negative counter of the scheduler's) are left out of a reply.
 func NewStatsServer(path string, src Source, log *slog.Logger) (*scxstats.Server, error) {
 	if log == nil {
 		log = slog.Default()

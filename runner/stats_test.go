@@ -39,8 +39,9 @@ func fakeSnapshot() *scx.Snapshot {
 				Descs: []scx.StatDesc{
 					{Name: "enqueued", Help: "Tasks queued.", Kind: scx.Counter},
 					{Name: "dispatched", Help: "Tasks dispatched.", Kind: scx.Counter},
+					{Name: "nest_size", Help: "CPUs in the nest.", Kind: scx.Gauge},
 				},
-				Samples: []scx.Sample{{Stat: 0, Value: 1520}, {Stat: 1, Value: 1490}},
+				Samples: []scx.Sample{{Stat: 0, Value: 1520}, {Stat: 1, Value: 1490}, {Stat: 2, Value: 3}},
 			},
 			{
 				Component: "dsq",
@@ -98,7 +99,7 @@ func newFakeSource(snap *scx.Snapshot) *fakeSource {
 
 func TestStatsLine(t *testing.T) {
 	got := string(AppendStatsLine([]byte("x"), fakeSnapshot()))
-	want := `x12:00:01 enqueued=1520 dispatched=1490 dsq.steals=3 dsq.queued{domain=0}=2 dsq.queued{domain=1}=0 ` +
+	want := `x12:00:01 enqueued=1520 dispatched=1490 nest_size=3 dsq.steals=3 dsq.queued{domain=0}=2 dsq.queued{domain=1}=0 ` +
 		`dsq.runtime_ns{domain=0}=1000000 dsq.runtime_ns{domain=1}=500000 dsq.load=0.25 cg.wait_ns{cgroup="/a b"}=7 cg.wait_ns{cgroup=/c}=8`
 	if got != want {
 		t.Errorf("stats line\n got %s\nwant %s", got, want)
@@ -161,6 +162,7 @@ func TestCollector(t *testing.T) {
 		`scxkit_dsq_steals_total{scheduler="demo"} counter 3 # Tasks stolen.`,
 		`scxkit_sched_dispatched_total{scheduler="demo"} counter 1490 # Tasks dispatched.`,
 		`scxkit_sched_enqueued_total{scheduler="demo"} counter 1520 # Tasks queued.`,
+		`scxkit_sched_nest_size{scheduler="demo"} gauge 3 # CPUs in the nest.`,
 	}
 	// Twice: the second scrape reuses the descriptions.
 	for range 2 {
@@ -253,7 +255,7 @@ func TestStatsLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `{"cg":{"by_cgroup":{"/a b":{"wait_ns":7},"/c":{"wait_ns":8}}},"dispatched":1490,` +
-		`"dsq":{"by_domain":{"0":{"queued":2,"runtime_ns":1000000},"1":{"queued":0,"runtime_ns":500000}},"load":0.25,"steals":3},"enqueued":1520}`
+		`"dsq":{"by_domain":{"0":{"queued":2,"runtime_ns":1000000},"1":{"queued":0,"runtime_ns":500000}},"load":0.25,"steals":3},"enqueued":1520,"nest_size":3}`
 	if string(got) != want {
 		t.Errorf("stats\n got %s\nwant %s", got, want)
 	}
@@ -263,17 +265,19 @@ func TestStatsLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, w := range []string{
-		`{"desc":"sched_ext scheduler demo: its own counters, and one struct per component","fields":{` +
+		`{"desc":"sched_ext scheduler demo: its own counters and gauges, and one struct per component","fields":{` +
 			`"cg":{"datum":{"struct":"demo.cg"},"desc":"stats of component cg"},` +
-			`"dispatched":{"datum":"u64","desc":"Tasks dispatched."},` +
+			`"dispatched":{"datum":"u64","desc":"Tasks dispatched.","user":{"_om_type":"counter"}},` +
 			`"dsq":{"datum":{"struct":"demo.dsq"},"desc":"stats of component dsq"},` +
-			`"enqueued":{"datum":"u64","desc":"Tasks queued."}},"name":"demo","top":"true","user":{"_om_prefix":"scxkit_sched_"}}`,
+			`"enqueued":{"datum":"u64","desc":"Tasks queued.","user":{"_om_type":"counter"}},` +
+			`"nest_size":{"datum":"i64","desc":"CPUs in the nest.","user":{"_om_type":"gauge"}}},` +
+			`"name":"demo","top":"true","user":{"_om_prefix":"scxkit_sched_"}}`,
 		`{"desc":"stats of component dsq","fields":{` +
 			`"by_domain":{"desc":"stats of component dsq by domain, keyed by the domain","dict":{"datum":{"struct":"demo.dsq{domain}"},"key":"string"}},` +
-			`"load":{"datum":"float","desc":"Average load."},"steals":{"datum":"float","desc":"Tasks stolen."}},` +
+			`"load":{"datum":"float","desc":"Average load.","user":{"_om_type":"gauge"}},"steals":{"datum":"float","desc":"Tasks stolen.","user":{"_om_type":"counter"}}},` +
 			`"name":"demo.dsq","user":{"_om_prefix":"scxkit_dsq_"}}`,
-		`{"desc":"stats of component dsq by domain","fields":{"queued":{"datum":"float","desc":"Tasks queued now."},` +
-			`"runtime_ns":{"datum":"float","desc":"Run time."}},"name":"demo.dsq{domain}","user":{"_om_label":"domain","_om_prefix":"scxkit_dsq_"}}`,
+		`{"desc":"stats of component dsq by domain","fields":{"queued":{"datum":"float","desc":"Tasks queued now.","user":{"_om_type":"gauge"}},` +
+			`"runtime_ns":{"datum":"float","desc":"Run time.","user":{"_om_type":"counter"}}},"name":"demo.dsq{domain}","user":{"_om_label":"domain","_om_prefix":"scxkit_dsq_"}}`,
 	} {
 		if !strings.Contains(string(metas), w) {
 			t.Errorf("metas lack\n%s\nin\n%s", w, metas)
@@ -288,11 +292,12 @@ func TestStatsLayout(t *testing.T) {
 }
 
 // TestStatsLayoutClashes: a counter named like a component, a stat named
-// like a dict, and values JSON cannot hold.
+// like a dict, values JSON cannot hold, and a gauge of the scheduler's
+// below zero, which an i64 field holds.
 func TestStatsLayoutClashes(t *testing.T) {
 	snap := &scx.Snapshot{Scheduler: "demo", Sets: []scx.StatSet{
-		{Descs: []scx.StatDesc{{Name: "x", Kind: scx.Counter}, {Name: "neg", Kind: scx.Counter}},
-			Samples: []scx.Sample{{Stat: 0, Value: 1}, {Stat: 1, Value: -1}}},
+		{Descs: []scx.StatDesc{{Name: "x", Kind: scx.Counter}, {Name: "neg", Kind: scx.Counter}, {Name: "level", Kind: scx.Gauge}},
+			Samples: []scx.Sample{{Stat: 0, Value: 1}, {Stat: 1, Value: -1}, {Stat: 2, Value: -2}}},
 		{Component: "x", Descs: []scx.StatDesc{
 			{Name: "by_d", Kind: scx.Gauge},
 			{Name: "v", Kind: scx.Gauge, Label: "d"},
@@ -304,7 +309,7 @@ func TestStatsLayoutClashes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := `{"x":1,"x_":{"by_d":2,"by_d_":{"k":{"v":3}}}}`; string(got) != want {
+	if want := `{"level":-2,"x":1,"x_":{"by_d":2,"by_d_":{"k":{"v":3}}}}`; string(got) != want {
 		t.Errorf("stats %s, want %s", got, want)
 	}
 	srv, err := scxstats.NewServer(filepath.Join(t.TempDir(), "stats"), &scxstats.ServerOptions{Metas: l.metas})
@@ -346,7 +351,7 @@ func TestStatsServer(t *testing.T) {
 	if err := c.Request(ctx, "stats", nil, &stats); err != nil {
 		t.Fatal(err)
 	}
-	if stats["enqueued"] != 1520.0 || stats["dsq"].(map[string]any)["steals"] != 3.0 {
+	if stats["enqueued"] != 1520.0 || stats["nest_size"] != 3.0 || stats["dsq"].(map[string]any)["steals"] != 3.0 {
 		t.Errorf("stats: %v", stats)
 	}
 	if err := c.Request(ctx, "stats", map[string]string{"target": "nope"}, nil); !errors.Is(err, syscall.EINVAL) {

@@ -72,7 +72,7 @@
 //
 // Stats are typed: a Reporter describes counters and gauges with names
 // and help text (StatDesc), and Scheduler.ReadSnapshot reads them together
-// with the scheduler's own sk_stats counters. Package runner serves them
+// with the scheduler's own counters and gauges. Package runner serves them
 // as Prometheus metrics and over the scx_stats protocol.
 //
 // # Kernel API generations
@@ -116,7 +116,18 @@
 //
 // A scheduler declares its counters as a struct of u64 fields
 // (SK_STATS_DEFINE) and bumps them per CPU with sk_stat_inc; Stats sums
-// them over CPUs and names them after the fields.
+// them over CPUs and names them after the fields. Levels are gauges: a
+// field of that struct tagged SK_STAT_GAUGE is a level summed over CPUs
+// (each CPU adds or sets its own part: sk_stat_sub, sk_stat_set), and
+// the fields of a second struct, SK_GAUGES_DEFINE, are global levels any
+// CPU sets (sk_gauge_set) or changes atomically (sk_gauge_add); see
+// bpf/include/scxkit/stats.bpf.h. Stats.Kinds tells them apart, and the
+// Snapshot, Prometheus and the scx_stats socket carry the kind.
+//
+// RunOptions.OnStats gets the Scheduler and its Stats every
+// StatsInterval; each call's Stats keeps the previous call's values, so
+// Delta, Rate and Interval give the counters' change over the interval
+// with no state kept by the callback.
 //
 // Loading needs root (CAP_BPF and CAP_SYS_ADMIN) and a kernel built with
 // CONFIG_SCHED_CLASS_EXT; on other kernels Probe and Load fail with an

@@ -53,7 +53,7 @@ type Scheduler struct {
 	exitBuf    []byte
 	exitOut    any // exitBuf, boxed once so that polling does not allocate
 
-	stats    *statsReader // nil when the object has no sk_stats
+	stats    *statsReader // nil when the object has no sk_stats and no sk_gauges
 	statsMu  sync.Mutex   // guards statsBuf
 	statsBuf Stats
 
@@ -131,10 +131,8 @@ func newScheduler(name string, k *Kernel, spec *ebpf.CollectionSpec, coll *ebpf.
 	}
 	s.exitBuf = make([]byte, s.exitVar.Size())
 	s.exitOut = s.exitBuf
-	if m := coll.Maps[mapStats]; m != nil {
-		if s.stats, err = newStatsReader(m, spec.Maps[mapStats].Value); err != nil {
-			return nil, err
-		}
+	if s.stats, err = openStats(spec, coll); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -190,10 +188,19 @@ type RunOptions struct {
 	// StatsInterval is how often OnStats is called; zero means every
 	// second.
 	StatsInterval time.Duration
-	// OnStats, if set, receives the scheduler's counters (sk_stats) every
-	// StatsInterval; it is not called for an object without counters. The
-	// Stats value is reused: copy what you keep.
-	OnStats func(*Stats)
+	// OnStats, if set, receives the scheduler's own stats (the counters
+	// and gauges of stats.bpf.h) every StatsInterval; it is not called
+	// for an object that defines none. Run reads them once before the
+	// first call, so each call's Stats has Delta and Rate for every
+	// counter over the interval since the call before (Interval says how
+	// long it was). The Stats value is reused: copy what you keep.
+	//
+	// The callback gets the Scheduler being run, so that it can read more
+	// than its own stats (ReadSnapshot, a component's state, a map of
+	// Collection) without closing over a Scheduler that does not exist
+	// yet when the options are built, as with Serve, which loads a new
+	// one at every restart.
+	OnStats func(*Scheduler, *Stats)
 	// OnSnapshot, if set, receives every stat of the scheduler and its
 	// components (ReadSnapshot) every StatsInterval. The Snapshot is
 	// reused: copy what you keep. A failed read stops the run: Run
@@ -275,6 +282,13 @@ func (s *Scheduler) Run(ctx context.Context, opts *RunOptions) (*ExitInfo, error
 	var statsC <-chan time.Time
 	var stats Stats
 	var snap Snapshot
+	if opts.OnStats != nil && s.stats != nil {
+		// The baseline of the first call's deltas.
+		if err := s.stats.read(&stats); err != nil {
+			info, _ := s.stop()
+			return info, fmt.Errorf("run %s: %w", s.name, err)
+		}
+	}
 	if (opts.OnStats != nil && s.stats != nil) || opts.OnSnapshot != nil {
 		t := time.NewTicker(interval)
 		defer t.Stop()
@@ -302,7 +316,7 @@ func (s *Scheduler) Run(ctx context.Context, opts *RunOptions) (*ExitInfo, error
 					info, _ := s.stop()
 					return info, fmt.Errorf("run %s: %w", s.name, err)
 				}
-				opts.OnStats(&stats)
+				opts.OnStats(s, &stats)
 			}
 			if opts.OnSnapshot != nil {
 				if err := s.ReadSnapshot(&snap); err != nil {
@@ -342,13 +356,15 @@ func (s *Scheduler) exitedLocked() (*ExitInfo, bool) {
 	return s.exitLayout.decode(s.exitBuf, s.exitConsts)
 }
 
-// ReadStats reads the scheduler's own counters (SK_STATS_DEFINE), summed
-// over CPUs, into dst, reusing its slices. It fails if the object defines
-// no counters. ReadSnapshot reads them together with the components'
-// stats.
+// ReadStats reads the scheduler's own stats into dst, reusing its slices:
+// the counters and gauges of SK_STATS_DEFINE, summed over CPUs, then the
+// gauges of SK_GAUGES_DEFINE. What dst held from an earlier ReadStats of
+// this scheduler becomes its PrevTime and PrevValues (see Stats.Delta).
+// It fails if the object defines neither. ReadSnapshot reads them
+// together with the components' stats.
 func (s *Scheduler) ReadStats(dst *Stats) error {
 	if s.stats == nil {
-		return fmt.Errorf("stats %s: the object has no %s map: use SK_STATS_DEFINE", s.name, mapStats)
+		return fmt.Errorf("stats %s: the object has no %s map and no %s: use SK_STATS_DEFINE or SK_GAUGES_DEFINE", s.name, mapStats, varGauges)
 	}
 	if err := s.holdOpen(); err != nil {
 		return err

@@ -48,8 +48,8 @@ type Sample struct {
 	Value float64
 }
 
-// StatSet is the stats of one reporter: the scheduler's own counters
-// (Component "") or one component's.
+// StatSet is the stats of one reporter: the scheduler's own counters and
+// gauges (Component "", stats.bpf.h) or one component's.
 type StatSet struct {
 	Component string
 	Descs     []StatDesc
@@ -57,8 +57,8 @@ type StatSet struct {
 }
 
 // Snapshot is every stat of a running scheduler at one time: its own
-// counters (sk_stats) first, then each Reporter component's, in the order
-// of Config.Components.
+// counters and gauges (stats.bpf.h) first, then each Reporter
+// component's, in the order of Config.Components.
 type Snapshot struct {
 	Scheduler string // the ops name
 	Time      time.Time
@@ -145,7 +145,11 @@ func (s *Scheduler) ReadSnapshot(dst *Snapshot) error {
 		if err == nil {
 			set.Samples = set.Samples[:0]
 			for j, v := range s.statsBuf.Values {
-				set.Samples = append(set.Samples, Sample{Stat: j, Value: float64(v)})
+				f := float64(v)
+				if s.stats.kinds[j] == Gauge {
+					f = float64(int64(v)) // a level may be below zero
+				}
+				set.Samples = append(set.Samples, Sample{Stat: j, Value: f})
 			}
 		}
 		s.statsMu.Unlock()

@@ -25,7 +25,7 @@ func statsCommand() (*flag.FlagSet, func(context.Context, io.Writer, io.Writer) 
 	fs := flag.NewFlagSet("stats", flag.ContinueOnError)
 	socket := fs.String("socket", "", "read the stats server at `PATH` instead of "+scxstats.DefaultDir+"/NAME/stats")
 	jsonOut := fs.Bool("json", false, "print the server's reply as it is: one JSON object")
-	meta := fs.Bool("meta", false, "describe the stats (name, type, description) instead of reading them")
+	meta := fs.Bool("meta", false, "describe the stats (name, type, kind, description) instead of reading them")
 	setUsage(fs, "scxkit stats [--socket PATH] [--json] [--meta] NAME",
 		`Stats prints the stats of a running sched_ext scheduler, read from its
 scx_stats socket, `+scxstats.DefaultDir+`/NAME/stats (or --socket PATH).
@@ -37,9 +37,11 @@ It prints one line per stat, "name value", in the order of the fields'
 names (a dict's entries in the order of their keys). A nested
 struct's fields are named struct.field, and a dict's entries get the
 dict's label and key in braces, as in dsq.queued{domain=0}: the names of
-the runner's stats lines. --json prints the reply as the server sent it;
---meta describes every stat instead. Reading a root scheduler's socket
-needs root.`)
+the runner's stats lines. A counter's value is its total, a gauge's its
+level. --json prints the reply as the server sent it; --meta describes
+every stat instead: its type, its kind where the server says (counter
+or gauge; runner's servers do, the Rust crate's do not) and what it
+measures. Reading a root scheduler's socket needs root.`)
 	return fs, func(ctx context.Context, stdout, _ io.Writer) error {
 		// NAME may come before flags: scxkit stats simple --json.
 		var names []string
@@ -305,7 +307,7 @@ func printMetas(w io.Writer, metas map[string]scxstats.Meta) error {
 	if top == "" {
 		return errors.New("the server's metas mark no top struct")
 	}
-	var lines [][3]string
+	var lines [][4]string
 	var walk func(prefix string, labels []label, name string, depth int)
 	walk = func(prefix string, labels []label, name string, depth int) {
 		m := metas[name]
@@ -323,24 +325,35 @@ func printMetas(w io.Writer, metas map[string]scxstats.Meta) error {
 					walk(n+".", append(slices.Clip(labels), label{"key", "\x00"}), sub, depth+1)
 				}
 			case field.Dict != nil:
-				lines = append(lines, [3]string{statName(n, append(slices.Clip(labels), label{"key", "\x00"})), field.Dict.Datum.String(), field.Desc})
+				lines = append(lines, [4]string{statName(n, append(slices.Clip(labels), label{"key", "\x00"})), field.Dict.Datum.String(), statKind(field), field.Desc})
 			case field.Datum.Struct != "":
 				walk(n+".", labels, field.Datum.Struct, depth+1)
 			case field.Array.Struct != "":
 				walk(n+".", append(slices.Clip(labels), label{"index", "\x00"}), field.Array.Struct, depth+1)
 			case !field.Array.IsZero():
-				lines = append(lines, [3]string{statName(n, append(slices.Clip(labels), label{"index", "\x00"})), field.Array.String(), field.Desc})
+				lines = append(lines, [4]string{statName(n, append(slices.Clip(labels), label{"index", "\x00"})), field.Array.String(), statKind(field), field.Desc})
 			default:
-				lines = append(lines, [3]string{statName(n, labels), field.Datum.String(), field.Desc})
+				lines = append(lines, [4]string{statName(n, labels), field.Datum.String(), statKind(field), field.Desc})
 			}
 		}
 	}
 	walk("", nil, top, 0)
-	slices.SortStableFunc(lines, func(a, b [3]string) int { return strings.Compare(a[0], b[0]) })
+	slices.SortStableFunc(lines, func(a, b [4]string) int { return strings.Compare(a[0], b[0]) })
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintf(tw, "NAME\tTYPE\tDESCRIPTION\n")
+	fmt.Fprintf(tw, "NAME\tTYPE\tKIND\tDESCRIPTION\n")
 	for _, l := range lines {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", l[0], l[1], l[2])
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", l[0], l[1], l[2], l[3])
 	}
 	return tw.Flush()
+}
+
+// statKind returns what the field's _om_type attribute (scxstats.AttrType)
+// says it is, "counter" (a total: its rate is what moves) or "gauge" (a
+// level), or "-" when the server does not say, as the Rust crate's
+// servers do not.
+func statKind(f scxstats.Field) string {
+	if k := f.User[scxstats.AttrType]; k != "" {
+		return k
+	}
+	return "-"
 }

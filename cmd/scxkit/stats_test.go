@@ -85,8 +85,9 @@ func runnerSnapshot() *scx.Snapshot {
 		Time:      time.Date(2026, 12, 5, 12, 0, 1, 0, time.UTC),
 		Sets: []scx.StatSet{
 			{
-				Descs:   []scx.StatDesc{{Name: "enqueued", Help: "Tasks queued.", Kind: scx.Counter}, {Name: "dispatched", Help: "Tasks dispatched.", Kind: scx.Counter}},
-				Samples: []scx.Sample{{Stat: 0, Value: 1520}, {Stat: 1, Value: 1490}},
+				Descs: []scx.StatDesc{{Name: "enqueued", Help: "Tasks queued.", Kind: scx.Counter}, {Name: "dispatched", Help: "Tasks dispatched.", Kind: scx.Counter},
+					{Name: "nest_size", Help: "CPUs in the nest.", Kind: scx.Gauge}},
+				Samples: []scx.Sample{{Stat: 0, Value: 1520}, {Stat: 1, Value: 1490}, {Stat: 2, Value: -1}},
 			},
 			{
 				Component: "dsq",
@@ -132,6 +133,7 @@ dsq.queued{domain=10} 1
 dsq.load 0.25
 dsq.steals 3
 enqueued 1520
+nest_size -1
 `
 	if code != 0 || stderr != "" {
 		t.Fatalf("stats: status %d, stderr:\n%s", code, stderr)
@@ -158,6 +160,19 @@ enqueued 1520
 	for _, w := range []string{"NAME ", "cg.wait_ns{cgroup}  ", "float", "Wait.", "dsq.queued{domain}", "Tasks queued now.", "enqueued", "u64", "Tasks queued."} {
 		if code != 0 || !strings.Contains(stdout, w) {
 			t.Errorf("stats --meta: status %d, lacks %q:\n%s", code, w, stdout)
+		}
+	}
+	// Each stat's kind, from the runner's _om_type attribute.
+	kinds := map[string]string{}
+	for l := range strings.Lines(stdout) {
+		if f := strings.Fields(l); len(f) >= 3 {
+			kinds[f[0]] = f[1] + " " + f[2]
+		}
+	}
+	for name, want := range map[string]string{"NAME": "TYPE KIND", "enqueued": "u64 counter", "nest_size": "i64 gauge",
+		"dsq.steals": "float counter", "dsq.load": "float gauge", "dsq.queued{domain}": "float gauge"} {
+		if kinds[name] != want {
+			t.Errorf("stats --meta: %s is %q, want %q:\n%s", name, kinds[name], want, stdout)
 		}
 	}
 	code, stdout, _ = runArgs(t, "stats", "--socket", path, "--meta", "--json")
@@ -218,6 +233,12 @@ name "test cluster"
 	for _, w := range []string{"bitmap{index}", "pressure{domain_name}", "a gauge number"} {
 		if code != 0 || !strings.Contains(stdout, w) {
 			t.Errorf("stats --meta: status %d, lacks %q:\n%s", code, w, stdout)
+		}
+	}
+	// The Rust crate's servers do not say a stat's kind.
+	for l := range strings.Lines(stdout) {
+		if f := strings.Fields(l); len(f) >= 3 && f[0] == "at" && f[2] != "-" {
+			t.Errorf("stats --meta: kind of at is %q, want - (unknown):\n%s", f[2], stdout)
 		}
 	}
 

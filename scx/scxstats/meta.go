@@ -163,6 +163,13 @@ type Meta struct {
 	User map[string]string `json:"user,omitempty"`
 }
 
+// AttrType is the user attribute of a Field that says how its number
+// behaves over time, as OpenMetrics types it: "counter" (a total that only
+// grows, whose rate is what moves) or "gauge" (a level). scxkit's servers
+// (package runner) set it on every stat; the Rust crate's do not, so a
+// client takes a field without it as of unknown type.
+const AttrType = "_om_type"
+
 // TopValue is the value of Meta.Top on the top-level struct.
 const TopValue = "true"
 

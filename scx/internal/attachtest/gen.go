@@ -12,3 +12,5 @@ package attachtest
 //go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -tags linux -target bpfel -no-global-types badV2 bad.bpf.c -- -mcpu=v3 -Wno-missing-declarations -I../../../bpf/include -DSCXKIT_KFUNC_V2
 //go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -tags linux -target bpfel -no-global-types compose compose.bpf.c -- -mcpu=v3 -Wno-missing-declarations -I../../../bpf/include
 //go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -tags linux -target bpfel -no-global-types composeV2 compose.bpf.c -- -mcpu=v3 -Wno-missing-declarations -I../../../bpf/include -DSCXKIT_KFUNC_V2
+//go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -tags linux -target bpfel -no-global-types gauges gauges.bpf.c -- -mcpu=v3 -Wno-missing-declarations -I../../../bpf/include
+//go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -tags linux -target bpfel -no-global-types gaugesV2 gauges.bpf.c -- -mcpu=v3 -Wno-missing-declarations -I../../../bpf/include -DSCXKIT_KFUNC_V2
