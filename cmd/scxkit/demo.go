@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"os/exec"
@@ -24,9 +25,27 @@ import (
 // from it.
 const modulePath = "github.com/scxkit/scxkit"
 
-// examples are the example schedulers demo can run (--example), each
-// examples/<name> in the module; the first is the default.
-var examples = []string{"simple", "domains", "energy", "interactive", "responsive"}
+// examples are the example schedulers demo (--example) and bench can
+// run, each examples/<name> in the module: every example that runs with
+// no flags. The first is the default. TestExamplesListed checks that
+// every directory of examples/ with a main package is here or in
+// flaggedExamples.
+var examples = []string{"simple", "domains", "energy", "interactive", "nest", "responsive"}
+
+// flaggedExamples are the examples that cannot run without flags naming
+// something in the machine, so demo and bench cannot run them as they
+// are; each maps to why, and how to run it instead.
+var flaggedExamples = map[string]string{
+	"pair": "it isolates the existing cgroups that its required -isolate flag names, and the demo creates none; run it on a sched_ext host (go run ./examples/pair -h) or through its own VM test (go test ./examples/pair), which creates them",
+}
+
+// unknownExample is the usage error for --example name.
+func unknownExample(name string) error {
+	if why, ok := flaggedExamples[name]; ok {
+		return usagef("--example %q: demo cannot run it: %s", name, why)
+	}
+	return usagef("--example %q: unknown example (known: %s)", name, strings.Join(examples, ", "))
+}
 
 // benchExample is the example whose demo is its benchmark program
 // (examples/<name>/internal/bench) rather than the generic workload: it
@@ -56,7 +75,7 @@ func demoCommand() (*flag.FlagSet, func(context.Context, io.Writer, io.Writer) e
 	fs.StringVar(&o.kernel, "kernel", "", fmt.Sprintf("boot kernel `NAME` of the matrix in a VM: %s (default %s, or the image named by $%s); implies a VM even on a sched_ext host",
 		strings.Join(kernelNames(), ", "), newest, vmtest.EnvVmlinuz))
 	fs.IntVar(&o.cpus, "cpus", 4, "`N` vCPUs for the VM")
-	fs.StringVar(&o.example, "example", examples[0], "the example scheduler to run: "+strings.Join(examples, ", "))
+	fs.StringVar(&o.example, "example", examples[0], "the example scheduler to run: any of examples/ that runs without flags: "+strings.Join(examples, ", ")+"; not "+strings.Join(slices.Sorted(maps.Keys(flaggedExamples)), ", ")+", which needs flags naming cgroups")
 	fs.BoolVar(&o.fifo, "fifo", false, "run simple in FIFO mode (simple_fifo) instead of weighted virtual time")
 	fs.Float64Var(&o.seconds, "seconds", 3, "size the workload to take `S` seconds under the kernel's default scheduler (interactive: each measured phase lasts S seconds)")
 	setUsage(fs, "scxkit demo [--kernel NAME] [--cpus N] [--example NAME] [--fifo] [--seconds S]", `Demo runs an example scheduler (examples/simple unless --example says
@@ -96,7 +115,7 @@ func (o *demoOptions) validate() error {
 	case o.example == "":
 		o.example = examples[0]
 	case !slices.Contains(examples, o.example):
-		return usagef("--example %q: unknown example (known: %s)", o.example, strings.Join(examples, ", "))
+		return unknownExample(o.example)
 	}
 	if o.fifo && o.example != "simple" {
 		return usagef("--fifo is a mode of simple, not of %s", o.example)
@@ -104,10 +123,14 @@ func (o *demoOptions) validate() error {
 	return nil
 }
 
-// vmKernel returns the kernel to boot: --kernel's, else the image of
-// $SCXKIT_VMLINUZ, else the newest of the matrix.
-func (o *demoOptions) vmKernel() (vmtest.Kernel, error) {
-	if o.kernel == "" {
+// vmKernel returns the kernel to boot, as pickKernel does for --kernel.
+func (o *demoOptions) vmKernel() (vmtest.Kernel, error) { return pickKernel(o.kernel) }
+
+// pickKernel returns the kernel a VM boots for --kernel name: that kernel
+// of vmtest.Matrix; for "", the image of $SCXKIT_VMLINUZ if set, else the
+// newest of the matrix. An unknown name is a *usageError.
+func pickKernel(name string) (vmtest.Kernel, error) {
+	if name == "" {
 		if os.Getenv(vmtest.EnvVmlinuz) != "" {
 			ks, err := vmtest.Kernels()
 			if err != nil {
@@ -117,9 +140,9 @@ func (o *demoOptions) vmKernel() (vmtest.Kernel, error) {
 		}
 		return vmtest.Matrix[len(vmtest.Matrix)-1], nil
 	}
-	i := slices.IndexFunc(vmtest.Matrix, func(k vmtest.Kernel) bool { return k.Name == o.kernel })
+	i := slices.IndexFunc(vmtest.Matrix, func(k vmtest.Kernel) bool { return k.Name == name })
 	if i < 0 {
-		return vmtest.Kernel{}, usagef("--kernel %q: unknown kernel (known: %s)", o.kernel, strings.Join(kernelNames(), ", "))
+		return vmtest.Kernel{}, usagef("--kernel %q: unknown kernel (known: %s)", name, strings.Join(kernelNames(), ", "))
 	}
 	return vmtest.Matrix[i], nil
 }
@@ -174,27 +197,35 @@ func demo(ctx context.Context, o *demoOptions, stdout io.Writer) error {
 		return fmt.Errorf("find this program to run it in the VM: %w", err)
 	}
 	g.simple = guestSimple
-	topo := vmtest.Topology{Cores: o.cpus}
+	return bootVM(ctx, "demo", "demo", why, kernel, o.cpus, vmTimeout(o.target()), &vmtest.Command{
+		Path:  self,
+		Args:  g.args(),
+		Files: []vmtest.File{{Guest: guestSimple, Host: simple, Mode: 0o755}},
+	}, out)
+}
+
+// bootVM boots kernel in qemu with cpus vCPUs and 1 GiB, bounded by
+// timeout, runs cmd there with its output going to out, and says why
+// (hostCanRun's answer) and how the VM went, each line prefixed with
+// prefix (the command's name). what names the run in an error ("demo").
+func bootVM(ctx context.Context, prefix, what, why string, kernel vmtest.Kernel, cpus int, timeout time.Duration, cmd *vmtest.Command, out io.Writer) error {
+	topo := vmtest.Topology{Cores: cpus}
 	vm := &vmtest.VM{
 		Kernel:    kernel,
 		Topology:  topo,
 		MemoryMiB: 1024,
-		Timeout:   vmTimeout(o.target()),
+		Timeout:   timeout,
 	}
-	fmt.Fprintf(out, "demo: %s\n", why)
-	fmt.Fprintf(out, "demo: booting kernel %s in qemu with %d vCPUs and 1 GiB; without KVM (TCG emulation) the boot takes about 10 s\n",
-		kernel, topo.CPUs())
-	res, err := vm.Run(ctx, &vmtest.Command{
-		Path:   self,
-		Args:   g.args(),
-		Files:  []vmtest.File{{Guest: guestSimple, Host: simple, Mode: 0o755}},
-		Stdout: out,
-	})
+	fmt.Fprintf(out, "%s: %s\n", prefix, why)
+	fmt.Fprintf(out, "%s: booting kernel %s in qemu with %d vCPUs and 1 GiB; without KVM (TCG emulation) the boot takes about 10 s\n",
+		prefix, kernel, topo.CPUs())
+	cmd.Stdout = out
+	res, err := vm.Run(ctx, cmd)
 	if err != nil {
-		return vmError(ctx, "demo", kernel, err)
+		return vmError(ctx, what, kernel, err)
 	}
-	fmt.Fprintf(out, "demo: VM done (kernel %s, %s, boot %.1fs, total %.1fs)\n",
-		kernel.Name, res.Accel, res.Boot.Seconds(), res.Duration.Seconds())
+	fmt.Fprintf(out, "%s: VM done (kernel %s, %s, boot %.1fs, total %.1fs)\n",
+		prefix, kernel.Name, res.Accel, res.Boot.Seconds(), res.Duration.Seconds())
 	return nil
 }
 
@@ -328,28 +359,12 @@ func demoBench(ctx context.Context, o *demoOptions, root, dir, sched string, loc
 		}
 		return nil
 	}
-	topo := vmtest.Topology{Cores: o.cpus}
-	vm := &vmtest.VM{
-		Kernel:    kernel,
-		Topology:  topo,
-		MemoryMiB: 1024,
-		// Boot, a warm-up, two phases under each scheduler, attach and
-		// detach, and slack.
-		Timeout: 3*time.Minute + 6*phase,
-	}
-	fmt.Fprintf(out, "demo: %s\n", why)
-	fmt.Fprintf(out, "demo: booting kernel %s in qemu with %d vCPUs and 1 GiB; without KVM (TCG emulation) the boot takes about 10 s\n",
-		kernel, topo.CPUs())
-	res, err := vm.Run(ctx, &vmtest.Command{
-		Path:   bench,
-		Args:   append(args, "-scheduler", guestBenchScheduler),
-		Files:  []vmtest.File{{Guest: guestBenchScheduler, Host: sched, Mode: 0o755}},
-		Stdout: out,
-	})
-	if err != nil {
-		return vmError(ctx, "demo", kernel, err)
-	}
-	fmt.Fprintf(out, "demo: VM done (kernel %s, %s, boot %.1fs, total %.1fs)\n",
-		kernel.Name, res.Accel, res.Boot.Seconds(), res.Duration.Seconds())
-	return nil
+	// Boot, a warm-up, two phases under each scheduler, attach and
+	// detach, and slack.
+	timeout := 3*time.Minute + 6*phase
+	return bootVM(ctx, "demo", "demo", why, kernel, o.cpus, timeout, &vmtest.Command{
+		Path:  bench,
+		Args:  append(args, "-scheduler", guestBenchScheduler),
+		Files: []vmtest.File{{Guest: guestBenchScheduler, Host: sched, Mode: 0o755}},
+	}, out)
 }

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"maps"
 	"os"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -144,14 +147,49 @@ func TestDemoInteractive(t *testing.T) {
 }
 
 func TestDemoFlags(t *testing.T) {
-	for _, o := range []demoOptions{
-		{cpus: 2, seconds: 1, example: "nope"},
-		{cpus: 2, seconds: 1, example: "domains", fifo: true},
+	for _, tt := range []struct {
+		o    demoOptions
+		want string
+	}{
+		{demoOptions{cpus: 2, seconds: 1, example: "nope"}, "unknown example (known: " + strings.Join(examples, ", ") + ")"},
+		{demoOptions{cpus: 2, seconds: 1, example: "domains", fifo: true}, "--fifo is a mode of simple"},
+		{demoOptions{cpus: 2, seconds: 1, example: "pair"}, "-isolate"},
 	} {
 		var usage *usageError
-		if err := o.validate(); !errors.As(err, &usage) {
-			t.Errorf("%+v: %v; want a usage error", o, err)
+		if err := tt.o.validate(); !errors.As(err, &usage) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%+v: %v; want a usage error with %q", tt.o, err, tt.want)
 		}
+	}
+}
+
+// TestExamplesListed checks that demo knows every example of the
+// checkout: each directory of examples/ with a main package is one that
+// demo and bench run or one that flaggedExamples explains, and each of
+// those is a directory.
+func TestExamplesListed(t *testing.T) {
+	const dir = "../../examples"
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found []string
+	for _, e := range entries {
+		src, err := os.ReadFile(filepath.Join(dir, e.Name(), "main.go"))
+		if err != nil || !regexp.MustCompile(`(?m)^package main$`).Match(src) {
+			continue
+		}
+		found = append(found, e.Name())
+		if _, flagged := flaggedExamples[e.Name()]; !slices.Contains(examples, e.Name()) && !flagged {
+			t.Errorf("examples/%s is a command that demo neither runs nor explains: add it to examples or flaggedExamples", e.Name())
+		}
+	}
+	for _, name := range append(slices.Clone(examples), slices.Collect(maps.Keys(flaggedExamples))...) {
+		if !slices.Contains(found, name) {
+			t.Errorf("demo lists %s, but examples/%s has no main package", name, name)
+		}
+	}
+	if len(found) < 6 {
+		t.Errorf("found only %q in %s", found, dir)
 	}
 }
 

@@ -80,7 +80,7 @@ func guestCommandFlags() (*flag.FlagSet, func(context.Context, io.Writer, io.Wri
 			return usagef("--seconds %v: want more than 0 and at most %d", o.seconds, maxDemoSeconds)
 		}
 		if !slices.Contains(examples, o.example) {
-			return usagef("--example %q: unknown example (known: %s)", o.example, strings.Join(examples, ", "))
+			return unknownExample(o.example)
 		}
 		return runGuest(ctx, o, &schedproc.SyncWriter{W: stdout})
 	}
@@ -177,29 +177,48 @@ func (o *guestOptions) target() time.Duration {
 	return time.Duration(o.seconds * float64(time.Second))
 }
 
-// errSimpleExited stops the workload when simple exits under it.
-var errSimpleExited = errors.New("simple exited")
+// errSchedulerExited stops a workload when the scheduler exits under it.
+var errSchedulerExited = errors.New("the scheduler exited")
 
 // workloadUnder runs the workload while simple runs, stopping it early if
 // simple exits.
 func workloadUnder(ctx context.Context, p *schedproc.Proc, cfg workload.Config) (*workload.Report, error) {
+	var rep *workload.Report
+	err := whileRunning(ctx, p, "simple", func(ctx context.Context) (err error) {
+		rep, err = workload.Run(ctx, cfg)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// whileRunning calls run with a context that ends, with the cause
+// errSchedulerExited, if the scheduler p (called name) exits meanwhile.
+// run's error is wrapped in an error that says which it was: the
+// scheduler exiting under it, or the load failing on its own.
+func whileRunning(ctx context.Context, p *schedproc.Proc, name string, run func(context.Context) error) error {
 	wctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	go func() {
 		select {
 		case <-p.Done():
-			cancel(errSimpleExited)
+			cancel(errSchedulerExited)
 		case <-wctx.Done():
 		}
 	}()
-	rep, err := workload.Run(wctx, cfg)
-	if errors.Is(err, errSimpleExited) {
-		return nil, fmt.Errorf("simple exited during the workload (%s): %w", p.Err(), err)
+	err := run(wctx)
+	if err != nil && context.Cause(wctx) == errSchedulerExited {
+		// The load may have failed some other way as it was stopped:
+		// what matters is that the scheduler is gone.
+		<-p.Done()
+		return fmt.Errorf("%s exited during the workload (%s): %w", name, p.Err(), errSchedulerExited)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("workload under simple: %w", err)
+		return fmt.Errorf("workload under %s: %w", name, err)
 	}
-	return rep, nil
+	return nil
 }
 
 // calibrate finds the spin work and round trips for which the workload

@@ -1,11 +1,17 @@
-// Command scxkit reports what the running kernel offers sched_ext
-// schedulers, and runs scxkit's example scheduler under a workload, in a
-// virtual machine when the machine's own kernel has no sched_ext.
+// Command scxkit is the sched_ext scheduler author's and operator's tool:
+// it reports what the running kernel offers sched_ext schedulers, writes
+// and compiles a new scheduler module, runs a scheduler (an example of this
+// repository or the author's own) under a workload, in a virtual machine
+// when the machine's own kernel has no sched_ext, compares schedulers, and
+// reads a running scheduler's stats.
 //
 // Usage:
 //
 //	scxkit status [--json]
-//	scxkit demo [--kernel NAME] [--cpus N] [--fifo] [--seconds S]
+//	scxkit new [--dir DIR] [--module PATH] [--replace DIR] [--version V] NAME
+//	scxkit gen [--ident STEM] [-o DIR] [-I DIR]... [-D NAME]... SOURCE.bpf.c
+//	scxkit vm [--kernel NAME] [--cpus N] [--workload KIND] [--seconds S] [--ops NAME] PACKAGE [-- ARGS...]
+//	scxkit demo [--kernel NAME] [--cpus N] [--example NAME] [--fifo] [--seconds S]
 //	scxkit topology [--sysfs DIR] [--json] [--llc-cores N]
 //	scxkit latency [--cgroup PATH]... [--interval D] [--duration D] [--json] [--listen ADDR]
 //	scxkit stats [--socket PATH] [--json] [--meta] NAME
@@ -19,6 +25,23 @@
 // object instead, with every SCX_ enumerator. A kernel without sched_ext is
 // a normal answer (supported=false, exit status 0); failing to find out is
 // an error (exit status 1).
+//
+// new writes a scheduler module called NAME that builds and passes its VM
+// test as written (BPF source, a go:generate line, a main on package
+// runner, a test on packages vmtest, scxtest and workload), runs go mod
+// tidy and compiles its BPF source.
+//
+// gen compiles a scheduler's BPF C source for both kfunc generations into
+// objects and Go loaders (scx.Objects), with the flags scxkit's headers need
+// and the headers found through the go command; it names what to install
+// when clang, llvm-strip or libbpf's headers are missing. In a scheduler's
+// package: //go:generate go tool scxkit gen nest.bpf.c.
+//
+// vm builds PACKAGE, a scheduler's main package in the current module, and
+// runs it with ARGS on a pinned sched_ext kernel in qemu (or on this host
+// if it has sched_ext), under a workload; it prints the scheduler's output,
+// the kernel's view and per-CPU busy time, then stops it and checks that
+// every task is back on the fair class.
 //
 // demo runs examples/simple under a bounded, self-checking workload and
 // compares the workload's time under simple with its time under the
@@ -107,7 +130,8 @@ type command struct {
 // commands lists the subcommands in the order the usage shows them.
 var commands = []*command{
 	{name: "status", summary: "show what the running kernel offers sched_ext schedulers", flags: statusCommand},
-	{name: "demo", summary: "run examples/simple under a workload, in a VM if this kernel lacks sched_ext", flags: demoCommand},
+	{name: "demo", summary: "run an example scheduler under a workload, in a VM if this kernel lacks sched_ext", flags: demoCommand},
+	{name: "vm", summary: "run your own scheduler (a main package of your module) under a workload, in a VM", flags: vmCommand, operands: true},
 	{name: "topology", summary: "print the CPU topology (packages, nodes, LLCs, cores, CPUs)", flags: topologyCommand},
 	{name: "latency", summary: "profile scheduling latency per cgroup with BPF tracing (root)", flags: latencyCommand},
 	{name: "stats", summary: "print a running scheduler's stats from its scx_stats socket", flags: statsCommand, operands: true},
@@ -116,6 +140,7 @@ var commands = []*command{
 	{name: "bench", summary: "compare schedulers with hackbench, cyclictest and stress-ng, in a VM", flags: benchCommand, operands: true},
 	{name: guestCommand, hidden: true, flags: guestCommandFlags},
 	{name: benchGuestCommand, hidden: true, flags: benchGuestCommandFlags},
+	{name: vmGuestCommand, hidden: true, flags: vmGuestCommandFlags, operands: true},
 }
 
 func lookup(name string) *command {
@@ -129,8 +154,9 @@ func lookup(name string) *command {
 
 // usage writes the command's overall usage to w.
 func usage(w io.Writer) {
-	fmt.Fprint(w, `scxkit inspects the kernel's sched_ext support and runs scxkit's example
-scheduler under a workload.
+	fmt.Fprint(w, `scxkit inspects the kernel's sched_ext support, writes, compiles and runs
+sched_ext schedulers (in a VM when this kernel lacks sched_ext), compares
+them, and reads their stats.
 
 Usage:
 
@@ -146,7 +172,10 @@ Commands:
 	}
 	fmt.Fprint(w, `	help     show this help, or a command's flags: scxkit help demo
 
-Run it from a scxkit checkout, e.g. go run ./cmd/scxkit demo.
+demo and bench build this repository's examples: run them from a scxkit
+checkout (go run ./cmd/scxkit demo). new, gen and vm work in any module,
+e.g. go tool scxkit vm ./cmd/mysched once the module has the tool
+(go get -tool github.com/scxkit/scxkit/cmd/scxkit).
 `)
 }
 
