@@ -238,6 +238,11 @@ func checkObject(spec *ebpf.CollectionSpec, gen KfuncGen, cfg *Config) error {
 			return fmt.Errorf("%w: %v", ErrInvalid, err)
 		}
 	}
+	if v := spec.Variables[varGauges]; v != nil {
+		if _, err := gaugeDescs(v.Type.Type); err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+	}
 	if cfg.Slice > 0 && spec.Variables[varSliceNs] == nil {
 		return fmt.Errorf("%w: Slice is set but the object has no %s: include scxkit/scx.bpf.h", ErrInvalid, varSliceNs)
 	}
