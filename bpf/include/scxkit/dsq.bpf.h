@@ -415,4 +415,21 @@ static __always_inline bool sk_dsq_tick(struct task_struct *p, u32 idx, u64 slic
 	return false;
 }
 
+/**
+ * sk_dsq_nr_queued - how many tasks wait in domain @idx's DSQs, every
+ * class summed (with one class: its one DSQ); 0 for an index out of
+ * range. One scx_bpf_dsq_nr_queued per class: callable from any
+ * context, a BPF timer's callback included (timer.bpf.h).
+ */
+static __always_inline u32 sk_dsq_nr_queued(u32 idx)
+{
+	u32 c, n = 0, nc = sk_dsq_nr_classes();
+
+	if (sk_dsq_id(idx) == ~0ULL)
+		return 0;
+	bpf_for(c, 0, nc)
+		n += sk_dsq_queued(idx, c);
+	return n;
+}
+
 #endif /* __SCXKIT_DSQ_BPF_H */
