@@ -20,7 +20,7 @@ import (
 )
 
 // examples are the example schedulers, built once by buildExamples.
-var examples = []string{"simple", "domains", "energy", "pair", "interactive", "responsive"}
+var examples = []string{"simple", "domains", "energy", "pair", "interactive", "responsive", "nest"}
 
 // build is the result of building the examples, once for all tests.
 var build struct {
@@ -204,6 +204,11 @@ func TestUsageErrors(t *testing.T) {
 		{"responsive", []string{"-pull", "1"}, "-pull 1: must be a number in (0, 1)"},
 		{"responsive", []string{"-interval", "0"}, "-interval 0s: must be positive"},
 		{"responsive", []string{"-min-slice", "-1ms"}, "-min-slice -1ms: give 0 (whole slices) or a duration up to 1s"},
+
+		{"nest", []string{"-shrink-after", "0"}, "-shrink-after 0s: want a positive duration"},
+		{"nest", []string{"-sweep", "1ns"}, "-sweep 1ns: want 100µs to 1s"},
+		{"nest", []string{"-min-nest", "0"}, "-min-nest 0: want 1 or more"},
+		{"nest", []string{"-impatience", "0"}, "-impatience 0: want 1 or more"},
 	} {
 		r := runExample(t, dir, c.name, c.args...)
 		if r.code != 2 || !strings.Contains(r.stderr, c.want) {
