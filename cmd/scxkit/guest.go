@@ -91,12 +91,9 @@ func guestCommandFlags() (*flag.FlagSet, func(context.Context, io.Writer, io.Wri
 // scheduler, then under simple, then a comparison. simple never outlives
 // it.
 func runGuest(ctx context.Context, o *guestOptions, out io.Writer) error {
-	st, err := scx.ReadStatus(nil)
+	st, err := requireNoScheduler()
 	if err != nil {
-		return fmt.Errorf("read sched_ext status: %w", err)
-	}
-	if st.State != scx.StateDisabled {
-		return fmt.Errorf("sched_ext is %s (ops %q), want disabled: another scheduler is attached", st.State, st.Ops)
+		return err
 	}
 	cpus := runtime.NumCPU()
 	fmt.Fprintf(out, "demo: kernel %s, %d CPUs, sched_ext %s\n", unameRelease(), cpus, st.State)
@@ -296,4 +293,18 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return context.Cause(ctx)
 	}
+}
+
+// requireNoScheduler returns sched_ext's status, or an error unless it is
+// disabled: a guest command runs its scheduler on a kernel where no other
+// one is attached.
+func requireNoScheduler() (scx.Status, error) {
+	st, err := scx.ReadStatus(nil)
+	if err != nil {
+		return st, fmt.Errorf("read sched_ext status: %w", err)
+	}
+	if st.State != scx.StateDisabled {
+		return st, fmt.Errorf("sched_ext is %s (ops %q), want disabled: another scheduler is attached", st.State, st.Ops)
+	}
+	return st, nil
 }

@@ -289,12 +289,9 @@ func vmGuestCommandFlags() (*flag.FlagSet, func(context.Context, io.Writer, io.W
 // attaches, survives the workload and detaches on SIGINT. The scheduler
 // never outlives it.
 func runVMGuest(ctx context.Context, o *vmGuestOptions, out io.Writer) error {
-	st, err := scx.ReadStatus(nil)
+	st, err := requireNoScheduler()
 	if err != nil {
-		return fmt.Errorf("read sched_ext status: %w", err)
-	}
-	if st.State != scx.StateDisabled {
-		return fmt.Errorf("sched_ext is %s (ops %q), want disabled: another scheduler is attached", st.State, st.Ops)
+		return err
 	}
 	cpus := runtime.NumCPU()
 	fmt.Fprintf(out, "vm: kernel %s, %d CPUs, sched_ext %s\n", unameRelease(), cpus, st)
