@@ -108,19 +108,20 @@ func Create(ctx context.Context, o Options) error {
 	if err := emptyDir(dir); err != nil {
 		return err
 	}
-	files := map[string]string{
-		"go.mod.tmpl":        "go.mod",
-		"gen.go.tmpl":        "gen.go",
-		"main.go.tmpl":       "main.go",
-		"sched.bpf.c.tmpl":   o.Name + ".bpf.c",
-		"sched_test.go.tmpl": o.Name + "_test.go",
-		"README.md.tmpl":     "README.md",
+	files := []struct{ tmpl, name string }{
+		{"go.mod.tmpl", "go.mod"},
+		{"sched.bpf.c.tmpl", o.Name + ".bpf.c"},
+		{"gen.go.tmpl", "gen.go"},
+		{"main.go.tmpl", "main.go"},
+		{"sched_test.go.tmpl", o.Name + "_test.go"},
+		{"README.md.tmpl", "README.md"},
 	}
-	for tmpl, name := range files {
-		if err := render(filepath.Join(dir, name), tmpl, d); err != nil {
+	for _, f := range files {
+		path := filepath.Join(dir, f.name)
+		if err := render(path, f.tmpl, d); err != nil {
 			return err
 		}
-		o.logf("wrote %s", filepath.Join(dir, name))
+		o.logf("wrote %s", path)
 	}
 	if !o.SkipTidy {
 		o.logf("go mod tidy")
