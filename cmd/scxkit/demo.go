@@ -220,13 +220,29 @@ func bootVM(ctx context.Context, prefix, what, why string, kernel vmtest.Kernel,
 	fmt.Fprintf(out, "%s: booting kernel %s in qemu with %d vCPUs and 1 GiB; without KVM (TCG emulation) the boot takes about 10 s\n",
 		prefix, kernel, topo.CPUs())
 	cmd.Stdout = out
-	res, err := vm.Run(ctx, cmd)
+	res, err := bootRetrying(ctx, prefix, vm, func() (*vmtest.Result, error) { return vm.Run(ctx, cmd) }, out)
 	if err != nil {
 		return vmError(ctx, what, kernel, err)
 	}
 	fmt.Fprintf(out, "%s: VM done (kernel %s, %s, boot %.1fs, total %.1fs)\n",
 		prefix, kernel.Name, res.Accel, res.Boot.Seconds(), res.Duration.Seconds())
 	return nil
+}
+
+// bootRetrying runs run, one boot of vm, and runs it once more if the guest hit
+// qemu TCG's race with the kernel's live code patching
+// (vmtest.RunError.TCGPokeRace), an emulator fault rather than the
+// kernel's or the scheduler's, saying so on out; a second one fails, as in
+// vmtest.Main. The output of the failed boot stays on out above the note.
+func bootRetrying(ctx context.Context, prefix string, vm *vmtest.VM, run func() (*vmtest.Result, error), out io.Writer) (*vmtest.Result, error) {
+	res, err := run()
+	var re *vmtest.RunError
+	if err != nil && ctx.Err() == nil && errors.As(err, &re) && re.TCGPokeRace() {
+		fmt.Fprintf(out, "%s: the guest hit qemu TCG's race with live code patching (%s), an emulator fault; running it again on kernel %s\n",
+			prefix, re.Line, vm.Kernel.Name)
+		res, err = run()
+	}
+	return res, err
 }
 
 // vmError explains a failed VM run of command what ("demo", "bench").
