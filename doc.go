@@ -27,13 +27,20 @@
 //	smt        SMT isolation of cgroups with forced-idle accounting
 //	preempt    per-workload preemption policy, changed at run time
 //	behavior   latency-sensitive tasks found by their run bursts; wakeup preemption for them
+//	cpuset     CPU sets shared with BPF (cpuset.bpf.h: atomic updates, idle claiming within a set)
+//	idle       per-CPU idle-since and busy-since times from ops.update_idle
+//	runner     the command line every scheduler shares: flags, signals, stats, restarts
 //	bench      standard benchmark tools under the default scheduler and yours, as ratios
 //	latency    per-cgroup scheduling latency distributions
 //	vmtest     run a scheduler's Go tests in qemu on real sched_ext kernels
+//	scxtest    what a scheduler's tests need: wait until attached, busy CPU time, hogs
+//	workload   bounded, self-checking loads: spinners, ping-pong, periodic requests
 //
-// cmd/scxkit is the command line; examples/ holds runnable schedulers
-// built only from the components. Packages land one by one: go doc lists the
-// ones present.
+// cmd/scxkit is the command line: scxkit new writes a scheduler module of
+// your own that builds and passes its VM test, scxkit gen compiles its BPF
+// source, scxkit vm runs it in a VM. examples/ holds runnable schedulers
+// built only from the components. bpf/include/scxkit/timer.bpf.h has a
+// periodic BPF timer; headers without a Go half are listed in the README.
 //
 // # Where data flows
 //
