@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"go/format"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -79,6 +80,11 @@ func TestFiles(t *testing.T) {
 		}
 		if bytes.Contains(b, []byte("{{")) || bytes.Contains(b, []byte("<no value>")) {
 			t.Errorf("%s has an unexpanded template:\n%s", name, b)
+		}
+		if strings.HasSuffix(name, ".go") {
+			if formatted, err := format.Source(b); err != nil || !bytes.Equal(formatted, b) {
+				t.Errorf("%s is not gofmt-formatted (%v)", name, err)
+			}
 		}
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "nest.bpf.c")); !bytes.HasPrefix(b, []byte("//go:build ignore\n")) {
