@@ -146,15 +146,11 @@ func runHost(cfg *Config, stdout, stderr io.Writer) (int, error) {
 			vm.Console = &consoleStream{w: stderr, prefix: "console[" + k.Name + "]: ", all: os.Getenv(EnvConsole) == "all"}
 		}
 		fmt.Fprintf(stdout, "vmtest: kernel %s, %s: booting\n", k, cfg.Topology)
-		res, err := vm.Run(context.Background(), cmd)
-		var re *RunError
-		if errors.As(err, &re) && re.TCGPokeRace() {
-			// An emulator fault, not the kernel's or the test's: say so,
-			// show it, and run once more. A second one fails.
+		res, err := vm.RunRetryingPokeRace(context.Background(), cmd, func(re *RunError) {
 			fmt.Fprintf(stdout, "vmtest: kernel %s: the guest hit qemu TCG's race with live code patching (%s); running it again\n%s",
 				k.Name, re.Line, re.ConsoleTail())
-			res, err = vm.Run(context.Background(), cmd)
-		}
+		})
+		var re *RunError
 		switch {
 		case errors.As(err, &re):
 			failed++

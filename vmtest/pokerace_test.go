@@ -1,6 +1,7 @@
 package vmtest
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -65,5 +66,38 @@ func TestTCGPokeRaceAfterLongDump(t *testing.T) {
 	re.Report = nil
 	if re.TCGPokeRace() {
 		t.Errorf("TCGPokeRace() = true with neither report nor oops in the tail")
+	}
+}
+
+// TestRetryPokeRace: a poke race runs again once, after the callback; a
+// second one, any other failure, or a cancelled context is returned.
+func TestRetryPokeRace(t *testing.T) {
+	race := &RunError{Kind: FailOops, Line: pokeRaceConsole[0], Console: pokeRaceConsole}
+	other := &RunError{Kind: FailPanic, Line: "[ 1.0] Kernel panic"}
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, tc := range []struct {
+		name  string
+		ctx   context.Context
+		errs  []error
+		calls int
+		fails bool
+	}{
+		{"ok", context.Background(), []error{nil}, 1, false},
+		{"race then ok", context.Background(), []error{race, nil}, 2, false},
+		{"race twice", context.Background(), []error{race, race}, 2, true},
+		{"other failure", context.Background(), []error{other}, 1, true},
+		{"race after cancel", cancelled, []error{race}, 1, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			calls, noted := 0, 0
+			_, err := retryPokeRace(tc.ctx, func() (*Result, error) {
+				calls++
+				return &Result{}, tc.errs[calls-1]
+			}, func(*RunError) { noted++ })
+			if calls != tc.calls || noted != tc.calls-1 || (err != nil) != tc.fails {
+				t.Errorf("%d runs, %d notes, error %v; want %d runs, %d notes, failure %v", calls, noted, err, tc.calls, tc.calls-1, tc.fails)
+			}
+		})
 	}
 }

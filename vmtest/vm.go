@@ -197,6 +197,31 @@ const (
 	DefaultQuietAfter     = 3 * time.Minute
 )
 
+// RunRetryingPokeRace runs cmd as Run does, and once more when the guest
+// hit qemu TCG's race with the kernel's live code patching
+// (RunError.TCGPokeRace): an emulator fault, neither the kernel's nor the
+// payload's. Before the second run it calls retrying, if not nil, with
+// the first run's error, so that the caller can say so and drop what it
+// collected of the first run's output (cmd may be changed there, e.g. its
+// Stdout). A second race, or any other failure, is returned.
+func (vm *VM) RunRetryingPokeRace(ctx context.Context, cmd *Command, retrying func(*RunError)) (*Result, error) {
+	return retryPokeRace(ctx, func() (*Result, error) { return vm.Run(ctx, cmd) }, retrying)
+}
+
+// retryPokeRace calls run, and once more after retrying when the first
+// call failed on a TCG poke race while ctx is live.
+func retryPokeRace(ctx context.Context, run func() (*Result, error), retrying func(*RunError)) (*Result, error) {
+	res, err := run()
+	var re *RunError
+	if err == nil || ctx.Err() != nil || !errors.As(err, &re) || !re.TCGPokeRace() {
+		return res, err
+	}
+	if retrying != nil {
+		retrying(re)
+	}
+	return run()
+}
+
 // Run boots the VM, runs cmd in it and waits for the guest to power off. It
 // returns a *RunError when the payload fails, the kernel panics, oopses or
 // reports a BUG or an unexpected sched_ext disable, or the run times out;

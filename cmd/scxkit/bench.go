@@ -352,14 +352,16 @@ func benchInVM(ctx context.Context, o *benchOptions, bs []bench.Benchmark, sched
 	fmt.Fprintf(out, "bench: %s\n", why)
 	fmt.Fprintf(out, "bench: booting kernel %s in qemu with %d vCPUs and 2 GiB; without KVM (TCG emulation) the boot takes about 10 s\n",
 		kernel, topo.CPUs())
-	var capture *reportCapture
-	res, err := bootRetrying(ctx, "bench", vm, func() (*vmtest.Result, error) {
-		// A fresh capture per boot: a report only from the run that ends.
-		capture = newReportCapture(out)
-		res, err := vm.Run(ctx, &vmtest.Command{Path: self, Args: g.args(), Files: files, Stdout: capture})
+	capture := newReportCapture(out)
+	cmd := &vmtest.Command{Path: self, Args: g.args(), Files: files, Stdout: capture}
+	res, err := vm.RunRetryingPokeRace(ctx, cmd, pokeRaceNote("bench", kernel, out, func() {
+		// A fresh capture for the second boot: the report comes only
+		// from the run that ends.
 		capture.Flush()
-		return res, err
-	}, out)
+		capture = newReportCapture(out)
+		cmd.Stdout = capture
+	}))
+	capture.Flush()
 	if err != nil {
 		return nil, vmError(ctx, "bench", kernel, err)
 	}

@@ -220,7 +220,7 @@ func bootVM(ctx context.Context, prefix, what, why string, kernel vmtest.Kernel,
 	fmt.Fprintf(out, "%s: booting kernel %s in qemu with %d vCPUs and 1 GiB; without KVM (TCG emulation) the boot takes about 10 s\n",
 		prefix, kernel, topo.CPUs())
 	cmd.Stdout = out
-	res, err := bootRetrying(ctx, prefix, vm, func() (*vmtest.Result, error) { return vm.Run(ctx, cmd) }, out)
+	res, err := vm.RunRetryingPokeRace(ctx, cmd, pokeRaceNote(prefix, kernel, out, nil))
 	if err != nil {
 		return vmError(ctx, what, kernel, err)
 	}
@@ -229,20 +229,17 @@ func bootVM(ctx context.Context, prefix, what, why string, kernel vmtest.Kernel,
 	return nil
 }
 
-// bootRetrying runs run, one boot of vm, and runs it once more if the guest hit
-// qemu TCG's race with the kernel's live code patching
-// (vmtest.RunError.TCGPokeRace), an emulator fault rather than the
-// kernel's or the scheduler's, saying so on out; a second one fails, as in
-// vmtest.Main. The output of the failed boot stays on out above the note.
-func bootRetrying(ctx context.Context, prefix string, vm *vmtest.VM, run func() (*vmtest.Result, error), out io.Writer) (*vmtest.Result, error) {
-	res, err := run()
-	var re *vmtest.RunError
-	if err != nil && ctx.Err() == nil && errors.As(err, &re) && re.TCGPokeRace() {
+// pokeRaceNote returns the callback of vmtest's RunRetryingPokeRace that
+// says on out, after prefix, why the boot runs again; then, if not nil,
+// reset drops what was collected of the first boot's output.
+func pokeRaceNote(prefix string, kernel vmtest.Kernel, out io.Writer, reset func()) func(*vmtest.RunError) {
+	return func(re *vmtest.RunError) {
 		fmt.Fprintf(out, "%s: the guest hit qemu TCG's race with live code patching (%s), an emulator fault; running it again on kernel %s\n",
-			prefix, re.Line, vm.Kernel.Name)
-		res, err = run()
+			prefix, re.Line, kernel.Name)
+		if reset != nil {
+			reset()
+		}
 	}
-	return res, err
 }
 
 // vmError explains a failed VM run of command what ("demo", "bench").

@@ -279,47 +279,15 @@ func TestResize(t *testing.T) {
 	}
 }
 
-// pokeRaceError is a VM run that hit qemu TCG's race with live code
-// patching: an int3 oops whose Code line shows the int3 already gone (from
-// a CI run of bench on 7.3).
-func pokeRaceError() *vmtest.RunError {
-	console := []string{
-		"[   10.189770] Oops: int3: 0000 [#1] SMP NOPTI",
-		"[   10.193470] RIP: 0010:scx_tick+0xa/0xb0",
-		"[   10.194400] Code: e8 fb 19 79 00 eb c5 66 0f 1f 84 00 00 00 00 00 90 90 90 90 90 90 90 90 90 90 90 90 90 90 90 90 0f 1f 40 d6 0f 1f 44 00 00 66 <90> c3 cc cc cc cc 53 48",
-	}
-	return &vmtest.RunError{Kind: vmtest.FailOops, Line: console[0], Console: console}
-}
-
-// TestBootRetrying: a poke race runs the boot once more and says so; a
-// second one, or any other failure, is returned.
-func TestBootRetrying(t *testing.T) {
-	vm := &vmtest.VM{Kernel: vmtest.Kernel{Name: "7.3"}}
-	other := &vmtest.RunError{Kind: vmtest.FailPanic, Line: "[ 1.0] Kernel panic"}
-	for _, tc := range []struct {
-		name  string
-		errs  []error
-		calls int
-		fails bool
-	}{
-		{"ok", []error{nil}, 1, false},
-		{"race then ok", []error{pokeRaceError(), nil}, 2, false},
-		{"race twice", []error{pokeRaceError(), pokeRaceError()}, 2, true},
-		{"other failure", []error{other}, 1, true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var out bytes.Buffer
-			calls := 0
-			_, err := bootRetrying(context.Background(), "bench", vm, func() (*vmtest.Result, error) {
-				calls++
-				return &vmtest.Result{}, tc.errs[calls-1]
-			}, &out)
-			if calls != tc.calls || (err != nil) != tc.fails {
-				t.Errorf("%d boots, error %v; want %d boots, failure %v", calls, err, tc.calls, tc.fails)
-			}
-			if said := strings.Contains(out.String(), "running it again on kernel 7.3"); said != (tc.calls == 2) {
-				t.Errorf("output %q: want the retry said exactly when it happens", out.String())
-			}
-		})
+// TestPokeRaceNote: the retry callback says why the boot runs again, on
+// which kernel, and drops what the first boot's output left.
+func TestPokeRaceNote(t *testing.T) {
+	var out bytes.Buffer
+	reset := 0
+	note := pokeRaceNote("bench", vmtest.Kernel{Name: "7.3"}, &out, func() { reset++ })
+	note(&vmtest.RunError{Kind: vmtest.FailOops, Line: "[ 10.1] Oops: int3: 0000 [#1] SMP NOPTI"})
+	if reset != 1 || !strings.Contains(out.String(), "bench: the guest hit qemu TCG's race with live code patching ([ 10.1] Oops: int3") ||
+		!strings.Contains(out.String(), "running it again on kernel 7.3") {
+		t.Errorf("reset %d times, output %q", reset, out.String())
 	}
 }
