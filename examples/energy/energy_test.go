@@ -73,16 +73,11 @@ func unpackModel(t *testing.T, archive string) string {
 // busyOver returns the fraction of time each CPU was busy over d.
 func busyOver(t *testing.T, d time.Duration) []float64 {
 	t.Helper()
-	a, err := scxtest.ReadCPUTimes()
+	busy, err := scxtest.SampleBusy(context.Background(), d)
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(d)
-	b, err := scxtest.ReadCPUTimes()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return scxtest.BusyFraction(a, b)
+	return busy
 }
 
 func percent(f []float64) string {
