@@ -27,7 +27,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/cmd/bpf2go/gen"
@@ -81,12 +80,14 @@ type Options struct {
 	Strip string
 	// Include is the directory holding scxkit/*.bpf.h and vmlinux.h;
 	// default: bpf/include of the scxkit module the go command resolves
-	// from OutputDir.
+	// from the source's directory.
 	Include string
 	// CFlags are more compiler flags (-I, -D, -W...), after the defaults.
 	CFlags []string
 	// Log, if set, receives a line per file written.
 	Log io.Writer
+
+	includeFlags []string // from Include, set by fill
 }
 
 // ToolError is a missing or unusable tool; Fix says how to get it.
@@ -184,13 +185,14 @@ func (o *Options) fill(ctx context.Context) error {
 		return &ToolError{Tool: o.Strip, Err: err, Fix: "install it with: apt-get install llvm-19 (Debian 12), or name another llvm-strip with -strip"}
 	}
 	if o.Include == "" {
-		if o.Include, err = FindInclude(ctx, o.OutputDir); err != nil {
+		if o.Include, err = FindInclude(ctx, filepath.Dir(o.Source)); err != nil {
 			return err
 		}
 	}
 	if _, err := os.Stat(filepath.Join(o.Include, "scxkit", "scx.bpf.h")); err != nil {
 		return fmt.Errorf("include directory %s has no scxkit/scx.bpf.h: %w; point -include at the bpf/include directory of a scxkit checkout or module", o.Include, err)
 	}
+	o.includeFlags = includeFlags(o.OutputDir, o.Include)
 	return nil
 }
 
@@ -203,19 +205,19 @@ func checkSource(src string) error {
 	if err != nil {
 		return fmt.Errorf("source: %w", err)
 	}
+	// Only blank lines and // comments may come before the constraint.
 	for line := range strings.Lines(string(b)) {
 		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "//go:build") {
-			if strings.HasPrefix(line, "//go:build") {
-				expr, err := constraint.Parse(line)
-				if err == nil && !expr.Eval(func(string) bool { return false }) && !expr.Eval(func(tag string) bool { return tag != "ignore" }) {
-					return nil
-				}
-				break
+		if strings.HasPrefix(line, "//go:build") {
+			expr, err := constraint.Parse(line)
+			// Excluded from every build: false with no tag set and
+			// with every tag but "ignore" set.
+			if err == nil && !expr.Eval(func(string) bool { return false }) && !expr.Eval(func(tag string) bool { return tag != "ignore" }) {
+				return nil
 			}
-			continue
+			break
 		}
-		if !strings.HasPrefix(line, "//") {
+		if line != "" && !strings.HasPrefix(line, "//") {
 			break
 		}
 	}
@@ -257,21 +259,21 @@ func findClang(ctx context.Context, cc string) (string, error) {
 	for _, c := range candidates {
 		path, err := exec.LookPath(c)
 		if err != nil {
-			firstErr = cmp(firstErr, err)
+			firstErr = orErr(firstErr, err)
 			continue
 		}
 		out, err := exec.CommandContext(ctx, path, "--version").Output()
 		if err != nil {
-			firstErr = cmp(firstErr, fmt.Errorf("%s --version: %w", c, err))
+			firstErr = orErr(firstErr, fmt.Errorf("%s --version: %w", c, err))
 			continue
 		}
 		m := clangVersionRE.FindSubmatch(out)
 		if m == nil {
-			firstErr = cmp(firstErr, fmt.Errorf("%s --version does not name a clang version: %q", c, firstLine(out)))
+			firstErr = orErr(firstErr, fmt.Errorf("%s --version does not name a clang version: %q", c, firstLine(out)))
 			continue
 		}
 		if v, _ := strconv.Atoi(string(m[1])); v < MinClang {
-			firstErr = cmp(firstErr, fmt.Errorf("%s is clang %d, want %d or newer", c, v, MinClang))
+			firstErr = orErr(firstErr, fmt.Errorf("%s is clang %d, want %d or newer", c, v, MinClang))
 			continue
 		}
 		return c, nil
@@ -283,7 +285,8 @@ func findClang(ctx context.Context, cc string) (string, error) {
 	return "", &ToolError{Tool: tool, Err: firstErr, Fix: installClang}
 }
 
-func cmp(a, b error) error {
+// orErr returns a if it is an error, else b.
+func orErr(a, b error) error {
 	if a != nil {
 		return a
 	}
@@ -369,22 +372,20 @@ func FindInclude(ctx context.Context, dir string) (string, error) {
 	return filepath.Join(d, "bpf", "include"), nil
 }
 
-// includeFlags returns the -I flag for the headers, and a debug prefix map
-// when the headers are in the module cache. The path is relative to the
-// output directory when the headers are in the same tree (a checkout, or a
-// replace), as the examples' go:generate lines write it, so that objects
-// built from the same sources are identical wherever the tree lives; in the
-// module cache, whose path differs between machines, the prefix map names
-// the headers by module and version instead.
+// includeFlags returns the -I flag for the headers. In the module cache,
+// whose path differs between machines, the path is absolute and a debug
+// prefix map names it "gomodcache" in the objects' line info. Elsewhere (a
+// checkout, a replace) it is relative to the output directory, as the
+// examples' go:generate lines write it, so that objects built from the
+// same tree are identical wherever the tree lives.
 func includeFlags(outputDir, include string) []string {
-	if rel, err := filepath.Rel(outputDir, include); err == nil && !strings.HasPrefix(rel, ".."+string(filepath.Separator)+".."+string(filepath.Separator)+".."+string(filepath.Separator)+"..") {
+	if cache := goModCache(); cache != "" && strings.HasPrefix(include, cache+string(filepath.Separator)) {
+		return []string{"-I" + include, "-fdebug-prefix-map=" + cache + "=gomodcache"}
+	}
+	if rel, err := filepath.Rel(outputDir, include); err == nil {
 		return []string{"-I" + rel}
 	}
-	flags := []string{"-I" + include}
-	if cache := goModCache(); cache != "" && strings.HasPrefix(include, cache+string(filepath.Separator)) {
-		flags = append(flags, "-fdebug-prefix-map="+cache+"=gomodcache")
-	}
-	return flags
+	return []string{"-I" + include}
 }
 
 // goModCache returns the module cache directory, or "".
@@ -410,25 +411,24 @@ func (o *Options) generateOne(ctx context.Context, ident string, extra []string)
 	obj := filepath.Join(o.OutputDir, stem+".o")
 	goFile := filepath.Join(o.OutputDir, stem+".go")
 
-	flags := slices.Concat(baseFlags, includeFlags(o.OutputDir, o.Include), o.CFlags, extra)
+	flags := slices.Concat(baseFlags, o.includeFlags, o.CFlags, extra)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	var stderr bytes.Buffer
-	err = withStderr(&stderr, func() error {
-		return gen.Compile(gen.CompileArgs{
-			CC:      o.CC,
-			Strip:   o.Strip,
-			Flags:   flags,
-			Workdir: o.OutputDir,
-			Source:  o.Source,
-			Dest:    obj,
-			Target:  target,
-		})
+	// gen.Compile sends the compiler's messages to this process's
+	// stderr, where they precede the error.
+	err = gen.Compile(gen.CompileArgs{
+		CC:      o.CC,
+		Strip:   o.Strip,
+		Flags:   flags,
+		Workdir: o.OutputDir,
+		Source:  o.Source,
+		Dest:    obj,
+		Target:  target,
 	})
 	if err != nil {
 		os.Remove(obj)
-		return nil, fmt.Errorf("compile %s (%s %s): %w\n%s", filepath.Base(o.Source), o.CC, strings.Join(flags, " "), err, strings.TrimSpace(stderr.String()))
+		return nil, fmt.Errorf("compile %s (%s %s): %w (the compiler's messages are above)", filepath.Base(o.Source), o.CC, strings.Join(flags, " "), err)
 	}
 	written := []string{obj}
 	o.logf("wrote %s", obj)
@@ -478,33 +478,4 @@ func (o *Options) logf(format string, args ...any) {
 	if o.Log != nil {
 		fmt.Fprintf(o.Log, format+"\n", args...)
 	}
-}
-
-// stderrMu serialises withStderr.
-var stderrMu sync.Mutex
-
-// withStderr runs f with the process's stderr sent to w: gen.Compile
-// writes the compiler's messages to os.Stderr, and they belong in the
-// error. Calls are serialised; other writes to os.Stderr meanwhile land
-// in w too.
-func withStderr(w io.Writer, f func() error) error {
-	stderrMu.Lock()
-	defer stderrMu.Unlock()
-	r, pw, err := os.Pipe()
-	if err != nil {
-		return f()
-	}
-	saved := os.Stderr
-	os.Stderr = pw
-	done := make(chan struct{})
-	go func() {
-		io.Copy(w, r)
-		close(done)
-	}()
-	err = f()
-	os.Stderr = saved
-	pw.Close()
-	<-done
-	r.Close()
-	return err
 }
