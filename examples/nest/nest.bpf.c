@@ -125,6 +125,9 @@ static __always_inline bool may_run_in_primary(const struct task_struct *p)
 {
 	struct sk_cpuset allowed;
 
+	/* Most tasks may run anywhere: no copy of their mask. */
+	if (p->nr_cpus_allowed >= nr_cpus)
+		return true;
 	sk_cpuset_from_cpumask(&allowed, p->cpus_ptr, nr_cpus);
 	return sk_cpuset_first_and(&allowed, &primary) >= 0;
 }

@@ -133,9 +133,10 @@ func TestPacksAndSpreads(t *testing.T) {
 		percent(nestBusy), nestCPUs, nestRep.Requests, nestRep.Percentile(50), lastPrimary(stdout.String()))
 	// The default scheduler wakes each thread on its previous CPU when
 	// that is idle, so the four threads spread over the CPUs (measured on
-	// 4 vCPUs: 3.3 to 3.9); nest runs them on the lowest idle CPU of its
-	// nest and grows it only on repeated collisions (measured: 2.1 to
-	// 2.5, the bottom CPUs carrying most of it).
+	// 4 vCPUs: 3.3 to 4.0); nest runs them on the lowest idle CPU of its
+	// nest and grows it only on repeated collisions (measured: 2.2 to
+	// 3.2, the bottom CPUs carrying most of it; the high end in CI, with
+	// other VMs running).
 	if nestCPUs >= defCPUs {
 		t.Errorf("light load spread over %.2f CPUs under nest (busy %s) and %.2f under the default scheduler (busy %s): want fewer under nest",
 			nestCPUs, percent(nestBusy), defCPUs, percent(defBusy))
